@@ -1,0 +1,1 @@
+"""Curation: detect, crop, filter and import faces into the catalog; tag and split them."""

@@ -1,0 +1,21 @@
+"""Entry point of the `curate` command: imports every command module so it registers."""
+
+from __future__ import annotations
+
+from db import CatalogError
+
+from .app import app, fail
+
+# Each import registers its commands on `app`.
+from . import commands_catalog  # noqa: F401,E402
+
+
+def main() -> None:
+    try:
+        app()
+    except CatalogError as e:
+        fail(str(e))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,535 @@
+"""The catalog: one SQLite file holding sources, face crops, vocabulary and label events.
+
+Every query of the project lives in this package. Writers take `BEGIN IMMEDIATE`
+so that two processes (the labelling app, a running `curate crop`) queue on the
+busy timeout instead of failing on a lock upgrade, and WAL lets readers go on
+while one writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import sqlite_utils
+
+from .schema import MIGRATIONS, SCHEMA_VERSION
+from .vocabulary import DEFAULT_GROUPS
+
+DEFAULT_DB = "catalog.db"
+BUSY_TIMEOUT_S = 60
+SPLITS = ("train", "val", "test")
+FACE_STATUSES = ("ok", "duplicate", "rejected")
+
+
+class CatalogError(Exception):
+    """A problem the user can fix: bad input, unknown tag, a catalog from the future."""
+
+
+class Catalog:
+    """A catalog file (or `Catalog()` in memory, for tests)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
+        self.path = None if path is None else Path(path)
+        if self.path is not None and not create and not self.path.exists():
+            raise CatalogError(f"no catalog at {self.path} (run `curate crop` or `curate import` first)")
+        if self.path is not None and self.path.is_dir():
+            raise CatalogError(f"{self.path} is a directory, not a catalog file")
+        target = ":memory:" if self.path is None else str(self.path)
+        try:
+            self.conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                        check_same_thread=False)
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+            if self.path is not None:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as e:
+            raise CatalogError(f"{target} is not a usable SQLite catalog: {e}") from e
+        self.db = sqlite_utils.Database(self.conn)
+        self._depth = 0
+        self.migrate()
+
+    # -- plumbing -----------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def query(self, sql: str, params: Iterable = ()) -> list[dict]:
+        cur = self.conn.execute(sql, tuple(params))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def schema_version(self) -> int:
+        if "schema_version" not in self.db.table_names():
+            return 0
+        row = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        return row[0] or 0
+
+    def migrate(self) -> None:
+        try:
+            current = self.schema_version()
+        except sqlite3.DatabaseError as e:
+            raise CatalogError(f"{self.path} is not a usable SQLite catalog: {e}") from e
+        if current > SCHEMA_VERSION:
+            raise CatalogError(
+                f"{self.path} is at schema version {current}, newer than this program "
+                f"({SCHEMA_VERSION}): upgrade the program")
+        if current == SCHEMA_VERSION:
+            return
+        with self.transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+                         "applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))")
+            # Another process may have migrated while we waited for the lock.
+            current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _statements(MIGRATIONS[version - 1]):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                if version == 1:
+                    self._insert_default_vocabulary()
+
+    # -- sources ------------------------------------------------------------
+
+    def source_by_path(self, path: str | os.PathLike) -> dict | None:
+        rows = self.query("SELECT * FROM sources WHERE path = ?", [str(path)])
+        return rows[0] if rows else None
+
+    def done_source_paths(self) -> dict[str, int]:
+        """Path -> size of every source already processed (status other than pending)."""
+        return {p: s for p, s in self.conn.execute(
+            "SELECT path, size FROM sources WHERE status != 'pending'")}
+
+    def source_with_sha256(self, sha256: str, exclude_path: str | None = None) -> dict | None:
+        """The first processed source with these bytes (exact-duplicate detection)."""
+        rows = self.query(
+            "SELECT * FROM sources WHERE sha256 = ? AND path != ? AND status IN ('ok', 'no_face', 'error') "
+            "ORDER BY id LIMIT 1", [sha256, exclude_path or ""])
+        return rows[0] if rows else None
+
+    def save_source(self, path: str, *, sha256: str | None, size: int | None, width: int | None = None,
+                    height: int | None = None, status: str, message: str | None = None,
+                    detector: str | None = None) -> int:
+        """Insert or update the source row for `path`; returns its id."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM sources WHERE path = ?", (str(path),)).fetchone()
+            values = (sha256, size, width, height, status, message, detector)
+            if row:
+                conn.execute("UPDATE sources SET sha256=?, size=?, width=?, height=?, status=?, message=?, "
+                             "detector=? WHERE id=?", values + (row[0],))
+                return row[0]
+            cur = conn.execute("INSERT INTO sources (sha256, size, width, height, status, message, detector, "
+                               "path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values + (str(path),))
+            return cur.lastrowid
+
+    def delete_faces_of_source(self, source_id: int) -> None:
+        """Drop the crops of a source being re-processed (a crash mid-source left them)."""
+        with self.transaction() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM faces WHERE source_id=?", (source_id,))]
+            if ids and conn.execute(
+                    f"SELECT 1 FROM label_events WHERE face_id IN ({','.join('?' * len(ids))}) LIMIT 1",
+                    ids).fetchone():
+                raise CatalogError(f"source {source_id} has labelled faces; refusing to delete them")
+            conn.execute("DELETE FROM faces WHERE source_id=?", (source_id,))
+
+    # -- faces --------------------------------------------------------------
+
+    FACE_COLUMNS = ("source_id", "image", "format", "width", "height", "sha256", "box_x", "box_y", "box_w",
+                    "box_h", "crop_x", "crop_y", "crop_size", "detector", "score", "phash", "blur",
+                    "monochrome", "status", "reason", "duplicate_of")
+
+    def add_face(self, **face) -> int:
+        """Insert one crop. `sha256` defaults to the hash of `image`."""
+        face.setdefault("sha256", hashlib.sha256(face["image"]).hexdigest())
+        face.setdefault("status", "ok")
+        unknown = set(face) - set(self.FACE_COLUMNS)
+        if unknown:
+            raise CatalogError(f"unknown face fields: {sorted(unknown)}")
+        cols = list(face)
+        with self.transaction() as conn:
+            cur = conn.execute(f"INSERT INTO faces ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                               [face[c] for c in cols])
+            return cur.lastrowid
+
+    def face(self, face_id: int, with_image: bool = False) -> dict | None:
+        cols = "*" if with_image else ", ".join(c for c in ("id",) + self.FACE_COLUMNS + ("split", "added_at")
+                                                  if c != "image")
+        rows = self.query(f"SELECT {cols} FROM faces WHERE id = ?", [face_id])
+        return rows[0] if rows else None
+
+    def face_image(self, face_id: int) -> bytes:
+        row = self.conn.execute("SELECT image FROM faces WHERE id = ?", (face_id,)).fetchone()
+        if row is None:
+            raise CatalogError(f"no face with id {face_id}")
+        return row[0]
+
+    def face_with_sha256(self, sha256: str) -> dict | None:
+        rows = self.query("SELECT id, status, duplicate_of FROM faces WHERE sha256 = ? ORDER BY id LIMIT 1",
+                          [sha256])
+        return rows[0] if rows else None
+
+    def face_phashes(self) -> list[tuple[int, int]]:
+        """(id, phash) of every face that is not itself a duplicate, oldest first."""
+        return list(self.conn.execute(
+            "SELECT id, phash FROM faces WHERE status != 'duplicate' AND phash IS NOT NULL ORDER BY id"))
+
+    def set_face_status(self, face_id: int, status: str, reason: str | None = None,
+                        duplicate_of: int | None = None) -> None:
+        if status not in FACE_STATUSES:
+            raise CatalogError(f"face status must be one of {FACE_STATUSES}, not {status!r}")
+        with self.transaction() as conn:
+            cur = conn.execute("UPDATE faces SET status=?, reason=?, duplicate_of=? WHERE id=?",
+                               (status, reason, duplicate_of, face_id))
+            if cur.rowcount == 0:
+                raise CatalogError(f"no face with id {face_id}")
+
+    def face_ids(self, status: str | None = "ok", split: str | None = None) -> list[int]:
+        where, params = _face_filter(status, split)
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM faces {where} ORDER BY id", params)]
+
+    def iter_faces(self, status: str | None = "ok", split: str | None = None, with_image: bool = True,
+                   batch: int = 1000) -> Iterator[dict]:
+        """Faces in id order, fetched in batches so 100k crops never sit in memory at once."""
+        where, params = _face_filter(status, split, alias="f.")
+        cols = "f.*" if with_image else "f.id, f.source_id, f.width, f.height, f.sha256, f.status, f.split"
+        last = 0
+        while True:
+            and_ = "AND" if where else "WHERE"
+            rows = self.query(f"SELECT {cols}, s.path AS source_path FROM faces f JOIN sources s "
+                              f"ON s.id = f.source_id {where} "
+                              f"{and_} f.id > ? ORDER BY f.id LIMIT ?", list(params) + [last, batch])
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1]["id"]
+
+    def faces_by_source_path(self) -> dict[str, list[int]]:
+        """Source path -> face ids (to match label files to imported faces)."""
+        out: dict[str, list[int]] = {}
+        for path, face_id in self.conn.execute(
+                "SELECT s.path, f.id FROM faces f JOIN sources s ON s.id = f.source_id ORDER BY f.id"):
+            out.setdefault(path, []).append(face_id)
+        return out
+
+    # -- vocabulary ---------------------------------------------------------
+
+    def _insert_default_vocabulary(self) -> None:
+        for gpos, (group, exclusive, tags) in enumerate(DEFAULT_GROUPS):
+            self.conn.execute("INSERT INTO tag_groups (name, exclusive, position) VALUES (?, ?, ?)",
+                              (group, int(exclusive), gpos))
+            for tpos, tag in enumerate(tags):
+                self.conn.execute("INSERT INTO tags (name, group_name, position) VALUES (?, ?, ?)",
+                                  (tag, group, tpos))
+
+    def groups(self) -> list[dict]:
+        """[{name, exclusive, tags: [names in order]}] in vocabulary order."""
+        groups = self.query("SELECT name, exclusive FROM tag_groups ORDER BY position, name")
+        tags = self.conn.execute("SELECT name, group_name FROM tags ORDER BY position, name").fetchall()
+        for g in groups:
+            g["exclusive"] = bool(g["exclusive"])
+            g["tags"] = [t for t, grp in tags if grp == g["name"]]
+        return groups
+
+    def group(self, name: str) -> dict:
+        for g in self.groups():
+            if g["name"] == name:
+                return g
+        raise CatalogError(f"unknown tag group {name!r}; known: {', '.join(g['name'] for g in self.groups())}")
+
+    def tag_index(self) -> dict[str, tuple[str, bool]]:
+        """Tag -> (group, group is exclusive)."""
+        return {t: (g, bool(e)) for t, g, e in self.conn.execute(
+            "SELECT t.name, t.group_name, g.exclusive FROM tags t JOIN tag_groups g ON g.name = t.group_name")}
+
+    def add_group(self, name: str, exclusive: bool) -> None:
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM tag_groups WHERE name=?", (name,)).fetchone():
+                raise CatalogError(f"tag group {name!r} exists already")
+            pos = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM tag_groups").fetchone()[0]
+            conn.execute("INSERT INTO tag_groups (name, exclusive, position) VALUES (?, ?, ?)",
+                         (name, int(exclusive), pos))
+
+    def add_tag(self, tag: str, group: str) -> None:
+        tag = tag.strip()
+        if not tag:
+            raise CatalogError("a tag needs a name")
+        with self.transaction() as conn:
+            if not conn.execute("SELECT 1 FROM tag_groups WHERE name=?", (group,)).fetchone():
+                raise CatalogError(f"unknown tag group {group!r} (add it first)")
+            if conn.execute("SELECT 1 FROM tags WHERE name=?", (tag,)).fetchone():
+                raise CatalogError(f"tag {tag!r} exists already")
+            pos = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM tags WHERE group_name=?",
+                               (group,)).fetchone()[0]
+            conn.execute("INSERT INTO tags (name, group_name, position) VALUES (?, ?, ?)", (tag, group, pos))
+
+    def remove_tag(self, tag: str) -> None:
+        with self.transaction() as conn:
+            if not conn.execute("SELECT 1 FROM tags WHERE name=?", (tag,)).fetchone():
+                raise CatalogError(f"unknown tag {tag!r}")
+            if conn.execute("SELECT 1 FROM label_events WHERE tag=? LIMIT 1", (tag,)).fetchone():
+                raise CatalogError(f"tag {tag!r} has label events; it stays so no history is lost")
+            conn.execute("DELETE FROM tags WHERE name=?", (tag,))
+
+    # -- labels -------------------------------------------------------------
+
+    def add_labels(self, labels: Iterable[tuple[int, str, float | None]], source: str,
+                   annotator: str | None = None) -> int:
+        """Append label events (face_id, tag, value) for `source`; returns how many.
+
+        For an exclusive group the event says "this face's <group> is <tag>" and
+        supersedes that source's earlier choice; for an independent tag, value 1/0
+        (people) or a probability (models). All or nothing: one unknown tag or face
+        and no event is written.
+        """
+        if not source or not source.strip():
+            raise CatalogError("a label source needs a name")
+        index = self.tag_index()
+        rows = []
+        for face_id, tag, value in labels:
+            if tag not in index:
+                raise CatalogError(f"unknown tag {tag!r} (see `curate vocab list`)")
+            group, exclusive = index[tag]
+            rows.append((face_id, group if exclusive else tag, tag, value, source, annotator))
+        with self.transaction() as conn:
+            ids = {r[0] for r in rows}
+            known = _count_existing(conn, "faces", ids)
+            if known != len(ids):
+                raise CatalogError(f"{len(ids) - known} label(s) name faces that are not in the catalog")
+            conn.executemany("INSERT INTO label_events (face_id, key, tag, value, source, annotator) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def clear_label(self, face_id: int, key: str, source: str, annotator: str | None = None) -> int:
+        """Append a 'cleared' event for a group or independent tag."""
+        with self.transaction() as conn:
+            cur = conn.execute("INSERT INTO label_events (face_id, key, tag, value, source, annotator) "
+                               "VALUES (?, ?, NULL, NULL, ?, ?)", (face_id, key, source, annotator))
+            return cur.lastrowid
+
+    def undo_last(self, source: str, annotator: str | None = None) -> dict | None:
+        """Undo the newest not-yet-undone event of (source, annotator) by appending
+        the value that key had before it. Returns the event undone, or None."""
+        with self.transaction() as conn:
+            undone = "SELECT undoes FROM label_events WHERE undoes IS NOT NULL"
+            row = self.query(
+                f"SELECT * FROM label_events WHERE source = ? AND annotator IS ? AND undoes IS NULL "
+                f"AND id NOT IN ({undone}) ORDER BY id DESC LIMIT 1", [source, annotator])
+            if not row:
+                return None
+            ev = row[0]
+            # The state before `ev`: the newest earlier event of that key that is still in
+            # effect -- skipping events that were themselves undone.
+            prev = conn.execute(
+                f"SELECT tag, value FROM label_events WHERE face_id=? AND source=? AND key=? AND id < ? "
+                f"AND undoes IS NULL AND id NOT IN ({undone}) ORDER BY id DESC LIMIT 1",
+                (ev["face_id"], source, ev["key"], ev["id"])).fetchone()
+            tag, value = prev if prev else (None, None)
+            conn.execute("INSERT INTO label_events (face_id, key, tag, value, source, annotator, undoes) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (ev["face_id"], ev["key"], tag, value, source, annotator, ev["id"]))
+            return ev
+
+    def current_labels(self, source: str, face_ids: Iterable[int] | None = None,
+                       min_prob: float | None = None, annotator: str | None = None) -> list[dict]:
+        """The labels of `source` in force now: the newest event per (face, key),
+        not cleared. With `annotator`, that person's labels only."""
+        params: list = [source]
+        ann = ""
+        if annotator is not None:
+            ann = "AND annotator = ?"
+            params.append(annotator)
+        rows = self.query(
+            f"SELECT e.face_id, e.key, e.tag, e.value, e.annotator, e.created_at FROM label_events e "
+            f"JOIN (SELECT max(id) AS id FROM label_events WHERE source = ? {ann} GROUP BY face_id, key) m "
+            f"ON m.id = e.id WHERE e.tag IS NOT NULL", params)
+        if face_ids is not None:
+            wanted = set(face_ids)
+            rows = [r for r in rows if r["face_id"] in wanted]
+        if min_prob is not None:
+            rows = [r for r in rows if r["value"] is not None and r["value"] >= min_prob]
+        return rows
+
+    def label_sources(self) -> list[dict]:
+        """Every label source with its event count, faces labelled and annotators."""
+        return self.query("SELECT source, count(*) AS events, count(DISTINCT face_id) AS faces, "
+                          "group_concat(DISTINCT annotator) AS annotators FROM label_events "
+                          "GROUP BY source ORDER BY source")
+
+    def label_history(self, face_id: int) -> list[dict]:
+        return self.query("SELECT * FROM label_events WHERE face_id = ? ORDER BY id", [face_id])
+
+    # -- splits -------------------------------------------------------------
+
+    def assign_splits(self, val: float, test: float, seed: int = 0, stratify: str | None = None,
+                      reassign: bool = False) -> dict[str, int]:
+        """Give every ok face without a split one of train/val/test.
+
+        Without `stratify`, a face's split is a pure function of (seed, its content
+        hash), so adding faces never moves existing ones. With `stratify=SOURCE`,
+        faces are grouped by that source's current label of the first exclusive
+        group, and each new face goes, in hash order, to the split furthest below
+        its share within its stratum: still never moving a face that has a split.
+        `reassign` clears all splits first. Returns counts of faces assigned now.
+        """
+        if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+            raise CatalogError(f"--val {val} and --test {test} must be fractions with val + test < 1")
+        targets = {"test": test, "val": val, "train": 1 - val - test}
+        with self.transaction() as conn:
+            if reassign:
+                conn.execute("UPDATE faces SET split = NULL")
+            todo = conn.execute("SELECT id, sha256 FROM faces WHERE status = 'ok' AND split IS NULL").fetchall()
+            ranked = sorted(((split_hash(seed, sha), fid) for fid, sha in todo))
+            assigned: dict[int, str] = {}
+            if stratify is None:
+                for u, fid in ranked:
+                    assigned[fid] = "test" if u < test else "val" if u < test + val else "train"
+            else:
+                if not conn.execute("SELECT 1 FROM label_events WHERE source=? LIMIT 1", (stratify,)).fetchone():
+                    raise CatalogError(f"label source {stratify!r} has no labels to stratify by")
+                exclusive = [g for g in self.groups() if g["exclusive"]]
+                key = exclusive[0]["name"] if exclusive else None
+                stratum = {r["face_id"]: r["tag"] for r in self.current_labels(stratify) if r["key"] == key}
+                counts: dict[str | None, dict[str, int]] = {}
+                for fid, split, in conn.execute("SELECT id, split FROM faces WHERE status='ok' AND split IS NOT NULL"):
+                    counts.setdefault(stratum.get(fid), dict.fromkeys(targets, 0))[split] += 1
+                for _, fid in ranked:
+                    c = counts.setdefault(stratum.get(fid), dict.fromkeys(targets, 0))
+                    n = sum(c.values()) + 1
+                    split = max(targets, key=lambda s: (targets[s] * n - c[s], -list(targets).index(s)))
+                    c[split] += 1
+                    assigned[fid] = split
+            conn.executemany("UPDATE faces SET split = ? WHERE id = ?", [(s, f) for f, s in assigned.items()])
+        out = dict.fromkeys(SPLITS, 0)
+        for s in assigned.values():
+            out[s] += 1
+        return out
+
+    def split_counts(self) -> dict[str, int]:
+        out = dict.fromkeys(SPLITS + ("none",), 0)
+        for split, n in self.conn.execute("SELECT coalesce(split, 'none'), count(*) FROM faces "
+                                          "WHERE status='ok' GROUP BY 1"):
+            out[split] = n
+        return out
+
+    # -- training sets ------------------------------------------------------
+
+    def labelled_faces(self, source: str, split: str | None = "train", min_prob: float | None = None,
+                       common: Iterable[str] = ()) -> dict[int, dict[str, tuple[str, float]]]:
+        """Face id -> {key: (tag, value)} for ok faces of `split` labelled by `source`.
+
+        `common` names other sources a face must also carry a label from, so runs on
+        different sources can train on the very same faces.
+        """
+        known = {r["source"] for r in self.label_sources()}
+        for s in [source, *common]:
+            if s not in known:
+                raise CatalogError(f"label source {s!r} has no labels in this catalog "
+                                   f"(known: {', '.join(sorted(known)) or 'none'})")
+        in_split = set(self.face_ids("ok", split))
+        for s in common:
+            in_split &= {r["face_id"] for r in self.current_labels(s)}
+        out: dict[int, dict[str, tuple[str, float]]] = {}
+        for r in self.current_labels(source, min_prob=min_prob):
+            if r["face_id"] in in_split:
+                out.setdefault(r["face_id"], {})[r["key"]] = (r["tag"], r["value"])
+        return out
+
+    # -- summaries ----------------------------------------------------------
+
+    def stats(self) -> dict:
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "path": str(self.path) if self.path else ":memory:",
+            "schema_version": self.schema_version(),
+            "sources": dict(self.conn.execute("SELECT status, count(*) FROM sources GROUP BY status")),
+            "source_errors": self.query("SELECT message, count(*) AS n FROM sources WHERE status='error' "
+                                        "GROUP BY message ORDER BY n DESC LIMIT 10"),
+            "faces": dict(self.conn.execute("SELECT status, count(*) FROM faces GROUP BY status")),
+            "rejected": dict(self.conn.execute("SELECT reason, count(*) FROM faces WHERE status='rejected' "
+                                               "GROUP BY reason")),
+            "detectors": dict(self.conn.execute("SELECT detector, count(*) FROM faces GROUP BY detector")),
+            "sizes": dict(self.conn.execute("SELECT width || 'x' || height, count(*) FROM faces "
+                                            "WHERE status='ok' GROUP BY 1 ORDER BY 2 DESC LIMIT 5")),
+            "splits": self.split_counts(),
+            "label_sources": self.label_sources(),
+            "tag_counts": self.query(
+                "SELECT e.source, e.tag, count(*) AS n FROM label_events e JOIN "
+                "(SELECT max(id) AS id FROM label_events GROUP BY source, face_id, key) m ON m.id = e.id "
+                "WHERE e.tag IS NOT NULL AND (e.value IS NULL OR e.value >= 0.5) "
+                "GROUP BY e.source, e.tag ORDER BY e.source, n DESC"),
+            "catalog_bytes": one("SELECT coalesce(sum(length(image)), 0) FROM faces"),
+        }
+
+
+def split_hash(seed: int, sha256: str) -> float:
+    """A face's place in [0, 1) for splitting: depends on nothing but seed and content."""
+    digest = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _face_filter(status: str | None, split: str | None, alias: str = "") -> tuple[str, list]:
+    clauses, params = [], []
+    if status is not None:
+        clauses.append(f"{alias}status = ?")
+        params.append(status)
+    if split is not None:
+        if split not in SPLITS:
+            raise CatalogError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+        clauses.append(f"{alias}split = ?")
+        params.append(split)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _count_existing(conn: sqlite3.Connection, table: str, ids: set[int]) -> int:
+    ids = list(ids)
+    n = 0
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        n += conn.execute(f"SELECT count(*) FROM {table} WHERE id IN ({','.join('?' * len(chunk))})",
+                          chunk).fetchone()[0]
+    return n
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (sqlite3 runs one at a time)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,1 @@
+"""The Streamlit labelling app over the catalog."""

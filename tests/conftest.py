@@ -1,0 +1,60 @@
+"""Shared fixtures. Tests needing ../shared skip on a fresh clone without it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from db import Catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def shared() -> Path:
+    """../shared beside the checkout; the test is skipped where it is absent."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip("../shared is not beside this checkout")
+    return SHARED
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    """An empty in-memory catalog."""
+    cat = Catalog()
+    yield cat
+    cat.close()
+
+
+def png_bytes(seed: int, size: int = 32) -> bytes:
+    """A small random-ish RGB picture, distinct per seed."""
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def tiny_catalog(tmp_path) -> Path:
+    """A catalog file with 24 synthetic faces, manual hair/eye colours, and splits."""
+    path = tmp_path / "tiny.db"
+    cat = Catalog(path)
+    hair = ["blonde hair", "black hair", "red hair"]
+    eyes = ["blue eyes", "red eyes"]
+    labels = []
+    for i in range(24):
+        sid = cat.save_source(f"/synthetic/{i}.png", sha256=f"{i:064x}", size=1, width=32, height=32,
+                              status="ok", detector="none")
+        fid = cat.add_face(source_id=sid, image=png_bytes(i), format="png", width=32, height=32,
+                           detector="none")
+        labels += [(fid, hair[i % 3], 1.0), (fid, eyes[i % 2], 1.0)]
+    cat.add_labels(labels, "manual", "tester")
+    cat.assign_splits(val=0.2, test=0.2, seed=0)
+    cat.close()
+    return path

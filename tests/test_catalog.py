@@ -1,0 +1,114 @@
+from db import Catalog, CatalogError, SPLITS
+from db.schema import SCHEMA_VERSION
+
+import pytest
+
+from conftest import png_bytes
+
+
+def _faces(cat, n, start=0):
+    ids = []
+    for i in range(start, start + n):
+        sid = cat.save_source(f"/s/{i}.png", sha256=f"{i:064x}", size=1, status="ok", detector="none")
+        ids.append(cat.add_face(source_id=sid, image=png_bytes(i, 8), format="png", width=8, height=8,
+                                detector="none"))
+    return ids
+
+
+def test_new_catalog_has_schema_and_default_vocabulary(catalog):
+    assert catalog.schema_version() == SCHEMA_VERSION
+    groups = {g["name"]: g for g in catalog.groups()}
+    assert groups["hair_color"]["exclusive"] and groups["eye_color"]["exclusive"]
+    assert not groups["hair_style"]["exclusive"]
+    assert len(groups["hair_color"]["tags"]) == 13 and "grey hair" in groups["hair_color"]["tags"]
+    assert "aqua eyes" in groups["eye_color"]["tags"] and "grey eyes" in groups["eye_color"]["tags"]
+    assert sum(len(g["tags"]) for g in groups.values()) == 35  # Jin et al.'s 34 + grey eyes
+
+
+def test_exclusive_label_supersedes_and_undo_walks_back(catalog):
+    (f,) = _faces(catalog, 1)
+    catalog.add_labels([(f, "blonde hair", 1), (f, "smile", 1)], "manual", "ann")
+    catalog.add_labels([(f, "red hair", 1)], "manual", "ann")
+    cur = {r["key"]: r["tag"] for r in catalog.current_labels("manual")}
+    assert cur == {"hair_color": "red hair", "smile": "smile"}
+    catalog.undo_last("manual", "ann")
+    assert {r["key"]: r["tag"] for r in catalog.current_labels("manual")}["hair_color"] == "blonde hair"
+    catalog.undo_last("manual", "ann")  # smile
+    catalog.undo_last("manual", "ann")  # blonde
+    assert catalog.current_labels("manual") == []
+    assert len(catalog.label_history(f)) == 6  # nothing was overwritten
+
+
+def test_sources_do_not_touch_each_other(catalog):
+    (f,) = _faces(catalog, 1)
+    catalog.add_labels([(f, "blonde hair", 1)], "manual", "ann")
+    catalog.add_labels([(f, "black hair", 0.9)], "i2v")
+    assert catalog.current_labels("manual")[0]["tag"] == "blonde hair"
+    assert catalog.current_labels("i2v")[0]["tag"] == "black hair"
+    assert catalog.current_labels("i2v", min_prob=0.95) == []
+
+
+def test_bad_labels_write_nothing(catalog):
+    (f,) = _faces(catalog, 1)
+    with pytest.raises(CatalogError, match="unknown tag 'purple unicorn'"):
+        catalog.add_labels([(f, "blonde hair", 1), (f, "purple unicorn", 1)], "manual")
+    with pytest.raises(CatalogError, match="not in the catalog"):
+        catalog.add_labels([(f, "blonde hair", 1), (f + 99, "blonde hair", 1)], "manual")
+    assert catalog.label_history(f) == []
+
+
+def test_split_is_stable_when_faces_are_added(catalog):
+    first = _faces(catalog, 300)
+    catalog.assign_splits(0.1, 0.1, seed=3)
+    before = {f: catalog.face(f)["split"] for f in first}
+    _faces(catalog, 300, start=300)
+    catalog.assign_splits(0.1, 0.1, seed=3)
+    assert {f: catalog.face(f)["split"] for f in first} == before
+    counts = catalog.split_counts()
+    assert counts["none"] == 0 and 30 < counts["test"] < 100 and 30 < counts["val"] < 100
+    # A fresh catalog with the same faces in another order gives the same splits.
+    other = Catalog()
+    _faces(other, 300, start=300)
+    ids = _faces(other, 300)
+    other.assign_splits(0.1, 0.1, seed=3)
+    assert [other.face(f)["split"] for f in ids] == [before[f] for f in first]
+
+
+def test_stratified_split_balances_each_class_and_never_moves_faces(catalog):
+    ids = _faces(catalog, 200)
+    catalog.add_labels([(f, "blonde hair" if i < 40 else "black hair", 1) for i, f in enumerate(ids)], "manual")
+    catalog.assign_splits(0.1, 0.1, seed=0, stratify="manual")
+    blonde = [catalog.face(f)["split"] for f in ids[:40]]
+    assert blonde.count("test") == 4 and blonde.count("val") == 4
+    before = {f: catalog.face(f)["split"] for f in ids}
+    _faces(catalog, 50, start=500)
+    catalog.assign_splits(0.1, 0.1, seed=0, stratify="manual")
+    assert {f: catalog.face(f)["split"] for f in ids} == before
+
+
+def test_bad_split_fractions(catalog):
+    with pytest.raises(CatalogError, match="val"):
+        catalog.assign_splits(0.6, 0.5)
+
+
+def test_labelled_faces_common_sources(catalog):
+    a, b = _faces(catalog, 2)
+    catalog.assign_splits(0, 0)
+    catalog.add_labels([(a, "blonde hair", 1), (b, "red hair", 1)], "manual")
+    catalog.add_labels([(a, "blonde hair", 0.8)], "i2v")
+    assert set(catalog.labelled_faces("manual")) == {a, b}
+    assert set(catalog.labelled_faces("manual", common=["i2v"])) == {a}
+    with pytest.raises(CatalogError, match="'nobody' has no labels"):
+        catalog.labelled_faces("nobody")
+
+
+def test_file_catalog_is_wal_and_refuses_garbage(tmp_path):
+    path = tmp_path / "c.db"
+    with Catalog(path) as cat:
+        assert cat.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CatalogError, match="bad.db"):
+        Catalog(bad)
+    with pytest.raises(CatalogError, match="no catalog"):
+        Catalog(tmp_path / "missing.db", create=False)

@@ -1,0 +1,1 @@
+"""GAN training, sampling and evaluation straight from the catalog."""

@@ -1,0 +1,18 @@
+"""Entry point of the `train` command: imports every command module so it registers."""
+
+from __future__ import annotations
+
+from db import CatalogError
+
+from .app import app, fail
+
+
+def main() -> None:
+    try:
+        app()
+    except CatalogError as e:
+        fail(str(e))
+
+
+if __name__ == "__main__":
+    main()
