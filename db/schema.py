@@ -79,6 +79,100 @@ MIGRATIONS = [
     CREATE INDEX label_events_current ON label_events(source, face_id, key, id);
     CREATE INDEX label_events_face ON label_events(face_id);
     """,
+    # 2: find undo events without scanning every event (undo_last, "not undone" filters)
+    """
+    CREATE INDEX label_events_undoes ON label_events(undoes) WHERE undoes IS NOT NULL;
+    """,
+    # 3: keep at hand what the hot queries need, so they stay fast at 100,000 faces
+    #    (benchmarks/catalog.py): each (source, face, key)'s newest event, kept by triggers
+    #    (current_labels, labelled_faces, stats); the total size of the crops; covering
+    #    indexes for the per-detector and per-size counts and for splitting.
+    """
+    CREATE TABLE label_current (
+        source TEXT NOT NULL,
+        face_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        event_id INTEGER NOT NULL,          -- the newest event of (source, face, key)
+        tag TEXT,
+        value REAL,
+        annotator TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (source, face_id, key)
+    ) WITHOUT ROWID;
+    INSERT INTO label_current
+        SELECT e.source, e.face_id, e.key, e.id, e.tag, e.value, e.annotator, e.created_at FROM label_events e
+        JOIN (SELECT max(id) AS id FROM label_events GROUP BY source, face_id, key) m ON m.id = e.id;
+    CREATE TRIGGER label_current_insert AFTER INSERT ON label_events BEGIN
+        INSERT OR REPLACE INTO label_current
+            SELECT NEW.source, NEW.face_id, NEW.key, NEW.id, NEW.tag, NEW.value, NEW.annotator, NEW.created_at
+            WHERE NEW.id >= coalesce((SELECT event_id FROM label_current WHERE source = NEW.source
+                                      AND face_id = NEW.face_id AND key = NEW.key), 0);
+    END;
+    -- Events are append-only; should one be deleted or edited all the same, recompute its key.
+    CREATE TRIGGER label_current_delete AFTER DELETE ON label_events BEGIN
+        DELETE FROM label_current WHERE source = OLD.source AND face_id = OLD.face_id AND key = OLD.key;
+        INSERT INTO label_current
+            SELECT source, face_id, key, id, tag, value, annotator, created_at FROM label_events
+            WHERE source = OLD.source AND face_id = OLD.face_id AND key = OLD.key ORDER BY id DESC LIMIT 1;
+    END;
+    CREATE TRIGGER label_current_update AFTER UPDATE ON label_events BEGIN
+        DELETE FROM label_current WHERE (source = OLD.source AND face_id = OLD.face_id AND key = OLD.key)
+            OR (source = NEW.source AND face_id = NEW.face_id AND key = NEW.key);
+        INSERT OR REPLACE INTO label_current
+            SELECT source, face_id, key, id, tag, value, annotator, created_at FROM label_events
+            WHERE source = OLD.source AND face_id = OLD.face_id AND key = OLD.key ORDER BY id DESC LIMIT 1;
+        INSERT OR REPLACE INTO label_current
+            SELECT source, face_id, key, id, tag, value, annotator, created_at FROM label_events
+            WHERE source = NEW.source AND face_id = NEW.face_id AND key = NEW.key ORDER BY id DESC LIMIT 1;
+    END;
+
+    -- Events per (source, annotator; '' for none): `label_sources` without reading every event.
+    CREATE TABLE label_source_counts (
+        source TEXT NOT NULL,
+        annotator TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        PRIMARY KEY (source, annotator)
+    ) WITHOUT ROWID;
+    INSERT INTO label_source_counts
+        SELECT source, coalesce(annotator, ''), count(*) FROM label_events GROUP BY 1, 2;
+    CREATE TRIGGER label_source_counts_insert AFTER INSERT ON label_events BEGIN
+        INSERT INTO label_source_counts VALUES (NEW.source, coalesce(NEW.annotator, ''), 1)
+            ON CONFLICT (source, annotator) DO UPDATE SET events = events + 1;
+    END;
+    CREATE TRIGGER label_source_counts_delete AFTER DELETE ON label_events BEGIN
+        UPDATE label_source_counts SET events = events - 1
+            WHERE source = OLD.source AND annotator = coalesce(OLD.annotator, '');
+        DELETE FROM label_source_counts WHERE events <= 0;
+    END;
+    CREATE TRIGGER label_source_counts_update AFTER UPDATE OF source, annotator ON label_events BEGIN
+        UPDATE label_source_counts SET events = events - 1
+            WHERE source = OLD.source AND annotator = coalesce(OLD.annotator, '');
+        DELETE FROM label_source_counts WHERE events <= 0;
+        INSERT INTO label_source_counts VALUES (NEW.source, coalesce(NEW.annotator, ''), 1)
+            ON CONFLICT (source, annotator) DO UPDATE SET events = events + 1;
+    END;
+    CREATE INDEX label_current_tags ON label_current(source, tag, value);
+
+    CREATE TABLE catalog_totals (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        image_bytes INTEGER NOT NULL        -- sum(length(faces.image))
+    );
+    INSERT INTO catalog_totals VALUES (1, (SELECT coalesce(sum(length(image)), 0) FROM faces));
+    CREATE TRIGGER faces_bytes_insert AFTER INSERT ON faces BEGIN
+        UPDATE catalog_totals SET image_bytes = image_bytes + length(NEW.image);
+    END;
+    CREATE TRIGGER faces_bytes_delete AFTER DELETE ON faces BEGIN
+        UPDATE catalog_totals SET image_bytes = image_bytes - length(OLD.image);
+    END;
+    CREATE TRIGGER faces_bytes_update AFTER UPDATE OF image ON faces BEGIN
+        UPDATE catalog_totals SET image_bytes = image_bytes - length(OLD.image) + length(NEW.image);
+    END;
+
+    CREATE INDEX faces_summary ON faces(status, detector, width, height);
+    -- assign_splits reads (id, sha256, split) of ok faces from the index, not from 100k crops
+    DROP INDEX faces_status_split;
+    CREATE INDEX faces_status_split ON faces(status, split, sha256);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from db import CatalogError
 
 from .app import app, fail
+from . import commands_train  # noqa: F401  (registers dcgan, wgan-gp, cgan, acgan, sample, animate)
+from . import commands_eval  # noqa: F401  (registers judge, eval, compare, experiment)
 
 
 def main() -> None:

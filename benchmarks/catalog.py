@@ -1,0 +1,219 @@
+"""Benchmark of the catalog at 100,000 faces: ingest rate and the queries training and `curate` run.
+
+    python benchmarks/catalog.py [--faces 100000] [--batch 256] [--keep catalog.db]
+
+1. Ingest N synthetic crops (24x24 noise PNGs, ~1.8 KB each, distinct) with the calls
+   `curate crop` / `curate import` make -- `save_source` + `add_face`, one transaction per
+   batch -- and time only those calls (making the PNGs is not counted). Goal >= 500 faces/s.
+2. Add labels as the label import and the taggers do: source `manual` (hair + eye colour
+   for every face) and `i2v` (hair + eye colour with probabilities, plus 3 independent tags).
+3. Time the queries (best of 3): `assign_splits` over every face, `stats()`,
+   `labelled_faces(S, "train")` for both sources, `current_labels(S)`. Goal < 0.5 s each.
+   Beside each, where it applies, the same answer computed the way schema 2 did (newest
+   event per key found by GROUP BY over every event; crops summed by reading them all),
+   with the ratio old / new.
+
+Other jobs on the machine skew timings: run when `uptime` shows the lowest load you can get.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from db import Catalog  # noqa: E402
+from db.vocabulary import EYE_COLORS, HAIR_COLORS  # noqa: E402
+
+INGEST_GOAL = 500      # faces/s
+QUERY_GOAL_S = 0.5
+
+
+def synthetic_png(rng: np.random.Generator, size: int = 24) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def ingest(cat: Catalog, n: int, batch: int) -> tuple[float, int]:
+    """Seconds spent in catalog calls, and total blob bytes."""
+    rng = np.random.default_rng(0)
+    spent, nbytes = 0.0, 0
+    for start in range(0, n, batch):
+        blobs = [synthetic_png(rng) for _ in range(min(batch, n - start))]
+        nbytes += sum(map(len, blobs))
+        t = time.perf_counter()
+        with cat.transaction():
+            for i, blob in enumerate(blobs, start=start):
+                sid = cat.save_source(f"/bench/raw/{i // 1000:03d}/{i}.jpg", sha256=f"{i:064x}", size=len(blob),
+                                      width=24, height=24, status="ok", detector="none")
+                cat.add_face(source_id=sid, image=blob, format="png", width=24, height=24, box_x=0, box_y=0,
+                             box_w=24, box_h=24, detector="none", phash=i, blur=100.0, monochrome=20.0)
+        spent += time.perf_counter() - t
+        if (start // batch) % 40 == 0:
+            print(f"  ingested {start + len(blobs):>7} faces, {(start + len(blobs)) / spent:,.0f} faces/s",
+                  flush=True)
+    return spent, nbytes
+
+
+def add_labels(cat: Catalog, n: int) -> float:
+    rng = np.random.default_rng(1)
+    t = time.perf_counter()
+    ids = cat.face_ids(status=None)
+    hair = rng.integers(0, len(HAIR_COLORS), n)
+    eyes = rng.integers(0, len(EYE_COLORS), n)
+    manual = [(f, HAIR_COLORS[h], 1.0) for f, h in zip(ids, hair)] + \
+             [(f, EYE_COLORS[e], 1.0) for f, e in zip(ids, eyes)]
+    cat.add_labels(manual, "manual", "bench")
+    probs = rng.random((n, 5)).round(3)
+    i2v = []
+    for k, f in enumerate(ids):
+        i2v += [(f, HAIR_COLORS[(hair[k] + (probs[k, 0] < 0.3)) % len(HAIR_COLORS)], float(probs[k, 0])),
+                (f, EYE_COLORS[eyes[k]], float(probs[k, 1])),
+                (f, "long hair", float(probs[k, 2])), (f, "smile", float(probs[k, 3])),
+                (f, "blush", float(probs[k, 4]))]
+    cat.add_labels(i2v, "i2v")
+    return time.perf_counter() - t
+
+
+# -- the schema-2 way, for the side-by-side ratios ------------------------------
+
+OLD_CURRENT = ("SELECT e.face_id, e.key, e.tag, e.value, e.annotator, e.created_at FROM label_events e "
+               "JOIN (SELECT max(id) AS id FROM label_events WHERE source = ? GROUP BY face_id, key) m "
+               "ON m.id = e.id WHERE e.tag IS NOT NULL")
+
+
+def old_current_labels(cat: Catalog, source: str) -> list[dict]:
+    return cat.query(OLD_CURRENT, [source])
+
+
+def old_label_sources(cat: Catalog) -> list[dict]:
+    return cat.query("SELECT source, count(*) AS events, count(DISTINCT face_id) AS faces, "
+                     "group_concat(DISTINCT annotator) AS annotators FROM label_events GROUP BY source ORDER BY source")
+
+
+def old_labelled_faces(cat: Catalog, source: str, split: str, min_prob=None, common=()) -> dict:
+    old_label_sources(cat)  # the known-source check read every event
+    in_split = set(cat.face_ids("ok", split))
+    for s in common:
+        in_split &= {r["face_id"] for r in old_current_labels(cat, s)}
+    out: dict = {}
+    for r in old_current_labels(cat, source):
+        if r["face_id"] in in_split and (min_prob is None or (r["value"] is not None and r["value"] >= min_prob)):
+            out.setdefault(r["face_id"], {})[r["key"]] = (r["tag"], r["value"])
+    return out
+
+
+def old_stats_extra(cat: Catalog) -> None:
+    """The parts of stats() that changed: tag counts, crop bytes, detectors/sizes, label sources."""
+    old_label_sources(cat)
+    cat.query("SELECT e.source, e.tag, count(*) AS n FROM label_events e JOIN "
+              "(SELECT max(id) AS id FROM label_events GROUP BY source, face_id, key) m ON m.id = e.id "
+              "WHERE e.tag IS NOT NULL AND (e.value IS NULL OR e.value >= 0.5) GROUP BY e.source, e.tag")
+    cat.conn.execute("SELECT coalesce(sum(length(image)), 0) FROM faces").fetchone()
+    # schema 2 had no index covering detector / size: the planner read the table
+    cat.conn.execute("SELECT detector, count(*) FROM faces NOT INDEXED GROUP BY detector").fetchall()
+    cat.conn.execute("SELECT width || 'x' || height, count(*) FROM faces NOT INDEXED WHERE status='ok' "
+                     "GROUP BY 1 ORDER BY 2 DESC LIMIT 5").fetchall()
+
+
+def stats_rest(cat: Catalog) -> None:
+    """The parts of stats() that did not change (added to the old figure)."""
+    cat.conn.execute("SELECT status, count(*) FROM sources GROUP BY status").fetchall()
+    cat.conn.execute("SELECT status, count(*) FROM faces GROUP BY status").fetchall()
+    cat.split_counts()
+
+
+def best_of(fn, repeat: int = 3) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--faces", type=int, default=100_000)
+    ap.add_argument("--batch", type=int, default=256, help="faces per write transaction")
+    ap.add_argument("--keep", type=Path, help="write the catalog here (default: a temp file, deleted)")
+    args = ap.parse_args()
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench_catalog_")
+    path = args.keep or Path(tmp.name) / "bench.db"
+    if path.exists():
+        sys.exit(f"{path} exists; give a new file")
+    print(f"catalog: {path}; {args.faces:,} faces, {args.batch} per transaction; load: {os.getloadavg()[0]:.2f}")
+    with Catalog(path) as cat:
+        spent, nbytes = ingest(cat, args.faces, args.batch)
+        rate = args.faces / spent
+        print(f"ingest: {args.faces:,} faces ({nbytes / args.faces:,.0f} B each) in {spent:.1f} s = "
+              f"{rate:,.0f} faces/s  (goal >= {INGEST_GOAL}: {'ok' if rate >= INGEST_GOAL else 'MISSED'})")
+        t_labels = add_labels(cat, args.faces)
+        events = cat.conn.execute("SELECT count(*) FROM label_events").fetchone()[0]
+        print(f"labels: {events:,} events (manual: 2/face, i2v: 5/face) in {t_labels:.1f} s = "
+              f"{events / t_labels:,.0f} events/s")
+        print(f"catalog file: {os.path.getsize(path) / 1e6:,.0f} MB")
+
+        t_first = time.perf_counter()
+        counts = cat.assign_splits(0.05, 0.05, seed=0)
+        t_first = time.perf_counter() - t_first
+        same = lambda a, b: sorted(a, key=str) == sorted(b, key=str)  # noqa: E731
+        assert same(cat.current_labels("i2v"), old_current_labels(cat, "i2v"))
+        assert cat.labelled_faces("i2v", "train", min_prob=0.5) == old_labelled_faces(cat, "i2v", "train", 0.5)
+        queries = [  # (name, new seconds, result, old function or None)
+            ("split (first: every face)", t_first, counts, None),
+            ("split --reassign (other seed)",
+             *best_of(lambda: cat.assign_splits(0.05, 0.05, seed=1, reassign=True), 1), None),
+            ("split --reassign (same seed)",
+             *best_of(lambda: cat.assign_splits(0.05, 0.05, seed=1, reassign=True)), None),
+            ("split (nothing new)", *best_of(lambda: cat.assign_splits(0.05, 0.05, seed=0)), None),
+            ("split --stratify manual --reassign",
+             *best_of(lambda: cat.assign_splits(0.05, 0.05, seed=0, stratify="manual", reassign=True), 1), None),
+            ("stats()", *best_of(cat.stats), lambda: (old_stats_extra(cat), stats_rest(cat))),
+            ("label_sources()", *best_of(cat.label_sources), lambda: old_label_sources(cat)),
+            ("labelled_faces('manual', 'train')", *best_of(lambda: cat.labelled_faces("manual", "train")),
+             lambda: old_labelled_faces(cat, "manual", "train")),
+            ("labelled_faces('i2v', 'train', min_prob=0.5)",
+             *best_of(lambda: cat.labelled_faces("i2v", "train", min_prob=0.5)),
+             lambda: old_labelled_faces(cat, "i2v", "train", 0.5)),
+            ("labelled_faces('i2v', common=['manual'])",
+             *best_of(lambda: cat.labelled_faces("i2v", "train", common=["manual"])),
+             lambda: old_labelled_faces(cat, "i2v", "train", common=["manual"])),
+            ("current_labels('manual')", *best_of(lambda: cat.current_labels("manual")),
+             lambda: old_current_labels(cat, "manual")),
+            ("current_labels('i2v')", *best_of(lambda: cat.current_labels("i2v")),
+             lambda: old_current_labels(cat, "i2v")),
+        ]
+        print(f"\n{'query (100k = --faces)':<46} {'new s':>7} {'goal':>5} {'old s':>7} {'old/new':>7}  result")
+        missed = 0
+        for name, seconds, out, old in queries:
+            if isinstance(out, dict) and "faces" in out:
+                size = f"{sum(out['faces'].values()):,} faces"
+            elif isinstance(out, (list, dict)) and "split" not in name:
+                size = f"{len(out):,} rows"
+            else:
+                size = out
+            old_s = best_of(old, 1)[0] if old else None
+            missed += seconds >= QUERY_GOAL_S
+            old_txt = ("", "") if old_s is None else (f"{old_s:.3f}", f"{old_s / seconds:.1f}x")
+            print(f"{name:<46} {seconds:>7.3f} {'ok' if seconds < QUERY_GOAL_S else 'MISS':>5} "
+                  f"{old_txt[0]:>7} {old_txt[1]:>7}  {size}")
+        print(f"\n{len(queries) - missed}/{len(queries)} queries under {QUERY_GOAL_S} s; "
+              f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

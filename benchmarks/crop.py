@@ -1,0 +1,154 @@
+"""Benchmarks of `curate crop`, measured side by side in one run.
+
+    python benchmarks/crop.py throughput [--detector animeface] [--workers 2] [--limit N]
+        curate's pipeline (library `run`, as the command calls it) with N workers and with 1,
+        against a plain single-process loop over the same files with the same detector
+        (read, decode, shrink for detection, detect, crop, PNG-encode). Prints images/s,
+        faces/s, the speed-up, and the overhead beyond detection (time outside detect calls / total).
+        Goals: N=2 workers >= 1.8x the plain loop; overhead < 15%.
+
+    python benchmarks/crop.py detectors
+        precision / recall of every detector on ../shared/data/face_patches (146 faces, 218
+        non-faces). A patch counts as "face" when the detector finds at least one box. Patches are
+        tight face crops, so each is first given the context a real crop has: padded by 25% of its
+        side on every side (edge pixels; the face then fills 1/1.5 of the picture, as with
+        --margin 1.5) and resized to 192 px.
+
+Other jobs on the machine skew timings: run when `uptime` shows the lowest load you can get.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from curate import detectors  # noqa: E402
+from curate.cropping import crop_square, cut  # noqa: E402
+from curate.images import decode, iter_image_files, png_bytes  # noqa: E402
+from curate.pipeline import CropOptions, run  # noqa: E402
+from db import Catalog  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+RAW = SHARED / "data" / "raw_illustrations"
+PATCHES = SHARED / "data" / "face_patches"
+LBP = SHARED / "models" / "lbpcascade_animeface.xml"
+
+
+def plain_loop(files: list[Path], options: CropOptions) -> dict:
+    """The simplest correct loop: what curate must not be slower than per core."""
+    detector = detectors.build(_spec(options.detector))
+    faces = 0
+    detect_s = 0.0
+    started = time.perf_counter()
+    for path in files:
+        rgb = decode(path.read_bytes()).image
+        w, h = rgb.size
+        scale, small = 1.0, rgb
+        if max(w, h) > options.detect_max:
+            scale = max(w, h) / options.detect_max
+            small = rgb.resize((round(w / scale), round(h / scale)), reducing_gap=2.0)
+        t0 = time.perf_counter()
+        boxes = detector.detect(small)
+        detect_s += time.perf_counter() - t0
+        for box in boxes:
+            png_bytes(cut(rgb, crop_square(box.scaled(scale), w, h, options.margin), options.size))
+            faces += 1
+    return {"wall": time.perf_counter() - started, "detect": detect_s, "faces": faces, "workers": 1}
+
+
+def pipeline(folder: Path, options: CropOptions) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = Catalog(Path(tmp) / "bench.db")
+        summary = run(catalog, folder, options)
+        catalog.close()
+    faces = sum(summary.faces.values())
+    return {"wall": summary.wall_s, "detect": summary.detect_s, "faces": faces, "workers": options.workers}
+
+
+def throughput(args) -> None:
+    files = sorted(iter_image_files(RAW))[: args.limit or None]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "raw"
+        folder.mkdir()
+        for f in files:  # links, so --limit can pick a subset (never copies of shared data)
+            os.symlink(f, folder / f.name)
+        base = CropOptions(detector=args.detector, cascade=str(LBP) if args.detector == "lbp" else None)
+        print(f"{len(files)} illustrations from {RAW}, detector {args.detector}, cores {os.cpu_count()}, "
+              f"load before {os.getloadavg()[0]:.2f}")
+        results = {
+            "plain loop": plain_loop(files, base),
+            "curate, 1 worker": pipeline(folder, _with(base, workers=1)),
+            f"curate, {args.workers} workers": pipeline(folder, _with(base, workers=args.workers)),
+        }
+    plain = results["plain loop"]["wall"]
+    print(f"{'':18} {'wall s':>7} {'images/s':>9} {'faces/s':>8} {'vs plain':>9} {'overhead':>9}")
+    for name, r in results.items():
+        # overhead: the share of worker time not spent inside detect calls
+        overhead = 1 - r["detect"] / (r["wall"] * r["workers"])
+        print(f"{name:18} {r['wall']:7.1f} {len(files) / r['wall']:9.2f} {r['faces'] / r['wall']:8.2f} "
+              f"{plain / r['wall']:8.2f}x {overhead:9.1%}")
+    found = ", ".join(f"{n}: {r['faces']}" for n, r in results.items())
+    print(f"faces found: {found}; "
+          f"load after {os.getloadavg()[0]:.2f}")
+
+
+def detector_accuracy(args) -> None:
+    patches = {kind: [decode(p.read_bytes()).image for p in sorted((PATCHES / kind).iterdir())]
+               for kind in ("face", "nonface")}
+    print(f"{len(patches['face'])} face and {len(patches['nonface'])} non-face patches from {PATCHES}")
+    print(f"{'detector':10} {'TP':>4} {'FN':>4} {'FP':>4} {'TN':>4} {'precision':>10} {'recall':>7} {'s':>6}")
+    for name in args.detectors.split(","):
+        detector = detectors.build(_spec(name))
+        started = time.perf_counter()
+        found = {kind: sum(bool(detector.detect(with_context(im))) for im in ims) for kind, ims in patches.items()}
+        tp, fp = found["face"], found["nonface"]
+        fn, tn = len(patches["face"]) - tp, len(patches["nonface"]) - fp
+        precision = f"{tp / (tp + fp):.3f}" if tp + fp else "n/a"
+        print(f"{name:10} {tp:4} {fn:4} {fp:4} {tn:4} {precision:>10} {tp / (tp + fn):7.3f} "
+              f"{time.perf_counter() - started:6.1f}")
+
+
+def with_context(im: Image.Image, pad: float = 0.25, side: int = 192) -> Image.Image:
+    p = round(max(im.size) * pad)
+    arr = np.pad(np.asarray(im), ((p, p), (p, p), (0, 0)), mode="edge")
+    out = Image.fromarray(arr)
+    s = side / max(out.size)
+    return out.resize((round(out.width * s), round(out.height * s)), Image.Resampling.LANCZOS)
+
+
+def _spec(name: str) -> detectors.DetectorSpec:
+    return detectors.resolve(name, LBP if name == "lbp" else None)
+
+
+def _with(options: CropOptions, **changes) -> CropOptions:
+    from dataclasses import replace
+    return replace(options, **changes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("throughput")
+    t.add_argument("--detector", default="animeface", choices=detectors.DETECTORS)
+    t.add_argument("--workers", type=int, default=2)
+    t.add_argument("--limit", type=int, default=0, help="only the first N illustrations")
+    d = sub.add_parser("detectors")
+    d.add_argument("--detectors", default=",".join(detectors.DETECTORS))
+    args = parser.parse_args()
+    if not RAW.is_dir():
+        sys.exit(f"{SHARED} is missing: these benchmarks use ../shared")
+    throughput(args) if args.what == "throughput" else detector_accuracy(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Training throughput (images/s), side by side in one run:
+
+  ours       `train dcgan|acgan` (the catalog's crops decoded once into a uint8 tensor cache)
+  reference  a loop written like the PyTorch examples' DCGAN: torchvision ImageFolder of image
+             files decoded by PIL in DataLoader workers, the same networks and losses
+  compute    the same step on one batch already in memory (the compute limit)
+
+Prints images/s and the ratios ours/reference (goal >= 1.3) and ours/compute (goal >= 0.95).
+The three are interleaved round by round so a machine shared with other jobs loads them alike.
+
+    python benchmarks/train_throughput.py --db /work/scratch/labelled.db --size 64 --steps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from db import Catalog  # noqa: E402
+from train.compat import import_torchvision  # noqa: E402
+from train.loop import train  # noqa: E402
+from train.models import build  # noqa: E402
+from train.options import TrainOptions  # noqa: E402
+
+
+def export_faces(db: Path, out: Path, n: int) -> int:
+    """The first n labelled train faces as files, one folder per hair colour (ImageFolder)."""
+    with Catalog(db, create=False) as cat:
+        labelled = cat.labelled_faces("manual", "train")
+        ids = sorted(labelled)[:n]
+        for fid in ids:
+            hair = labelled[fid]["hair_color"][0].replace(" ", "_")
+            (out / hair).mkdir(parents=True, exist_ok=True)
+            face = cat.face(fid)
+            (out / hair / f"{fid}.{face['format'].replace('jpeg', 'jpg')}").write_bytes(cat.face_image(fid))
+    return len(ids)
+
+
+def step_fn(model: str, G, D, opt_G, opt_D, z_dim: int, n_classes: int):
+    """One DCGAN/ACGAN step as the PyTorch example writes it: D on real and G(z).detach(), then G."""
+    def step(x, y):
+        b = len(x)
+        z = torch.randn(b, z_dim)
+        c = None
+        if model == "acgan":
+            yf = torch.randint(0, n_classes, (b,))
+            c = F.one_hot(yf, n_classes).float()
+        fake = G(z, c)
+        adv_r, aux_r = D(x)
+        adv_f, _ = D(fake.detach())
+        loss_d = F.softplus(-adv_r).mean() + F.softplus(adv_f).mean()
+        if model == "acgan":
+            loss_d = loss_d + F.cross_entropy(aux_r, y)
+        opt_D.zero_grad()
+        loss_d.backward()
+        opt_D.step()
+        adv_g, aux_g = D(fake)
+        loss_g = F.softplus(-adv_g).mean()
+        if model == "acgan":
+            loss_g = loss_g + F.cross_entropy(aux_g, yf)
+        opt_G.zero_grad()
+        loss_g.backward()
+        opt_G.step()
+    return step
+
+
+def nets(model: str, size: int, n_classes: int):
+    torch.manual_seed(0)
+    G, D = build(model, size, 100, n_classes if model == "acgan" else 0, 64, 64, False)
+    opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    return G, D, opt_G, opt_D
+
+
+def reference(model: str, folder: Path, size: int, batch: int, steps: int, workers: int) -> float:
+    tv = import_torchvision()
+    from torchvision import transforms
+
+    ds = tv.datasets.ImageFolder(str(folder), transform=transforms.Compose([
+        transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(),
+        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]))
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True)
+    step = step_fn(model, *nets(model, size, len(ds.classes)), 100, len(ds.classes))
+    done, t0 = 0, None
+    while done < steps + 1:
+        for x, y in loader:
+            if done == 1:
+                t0 = time.perf_counter()     # the first step warms up (worker start, allocator)
+            step(x, y)
+            done += 1
+            if done == steps + 1:
+                break
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def compute_limit(model: str, size: int, batch: int, steps: int, n_classes: int) -> float:
+    step = step_fn(model, *nets(model, size, n_classes), 100, n_classes)
+    x = torch.rand(batch, 3, size, size) * 2 - 1
+    y = torch.randint(0, n_classes, (batch,))
+    step(x, y)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step(x, y)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def ours(model: str, db: Path, size: int, batch: int, steps: int, tmp: Path) -> float:
+    opts = TrainOptions(model=model, catalog=str(db), size=size, batch=batch, iters=steps + 1, ngf=64, ndf=64,
+                        labels="manual", attrs=["hair_color"] if model == "acgan" else [],
+                        runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), log_every=1,
+                        diag_every=10**9, sample_every=10**9, checkpoint_every=10**9, progress=False)
+    run_dir = train(opts)
+    import csv
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    first, last = rows[0], rows[-2]     # skip the warm-up step, and the last (final samples, checkpoint)
+    last = rows[-1] if len(rows) < 3 else last
+    imgs = (float(last["kimg"]) - float(first["kimg"])) * 1000
+    return imgs / (float(last["seconds"]) - float(first["seconds"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", type=Path, default=Path("/work/scratch/labelled.db"))
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--faces", type=int, default=3000, help="faces exported for the reference")
+    ap.add_argument("--workers", type=int, default=2, help="reference DataLoader workers")
+    ap.add_argument("--models", default="dcgan,acgan")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        n = export_faces(args.db, tmp / "faces", args.faces)
+        n_classes = len(list((tmp / "faces").iterdir()))
+        print(f"{n} faces exported to files for the reference; {args.size}x{args.size}, batch {args.batch}, "
+              f"ngf = ndf = 64, {args.steps} timed steps, {args.rounds} round(s), torch threads "
+              f"{torch.get_num_threads()}")
+        for model in args.models.split(","):
+            got: dict[str, list[float]] = {"ours": [], "reference": [], "compute": []}
+            for _ in range(args.rounds):
+                got["reference"].append(reference(model, tmp / "faces", args.size, args.batch, args.steps,
+                                                  args.workers))
+                got["ours"].append(ours(model, args.db, args.size, args.batch, args.steps, tmp))
+                got["compute"].append(compute_limit(model, args.size, args.batch, args.steps, n_classes))
+            med = {k: statistics.median(v) for k, v in got.items()}
+            print(f"{model:6s} ours {med['ours']:7.1f} img/s | reference {med['reference']:7.1f} img/s | "
+                  f"compute limit {med['compute']:7.1f} img/s | ours/reference {med['ours'] / med['reference']:.2f} "
+                  f"(goal >= 1.3) | ours/compute {med['ours'] / med['compute']:.2f} (goal >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()

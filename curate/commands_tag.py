@@ -1,0 +1,211 @@
+"""`curate tag`, `curate i2v download`, `curate agree`, `curate calibrate-colors`."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from db import CatalogError
+
+from .app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
+
+i2v_app = typer.Typer(help="illustration2vec model files.", no_args_is_help=True)
+app.add_typer(i2v_app, name="i2v")
+console = Console()
+
+
+class TaggerName(str, Enum):
+    i2v = "i2v"
+    animeface = "animeface"
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console)
+
+
+def _parse_thresholds(values: list[str]) -> dict[str, float]:
+    out = {}
+    for v in values:
+        tag, sep, p = v.rpartition("=")
+        try:
+            out[tag.strip()] = float(p)
+            if not sep or not tag.strip() or not 0 <= float(p) <= 1:
+                raise ValueError
+        except ValueError:
+            fail(f"--tag-threshold {v!r}: expected TAG=P with P in [0, 1], e.g. 'monochrome=0.5'")
+    return out
+
+
+@app.command()
+def tag(
+    tagger: Annotated[TaggerName, typer.Option("--tagger", help="i2v (needs the model files) or "
+                                               "animeface (embedded, hair/eye colours only).")] = TaggerName.animeface,
+    db: DbOption = DEFAULT_DB_PATH,
+    model_dir: Annotated[Optional[Path], typer.Option(
+        "--model-dir", help="Folder with illust2vec_tag_ver200.caffemodel and tag_list.json[.gz] "
+        "(default: where `curate i2v download` puts them).")] = None,
+    threshold: Annotated[float, typer.Option(min=0, max=1, help="i2v: independent tags below this "
+                                             "probability are not written (exclusive groups always "
+                                             "get their arg-max).")] = 0.25,
+    tag_threshold: Annotated[list[str], typer.Option(
+        "--tag-threshold", help="Per-tag threshold TAG=P, repeatable: --tag-threshold 'monochrome=0.5'.")] = [],
+    batch: Annotated[int, typer.Option(min=1, help="Faces per forward pass.")] = 32,
+    device: Annotated[str, typer.Option(help="i2v: cpu, cuda, cuda:1 ...")] = "cpu",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Tag at most this many new faces.")] = None,
+    retag: Annotated[bool, typer.Option(help="Tag again faces this model version tagged already.")] = False,
+    palette: Annotated[Optional[Path], typer.Option(help="animeface: a palette from "
+                                                     "`curate calibrate-colors` instead of the embedded one.")] = None,
+) -> None:
+    """Auto-tag the catalog's faces; resumable (faces this model version tagged are skipped).
+
+    Labels go in as their own source (i2v or animeface) with probabilities as values;
+    manual labels are never touched.
+
+    Examples: curate tag --tagger animeface;  curate tag --tagger i2v --model-dir models/ --batch 16
+    """
+    from .i2v.download import default_dir
+    from .i2v.network import I2VError, load_model
+    from .taggers import AnimefaceTagger, I2VTagger, TagOptions, tag_catalog
+
+    opts = TagOptions(threshold=threshold, tag_thresholds=_parse_thresholds(tag_threshold), batch=batch,
+                      limit=limit, retag=retag)
+    if tagger is TaggerName.i2v:
+        if palette is not None:
+            fail("--palette applies to --tagger animeface")
+        if device.startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                fail(f"--device {device}: this torch build sees no CUDA GPU")
+        try:
+            model = load_model(model_dir or default_dir())   # all checks before the catalog is touched
+        except I2VError as e:
+            fail(str(e))
+        the_tagger = I2VTagger(model, device)
+    else:
+        if model_dir is not None:
+            fail("--model-dir applies to --tagger i2v")
+        try:
+            the_tagger = AnimefaceTagger(palette)
+        except CatalogError as e:
+            fail(str(e))
+    catalog = open_catalog(db, create=False)
+    with _progress() as bar:
+        task = bar.add_task(f"tagging ({the_tagger.version})", total=None, rate="")
+        done = [0, None]
+
+        def step(n: int, total: int) -> None:
+            done[0] += n
+            done[1] = done[1] or time.perf_counter()   # the first call (n=0) starts the clock
+            elapsed = time.perf_counter() - done[1]
+            bar.update(task, advance=n, total=total,
+                       rate=f"{done[0] / elapsed:.1f} faces/s" if elapsed > 0 else "")
+        summary = tag_catalog(catalog, the_tagger, opts, step)
+    console.print(f"{summary.faces} faces tagged by {the_tagger.version} in {summary.seconds:.1f} s "
+                  f"({summary.faces_per_s:.1f} faces/s): {summary.labelled} got labels, "
+                  f"{summary.events} label events; {summary.skipped} skipped (tagged before).")
+    if summary.faces and summary.labelled < summary.faces:
+        why = "animeface found no face there" if tagger is TaggerName.animeface else "nothing above threshold"
+        console.print(f"{summary.faces - summary.labelled} faces got no label ({why}); "
+                      f"they are looked at again on the next run.")
+
+
+@i2v_app.command("download")
+def i2v_download(
+    dir: Annotated[Optional[Path], typer.Option("--dir", help="Where to put the files "
+                                                "(default ~/.cache/curate/i2v).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="Another mirror of the release assets.")] = None,
+) -> None:
+    """Fetch illustration2vec's official tag model (~180 MB) and tag list once; resumes after interruptions."""
+    from .i2v.download import RELEASE_URL, DownloadError, download
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[mb]}"),
+                  TimeRemainingColumn(), console=console) as bar:
+        tasks: dict[str, int] = {}
+
+        def step(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total, mb="")
+            bar.update(tasks[name], completed=done, total=total, mb=f"{done / 1e6:.1f} MB")
+        try:
+            where = download(dir, base_url or RELEASE_URL, progress=step)
+        except DownloadError as e:
+            fail(str(e))
+    console.print(f"model files in {where}; use: curate tag --tagger i2v --model-dir {where}")
+
+
+@app.command("calibrate-colors")
+def calibrate_colors(
+    out: Annotated[Path, typer.Option("--out", help="Palette JSON to write.")],
+    db: DbOption = DEFAULT_DB_PATH,
+    source: Annotated[str, typer.Option(help="Label source to calibrate on.")] = "manual",
+    split: Annotated[str, typer.Option(help="train, val, test or all.")] = "train",
+    min_faces: Annotated[int, typer.Option(min=2, help="Colours with fewer labelled faces are left out.")] = 10,
+) -> None:
+    """Fit the animeface colour palette on labelled faces (then: curate tag --palette OUT)."""
+    from .colors import calibrate
+    catalog = open_catalog(db, create=False)
+    with _progress() as bar:
+        task = bar.add_task("calibrating", total=None, rate="")
+        try:
+            palette, info = calibrate(catalog, source, None if split == "all" else split,
+                                      lambda n, total: bar.update(task, advance=n, total=total), min_faces)
+        except (CatalogError, ValueError) as e:
+            fail(str(e))
+    palette.save(out)
+    console.print(f"palette of {sum(len(t) for t in palette.groups.values())} colours from {info['found']} of "
+                  f"{info['faces']} faces (animeface found no face in the rest) -> {out}")
+
+
+@app.command()
+def agree(
+    a: Annotated[str, typer.Argument(help="Reference label source, e.g. manual.")],
+    b: Annotated[str, typer.Argument(help="Source compared with it, e.g. i2v or animeface.")],
+    db: DbOption = DEFAULT_DB_PATH,
+    split: Annotated[Optional[str], typer.Option(help="Only faces of this split (train/val/test).")] = None,
+    worst: Annotated[int, typer.Option(min=0, help="List the N most confident disagreements.")] = 0,
+    png: Annotated[Optional[Path], typer.Option(help="Write the confusion matrices as a PNG.")] = None,
+    per_tag: Annotated[bool, typer.Option(help="Per-tag recall/precision tables.")] = True,
+) -> None:
+    """How far apart two label sources are: accuracy, Cohen's kappa, confusion per group and tag."""
+    from .agreement import agreement, plot_confusions, worst_disagreements
+    catalog = open_catalog(db, create=False)
+    try:
+        result = agreement(catalog, a, b, split)
+    except CatalogError as e:
+        fail(str(e))
+    console.print(f"{a}: {result.faces_a} faces, {b}: {result.faces_b}, both: {result.faces_both}"
+                  + (f" ({split} split)" if split else ""))
+    summary = Table("group / tag", "faces", "accuracy", "kappa", title=f"{a} vs {b}")
+    for g in result.groups:
+        summary.add_row(g.group, str(g.n), f"{g.accuracy:.1%}", f"{g.kappa:.3f}")
+    console.print(summary)
+    if per_tag:
+        for g in result.groups:
+            if not g.exclusive:
+                continue
+            t = Table("tag", f"faces ({a})", f"faces ({b})", f"recall", "precision", title=g.group)
+            for r in g.per_tag():
+                t.add_row(r["tag"], str(r["a"]), str(r["b"]), f"{r['recall']:.1%}", f"{r['precision']:.1%}")
+            console.print(t)
+            cm = Table("", *[s.split()[0] for s in g.tags], title=f"{g.group} confusion (rows {a}, columns {b})")
+            for tag, row in zip(g.tags, g.confusion):
+                cm.add_row(tag.split()[0], *[str(v) if v else "." for v in row])
+            console.print(cm)
+    if png:
+        try:
+            console.print(f"confusion matrices -> {plot_confusions(result, png)}")
+        except CatalogError as e:
+            fail(str(e))
+    if worst:
+        t = Table("face", "split", "key", a, b, "confidence", title=f"{worst} most confident disagreements")
+        for r in worst_disagreements(catalog, a, b, worst, split):
+            t.add_row(str(r["face_id"]), str(r["split"]), r["key"], f"{r['tag_a']} ({r['value_a']:.2f})",
+                      f"{r['tag_b']} ({r['value_b']:.2f})", f"{r['confidence']:.2f}")
+        console.print(t)

@@ -1,0 +1,242 @@
+"""Exports of the catalog for training code that does not read SQLite.
+
+* `imagefolder`: OUT/<tag>/<face_id>.png by an exclusive group's current labels
+  (torchvision's ImageFolder); unlabelled faces are left out, or put in
+  OUT/_unlabelled/ with `unlabelled=True`.
+* `dataset-json`: StyleGAN2-ADA's layout, OUT/00000/img00000000.png ... plus
+  OUT/dataset.json {"labels": [[name, class_index], ...]}, the class index being
+  the tag's place in the group; only labelled faces.
+* `csv`: OUT/images/<face_id>.png plus OUT/faces.csv (face id, file, split, source
+  path, box, the source's current labels).
+
+Everything is written into a folder beside OUT and moved into place at the end,
+so a failed export leaves no half-written OUT (and `force` replaces an old one
+only once the new one is complete).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+from db import Catalog, CatalogError
+
+FORMATS = ("imagefolder", "dataset-json", "csv")
+UNLABELLED = "_unlabelled"
+
+
+@dataclass
+class ExportOptions:
+    format: str
+    out: Path
+    source: str = "manual"
+    group: str | None = None        # default: the first exclusive group
+    split: str | None = None        # default: every split
+    status: str = "ok"
+    unlabelled: bool = False        # imagefolder: put unlabelled faces in _unlabelled/
+    force: bool = False             # replace a non-empty OUT
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    written: int = 0
+    skipped_unlabelled: int = 0
+    per_class: dict[str, int] = field(default_factory=dict)
+    sizes: set[tuple[int, int]] = field(default_factory=set)
+
+
+def export(catalog: Catalog, options: ExportOptions,
+           on_progress: Callable[[int, int], None] | None = None) -> ExportResult:
+    """Write the faces chosen by `options` to `options.out`; `on_progress(done, total)`."""
+    o = options
+    labels, group, total = check(catalog, o)
+    out = Path(o.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        result = ExportResult(out)
+        writer = {"imagefolder": _ImageFolder, "dataset-json": _DatasetJson, "csv": _Csv}[o.format](
+            work, catalog, o, labels, group)
+        for done, face in enumerate(catalog.iter_faces(o.status, o.split, with_image=True), start=1):
+            writer.add(face, result)
+            if on_progress:
+                on_progress(done, total)
+        writer.close(result)
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return result
+
+
+def check(catalog: Catalog, o: ExportOptions) -> tuple[dict[int, dict], dict | None, int]:
+    """Refuse bad options before anything is written: (labels, class group, faces to export)."""
+    if o.format not in FORMATS:
+        raise CatalogError(f"--format must be one of {', '.join(FORMATS)}, not {o.format!r}")
+    _check_out(catalog, Path(o.out), o.force)
+    labels, group = _labels(catalog, o)
+    total = len(catalog.face_ids(o.status, o.split))
+    if total == 0:
+        raise CatalogError(f"no faces with status {o.status!r}{f' in split {o.split!r}' if o.split else ''} "
+                           f"to export")
+    return labels, group, total
+
+
+def _check_out(catalog: Catalog, out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise CatalogError(f"{out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise CatalogError(f"{out} is not empty (pass --force to replace it)")
+        # --force deletes OUT: never a folder holding the catalog or the folder we stand in.
+        here, resolved = Path.cwd().resolve(), out.resolve()
+        if resolved == here or resolved in here.parents or (
+                catalog.path is not None and resolved in catalog.path.resolve().parents):
+            raise CatalogError(f"refusing to replace {out}: it holds the catalog or the current folder")
+
+
+def _labels(catalog: Catalog, o: ExportOptions) -> tuple[dict[int, dict], dict | None]:
+    """Face id -> {key: (tag, value)} of the source, and the group classes come from."""
+    rows = catalog.current_labels(o.source) if o.source else []
+    if not rows and o.format != "csv":
+        known = ", ".join(r["source"] for r in catalog.label_sources()) or "none"
+        raise CatalogError(f"label source {o.source!r} has no labels (known: {known})")
+    labels: dict[int, dict] = {}
+    for r in rows:
+        labels.setdefault(r["face_id"], {})[r["key"]] = (r["tag"], r["value"])
+    group = None
+    if o.format != "csv":
+        if o.group:
+            group = catalog.group(o.group)
+            if not group["exclusive"]:
+                raise CatalogError(f"--group {o.group} is an independent group: classes need an exclusive "
+                                   f"one ({', '.join(g['name'] for g in catalog.groups() if g['exclusive'])})")
+        else:
+            exclusive = [g for g in catalog.groups() if g["exclusive"]]
+            if not exclusive:
+                raise CatalogError("the vocabulary has no exclusive group to take classes from")
+            group = exclusive[0]
+    return labels, group
+
+
+def png(blob: bytes, fmt: str) -> tuple[bytes, tuple[int, int]]:
+    """The crop as an RGB PNG (stored PNGs that are RGB already are kept byte for byte)."""
+    with Image.open(io.BytesIO(blob)) as im:
+        if fmt == "png" and im.mode == "RGB":
+            return blob, im.size
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            flat = Image.new("RGB", im.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+        else:
+            flat = im.convert("RGB")
+        buf = io.BytesIO()
+        flat.save(buf, "PNG", compress_level=1)
+        return buf.getvalue(), im.size
+
+
+class _ImageFolder:
+    def __init__(self, work: Path, catalog: Catalog, o: ExportOptions, labels: dict, group: dict):
+        self.work, self.o, self.labels, self.group = work, o, labels, group
+
+    def add(self, face: dict, result: ExportResult) -> None:
+        label = self.labels.get(face["id"], {}).get(self.group["name"])
+        if label is None and not self.o.unlabelled:
+            result.skipped_unlabelled += 1
+            return
+        cls = label[0] if label else UNLABELLED
+        data, size = png(face["image"], face["format"])
+        folder = self.work / cls
+        folder.mkdir(exist_ok=True)
+        (folder / f"{face['id']}.png").write_bytes(data)
+        result.written += 1
+        result.sizes.add(size)
+        result.per_class[cls] = result.per_class.get(cls, 0) + 1
+
+    def close(self, result: ExportResult) -> None:
+        pass
+
+
+class _DatasetJson:
+    """StyleGAN2-ADA's dataset_tool layout: 1000 images per numbered folder."""
+
+    def __init__(self, work: Path, catalog: Catalog, o: ExportOptions, labels: dict, group: dict):
+        self.work, self.labels, self.group = work, labels, group
+        self.classes = group["tags"]
+        self.entries: list[list] = []
+        self.face_ids: list[int] = []
+
+    def add(self, face: dict, result: ExportResult) -> None:
+        label = self.labels.get(face["id"], {}).get(self.group["name"])
+        if label is None:
+            result.skipped_unlabelled += 1
+            return
+        idx = len(self.entries)
+        name = f"{idx // 1000:05d}/img{idx:08d}.png"
+        data, size = png(face["image"], face["format"])
+        (self.work / name).parent.mkdir(exist_ok=True)
+        (self.work / name).write_bytes(data)
+        self.entries.append([name, self.classes.index(label[0])])
+        self.face_ids.append(face["id"])
+        result.written += 1
+        result.sizes.add(size)
+        result.per_class[label[0]] = result.per_class.get(label[0], 0) + 1
+
+    def close(self, result: ExportResult) -> None:
+        if not self.entries:
+            raise CatalogError(f"no face has a {self.group['name']} label of this source: nothing to export")
+        # StyleGAN2-ADA reads only "labels"; the other keys say what the indices mean.
+        doc = {"labels": self.entries, "group": self.group["name"], "classes": self.classes,
+               "face_ids": self.face_ids}
+        (self.work / "dataset.json").write_text(json.dumps(doc))
+
+
+class _Csv:
+    BASE = ["face_id", "file", "split", "status", "source_path", "width", "height",
+            "box_x", "box_y", "box_w", "box_h", "detector", "score"]
+
+    def __init__(self, work: Path, catalog: Catalog, o: ExportOptions, labels: dict, group):
+        self.work, self.labels = work, labels
+        (work / "images").mkdir()
+        self.exclusive = {g["name"] for g in catalog.groups() if g["exclusive"]}
+        used = {k for face_labels in labels.values() for k in face_labels}
+        self.label_cols = [c for g in catalog.groups()
+                           for c in ([g["name"]] if g["exclusive"] else g["tags"]) if c in used]
+        self.file = open(work / "faces.csv", "w", newline="", encoding="utf-8")
+        self.csv = csv.writer(self.file)
+        self.csv.writerow(self.BASE + self.label_cols)
+
+    def add(self, face: dict, result: ExportResult) -> None:
+        name = f"images/{face['id']}.png"
+        data, size = png(face["image"], face["format"])
+        (self.work / name).write_bytes(data)
+        face_labels = self.labels.get(face["id"], {})
+        if not face_labels:
+            result.skipped_unlabelled += 1  # still exported: counted to tell the user
+        row = {**face, "face_id": face["id"], "file": name}
+        self.csv.writerow([_cell(row.get(c)) for c in self.BASE] + [
+            "" if c not in face_labels else face_labels[c][0] if c in self.exclusive
+            else _cell(face_labels[c][1]) for c in self.label_cols])
+        result.written += 1
+        result.sizes.add(size)
+
+    def close(self, result: ExportResult) -> None:
+        self.file.close()
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:g}" if isinstance(v, float) else str(v)

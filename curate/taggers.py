@@ -1,0 +1,159 @@
+"""Auto-taggers and the resumable loop that writes their labels into the catalog.
+
+A tagger turns a batch of face pictures into, per face, a list of (tag, probability)
+in the catalog's vocabulary. Its labels are written as label events of its own source
+(`i2v`, `animeface`) with the probability as value and the model version as
+annotator, so a re-run skips the faces this version has tagged already. Manual
+labels are never touched: they are another source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from db import Catalog, CatalogError
+from db import tagging as q
+
+# Tags i2v knows that say something about the picture rather than the character:
+# curation filters on them (drop monochrome, sketches, comic panels, crowds).
+QUALITY_TAGS = ["monochrome", "sketch", "comic", "traditional media", "chibi", "solo", "multiple girls",
+                "multiple boys", "no humans", "photo", "simple background", "white background", "signature"]
+QUALITY_GROUP = "quality"
+
+
+@dataclass
+class TagOptions:
+    """Everything a tagging run needs, gathered in one plain structure."""
+    threshold: float = 0.25                       # independent tags below it are not written
+    tag_thresholds: dict[str, float] = field(default_factory=dict)   # per-tag overrides
+    batch: int = 32
+    limit: int | None = None                      # tag at most this many (new) faces
+    retag: bool = False                           # tag faces this version tagged already
+
+
+class AnimefaceTagger:
+    """Hair and eye colours from animeface + the calibrated CIELAB palette (no download)."""
+    source = "animeface"
+
+    def __init__(self, palette_path: str | Path | None = None):
+        from .colors import DEFAULT_PALETTE, Palette
+        path = Path(palette_path or DEFAULT_PALETTE)
+        try:
+            self.palette = Palette.load(path)
+        except (OSError, ValueError, KeyError) as e:
+            raise CatalogError(f"{path} is not a colour palette: {e}") from None
+        self.version = "animeface-palette-" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+
+    def vocabulary(self) -> list[tuple[str, bool, list[str]]]:
+        return []
+
+    def predict(self, images: list[Image.Image], vocab: dict[str, tuple[str, bool]],
+                opts: TagOptions) -> list[list[tuple[str, float]]]:
+        from .colors import color_labels, find_face_colors
+        out = []
+        for im in images:
+            colors = find_face_colors(im)
+            out.append([] if colors is None else
+                       [(t, p) for t, p in color_labels(colors, self.palette) if t in vocab])
+        return out
+
+
+class I2VTagger:
+    """illustration2vec's 1,539 tags mapped onto the vocabulary."""
+    source = "i2v"
+
+    def __init__(self, model, device: str = "cpu"):
+        import torch
+        self.torch = torch
+        self.model = model.to(device)
+        self.device = device
+        self.version = model.version
+        self.index = {t: i for i, t in enumerate(model.tags)}
+
+    def vocabulary(self) -> list[tuple[str, bool, list[str]]]:
+        return [(QUALITY_GROUP, False, [t for t in QUALITY_TAGS if t in self.index])]
+
+    def probabilities(self, images: list[Image.Image]) -> np.ndarray:
+        from .i2v.preprocess import preprocess_batch
+        x = self.torch.from_numpy(preprocess_batch(images)).to(self.device)
+        with self.torch.inference_mode():
+            return self.model.net(x).float().cpu().numpy()
+
+    def predict(self, images, vocab, opts: TagOptions) -> list[list[tuple[str, float]]]:
+        probs = self.probabilities(images)
+        return [map_i2v(p, self.index, vocab, opts) for p in probs]
+
+
+def map_i2v(probs: np.ndarray, index: dict[str, int], vocab: dict[str, tuple[str, bool]],
+            opts: TagOptions) -> list[tuple[str, float]]:
+    """One face's i2v probabilities -> (tag, probability) labels.
+
+    Exclusive groups (hair colour, eye colour) take the arg-max of their tags that i2v
+    knows, with its probability; independent tags are written with their probability
+    when it reaches their threshold."""
+    best: dict[str, tuple[str, float]] = {}
+    out = []
+    for tag, (group, exclusive) in vocab.items():
+        if tag not in index:
+            continue
+        p = float(probs[index[tag]])
+        if exclusive:
+            if group not in best or p > best[group][1]:
+                best[group] = (tag, p)
+        elif p >= opts.tag_thresholds.get(tag, opts.threshold):
+            out.append((tag, p))
+    return list(best.values()) + out
+
+
+@dataclass
+class TagSummary:
+    faces: int = 0           # faces looked at in this run
+    labelled: int = 0        # of those, faces that got at least one label
+    events: int = 0
+    skipped: int = 0         # tagged by this version before
+    seconds: float = 0.0
+
+    @property
+    def faces_per_s(self) -> float:
+        return self.faces / self.seconds if self.seconds else 0.0
+
+
+def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
+                progress: Callable[[int, int], None] | None = None) -> TagSummary:
+    """Tag every ok face not yet tagged by this tagger version, batch by batch.
+
+    Each batch is written in one transaction, so an interrupted run keeps what it
+    finished and the next run starts where it stopped."""
+    for group, exclusive, tags in tagger.vocabulary():
+        q.ensure_group(catalog, group, exclusive, tags)
+    vocab = catalog.tag_index()
+    done = set() if opts.retag else q.tagged_face_ids(catalog, tagger.source, tagger.version)
+    todo = [f for f in catalog.face_ids("ok") if f not in done]
+    summary = TagSummary(skipped=len(catalog.face_ids("ok")) - len(todo))
+    if opts.limit is not None:
+        todo = todo[:opts.limit]
+    start = time.perf_counter()
+    if progress:
+        progress(0, len(todo))   # sets the total and starts the clock before the first batch
+    for i in range(0, len(todo), opts.batch):
+        ids = todo[i:i + opts.batch]
+        images = [Image.open(io.BytesIO(catalog.face_image(f))) for f in ids]
+        labels = tagger.predict(images, vocab, opts)
+        rows = [(f, tag, p) for f, face_labels in zip(ids, labels) for tag, p in face_labels]
+        if rows:
+            catalog.add_labels(rows, tagger.source, tagger.version)
+        summary.faces += len(ids)
+        summary.labelled += sum(1 for face_labels in labels if face_labels)
+        summary.events += len(rows)
+        if progress:
+            progress(len(ids), len(todo))
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,38 @@
+"""Queries of the GAN trainer: the catalog's content fingerprint and face crops by id."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable, Iterator
+
+from .catalog import Catalog
+
+
+def content_fingerprint(catalog: Catalog) -> str:
+    """A hash of what a training run reads: faces (id, content, status, split), the
+    vocabulary and every label event. Changes whenever any of them does."""
+    h = hashlib.sha256()
+    for row in catalog.conn.execute("SELECT id, sha256, status, coalesce(split, '') FROM faces ORDER BY id"):
+        h.update(repr(row).encode())
+    for row in catalog.conn.execute("SELECT name, group_name, position FROM tags ORDER BY name"):
+        h.update(repr(row).encode())
+    row = catalog.conn.execute("SELECT count(*), coalesce(max(id), 0) FROM label_events").fetchone()
+    h.update(repr(row).encode())
+    return h.hexdigest()[:16]
+
+
+def face_hashes(catalog: Catalog, face_ids: Iterable[int]) -> dict[int, str]:
+    """Face id -> sha256 of its crop."""
+    wanted = set(face_ids)
+    return {fid: sha for fid, sha in catalog.conn.execute("SELECT id, sha256 FROM faces ORDER BY id")
+            if fid in wanted}
+
+
+def iter_face_images(catalog: Catalog, face_ids: list[int], batch: int = 500) -> Iterator[tuple[int, bytes]]:
+    """(id, crop bytes) for the given faces, in the given order, a batch at a time."""
+    for i in range(0, len(face_ids), batch):
+        chunk = face_ids[i:i + batch]
+        marks = ",".join("?" * len(chunk))
+        blobs = dict(catalog.conn.execute(f"SELECT id, image FROM faces WHERE id IN ({marks})", chunk))
+        for fid in chunk:
+            yield fid, blobs[fid]

@@ -1,0 +1,21 @@
+"""Run by tests/test_train.py under torchrun: train a tiny run, save this rank's G weights.
+
+A separate script (not mp.spawn inside pytest) so each rank starts as torchrun starts it
+for real users, from a clean interpreter.
+"""
+
+import json
+import sys
+
+import torch
+import torch.distributed as dist
+
+from train.loop import train
+from train.options import TrainOptions
+
+opts_json, out_dir = sys.argv[1], sys.argv[2]
+torch.set_num_threads(1)
+run_dir, state = train(TrainOptions.from_dict(json.loads(opts_json)), return_state=True)
+params = {k: v for k, v in state["G"].items() if "running" not in k and "num_batches" not in k}
+torch.save({"run_dir": str(run_dir), "G": params, "step": state["step"]}, f"{out_dir}/rank{dist.get_rank()}.pt")
+dist.destroy_process_group()

@@ -1,0 +1,212 @@
+"""The GAN trainer on the tiny catalog: every model, resume exactness, errors, DDP on two CPU processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from db import Catalog
+from train.app import app
+import train.cli  # noqa: F401  (registers the commands)
+from train.conditions import ConditionSpec, ConditionGroup
+from train.loop import train
+from train.options import TrainOptions
+from train.runs import generate, load_run
+
+runner = CliRunner()
+TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch", "4", "--z-dim", "16", "--min-per-tag", "1",
+        "--log-every", "2", "--diag-every", "2", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def tiny_options(tiny_catalog, tmp_path, **kw) -> TrainOptions:
+    base = dict(model="acgan", catalog=str(tiny_catalog), labels="manual", attrs=["hair_color", "eye_color"],
+                size=32, ngf=8, ndf=8, batch=4, z_dim=16, min_per_tag=1, log_every=2, diag_every=2,
+                runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), progress=False)
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("model", ["dcgan", "wgan-gp", "cgan", "acgan"])
+def test_every_model_trains_and_samples(model, tiny_catalog, tmp_path):
+    labels = ["--labels", "manual"] if model in ("cgan", "acgan") else []
+    res = invoke(model, "--db", tiny_catalog, *labels, *TINY, "--iters", 4, "--runs-dir", tmp_path / "runs",
+                 "--cache-dir", tmp_path / "cache")
+    assert res.exit_code == 0, res.output
+    run = load_run(res.stdout.strip().splitlines()[-1])
+    assert run.dir.name == f"00000-{model}-{'manual' if labels else 'uncond'}"
+    opts = run.options
+    assert opts["catalog"] == str(tiny_catalog) and len(opts["catalog_fingerprint"]) == 16
+    rows = list(csv.DictReader(open(run.metrics_path)))
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert all(float(r["loss_d"]) == float(r["loss_d"]) for r in rows)       # finite, not NaN
+    assert rows[-1]["sample_distance"] and rows[-1]["grad_cosine"]
+    if model == "acgan":
+        assert 0 <= float(rows[-1]["aux_acc_real"]) <= 1
+    assert (run.dir / "G_ema.pt").exists() and run.latest_checkpoint().name == "000004.pt"
+    assert (run.samples_dir / "000000.png").exists() and (run.samples_dir / "000004.png").exists()
+    G = run.generator()
+    assert not G.training
+    images, tags = generate(run, 5, seed=1)
+    assert images.shape == (5, 3, 32, 32) and images.dtype == torch.uint8
+    assert torch.equal(images, generate(run, 5, seed=1)[0])
+    if run.conditional:
+        assert run.spec.tags == ["blonde hair", "black hair", "red hair", "blue eyes", "red eyes"]
+        assert all(t["hair_color"] in run.spec.group("hair_color").tags for t in tags)
+        out = tmp_path / "grid.png"
+        res = invoke("sample", run.dir, "--tags", "red hair, blue eyes", "-n", 6, "-o", out)
+        assert res.exit_code == 0, res.output
+        assert out.exists()
+    else:
+        assert run.spec is None and tags == [{}] * 5
+
+
+def test_resume_is_exact(tiny_catalog, tmp_path):
+    straight = train(tiny_options(tiny_catalog, tmp_path, iters=8))
+    halves = train(tiny_options(tiny_catalog, tmp_path, iters=8), stop_after=4)
+    assert load_run(halves).latest_checkpoint().name == "000004.pt"
+    assert not (halves / "G_ema.pt").exists()
+    res = invoke("acgan", "--resume", halves, "--no-progress")
+    assert res.exit_code == 0, res.output
+    a = torch.load(load_run(straight).latest_checkpoint(), weights_only=False)
+    b = torch.load(load_run(halves).latest_checkpoint(), weights_only=False)
+    assert a["step"] == b["step"] == 8
+    for net in ("G", "D", "G_ema"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+    steps = [int(r["step"]) for r in csv.DictReader(open(halves / "metrics.csv"))]
+    assert steps == [2, 4, 6, 8]
+
+
+def test_dry_run_prints_counts_and_writes_nothing(tiny_catalog, tmp_path):
+    res = invoke("acgan", "--db", tiny_catalog, "--labels", "manual", *TINY, "--dry-run",
+                 "--runs-dir", tmp_path / "runs", "--cache-dir", tmp_path / "cache")
+    assert res.exit_code == 0, res.output
+    assert "blonde hair" in res.output and '"model": "acgan"' in res.output
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["acgan", "--labels", "manual", "--attrs", "hair_colour"], "unknown tag group 'hair_colour'"),
+    (["acgan", "--labels", "i2v"], "label source 'i2v' has no labels"),
+    (["acgan"], "give --labels"),
+    (["dcgan", "--attrs", "hair_color"], "unconditional"),
+    (["acgan", "--labels", "manual", "--min-per-tag", "100"], "too few faces"),
+    (["dcgan", "--size", "48"], "--size must be one of"),
+])
+def test_bad_options_fail_clearly(args, message, tiny_catalog, tmp_path):
+    extra = [a for a in TINY if a != "--min-per-tag" and a != "1"] if "--min-per-tag" in args else TINY
+    extra = [a for a in extra if a not in ("--size", "32")] if "--size" in args else extra
+    res = invoke(*args, "--db", tiny_catalog, *extra, "--runs-dir", tmp_path / "runs")
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_empty_split_fails_clearly(tmp_path):
+    path = tmp_path / "nosplit.db"
+    Catalog(path).close()
+    res = invoke("dcgan", "--db", path, *TINY, "--runs-dir", tmp_path / "runs")
+    assert res.exit_code == 2 and "no ok faces in split 'train'" in res.output
+
+
+def test_unknown_tag_when_sampling(tiny_catalog, tmp_path):
+    run_dir = train(tiny_options(tiny_catalog, tmp_path, iters=1))
+    res = invoke("sample", run_dir, "--tags", "green hair", "-o", tmp_path / "x.png")
+    assert res.exit_code == 2 and "unknown tag 'green hair'" in res.output
+    res = invoke("sample", run_dir, "--tags", "red hair, black hair", "-o", tmp_path / "x.png")
+    assert res.exit_code == 2 and "pick one" in res.output
+
+
+def test_corrupt_checkpoint_fails_clearly(tiny_catalog, tmp_path):
+    run_dir = train(tiny_options(tiny_catalog, tmp_path, iters=4), stop_after=2)
+    ckpt = load_run(run_dir).latest_checkpoint()
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    res = invoke("acgan", "--resume", run_dir, "--no-progress")
+    assert res.exit_code == 2 and "corrupt" in res.output and ckpt.name in res.output
+    res = invoke("dcgan", "--resume", run_dir)
+    assert res.exit_code == 2 and "is a acgan run" in res.output
+
+
+def test_nan_loss_stops_with_a_checkpoint(tiny_catalog, tmp_path):
+    opts = tiny_options(tiny_catalog, tmp_path, model="dcgan", labels=None, attrs=[], iters=50, lr_d=1e38, lr_g=1e38)
+    with pytest.raises(Exception, match="loss is (nan|inf)"):
+        train(opts)
+    run = load_run(next((tmp_path / "runs").iterdir()))
+    assert run.latest_checkpoint() is not None
+    assert "stopped" in (run.dir / "log.txt").read_text()
+
+
+def test_condition_sampling_follows_the_label_distribution():
+    spec = ConditionSpec([ConditionGroup("hair_color", True, ["a", "b"], [0.8, 0.2]),
+                          ConditionGroup("other", False, ["x", "y"], [0.5, 0.1])])
+    c, dicts = spec.sample(4000, torch.Generator().manual_seed(0))
+    assert c.shape == (4000, 4) and torch.equal(c, spec.encode(dicts))
+    assert torch.equal(c, spec.sample_tensor(4000, torch.Generator().manual_seed(0)))
+    assert abs(c[:, 0].mean().item() - 0.8) < 0.03 and abs(c[:, 3].mean().item() - 0.1) < 0.02
+    assert torch.all(c[:, :2].sum(1) == 1)
+    assert spec.encode([{"hair_color": "b", "y": True}]).tolist() == [[0, 1, 0, 1]]
+    assert spec.decode(spec.encode([{"hair_color": "b", "other": ["x"]}])) == [{"hair_color": "b", "other": ["x"]}]
+
+
+def test_animate_writes_gif_and_mp4(tiny_catalog, tmp_path):
+    run_dir = train(tiny_options(tiny_catalog, tmp_path, iters=6, sample_every=2))
+    res = invoke("animate", run_dir, "--fps", 2)
+    assert res.exit_code == 0, res.output
+    gif, mp4 = run_dir / "progress.gif", run_dir / "progress.mp4"
+    assert gif.stat().st_size > 0 and mp4.stat().st_size > 0
+    import imageio.v2 as imageio
+    assert len(imageio.mimread(gif)) == 4        # steps 0, 2, 4, 6
+
+
+def test_ddp_two_cpu_processes(tiny_catalog, tmp_path):
+    """torchrun with two CPU processes on gloo: gradients are averaged, rank 0 alone writes."""
+    opts = tiny_options(tiny_catalog, tmp_path, iters=3)
+    worker = Path(__file__).with_name("ddp_worker.py")
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          str(worker), json.dumps(opts.to_dict()), str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert r0["step"] == r1["step"] == 3
+    for k in r0["G"]:      # gradients are averaged: both processes hold the same weights
+        assert torch.equal(r0["G"][k], r1["G"][k]), k
+    run = load_run(r0["run_dir"])
+    assert run.options["world_size"] == 2
+    assert len(list((tmp_path / "runs").iterdir())) == 1          # only rank 0 writes
+    assert torch.load(run.latest_checkpoint(), weights_only=False)["step"] == 3
+    rows = list(csv.DictReader(open(run.metrics_path)))
+    assert rows[-1]["step"] == "3"
+
+
+def test_a_discriminator_that_wins_is_flagged(tiny_catalog, tmp_path):
+    from train.loop import discriminator_wins
+
+    assert discriminator_wins(0.999, 0.001, 9.0) and not discriminator_wins(0.9, 0.1, 3.0)
+    # D far stronger than G: a tiny fixed-lr G against a wide D with a high lr
+    opts = tiny_options(tiny_catalog, tmp_path, model="dcgan", labels=None, attrs=[], iters=60, dwin_window=10,
+                        ndf=32, lr_d=5e-3, lr_g=1e-6)
+    run_dir = train(opts)
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert rows[-1]["d_wins"] == "1"
+    assert "the discriminator wins outright" in (run_dir / "log.txt").read_text()

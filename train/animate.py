@@ -1,0 +1,52 @@
+"""A run's sample grids as a GIF and an MP4, one frame per grid with its step written on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .runs import Run, RunError
+
+
+def frames(run: Run) -> list[np.ndarray]:
+    paths = sorted(run.samples_dir.glob("[0-9]*.png"))
+    if not paths:
+        raise RunError(f"{run.samples_dir} holds no sample grids yet")
+    out = []
+    for path in paths:
+        img = Image.open(path).convert("RGB")
+        canvas = Image.new("RGB", (img.width, img.height + 14), "white")
+        canvas.paste(img, (0, 14))
+        ImageDraw.Draw(canvas).text((2, 1), f"step {int(path.stem)}", fill="black")
+        # even sizes: H.264 needs them
+        w, h = canvas.width + canvas.width % 2, canvas.height + canvas.height % 2
+        if (w, h) != canvas.size:
+            padded = Image.new("RGB", (w, h), "white")
+            padded.paste(canvas, (0, 0))
+            canvas = padded
+        out.append(np.asarray(canvas))
+    return out
+
+
+def animate_run(run: Run, output: Path | None = None, fps: float = 4.0, mp4: bool = True) -> list[Path]:
+    import imageio.v2 as imageio
+
+    if fps <= 0:
+        raise ValueError("--fps must be positive")
+    base = Path(output) if output is not None else run.dir / "progress"
+    base = base.with_suffix("") if base.suffix in (".gif", ".mp4") else base
+    base.parent.mkdir(parents=True, exist_ok=True)
+    images = frames(run)
+    gif = base.with_suffix(".gif")
+    imageio.mimsave(gif, images, duration=1000 / fps, loop=0)
+    written = [gif]
+    if mp4:
+        path = base.with_suffix(".mp4")
+        writer = imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=1, pixelformat="yuv420p")
+        for frame in images:
+            writer.append_data(frame)
+        writer.close()
+        written.append(path)
+    return written
