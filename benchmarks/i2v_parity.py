@@ -11,10 +11,10 @@ Note: illustration2vec 0.1.0 on chainer >= 2 leaves dropout ON at inference (it 
 `chainer.using_config('train', False)` outside a `with`), so its own outputs are random;
 the reference below runs it inside `with chainer.using_config('train', False)`.
 
-    # once: python -m venv /work/scratch/tagging/venv && \\
+    # once: python -m venv /tmp/i2v_chainer_venv && \\
     #   venv/bin/pip install "numpy<2" "setuptools<81" wheel "protobuf<4" scipy scikit-image pillow && \\
     #   venv/bin/pip install --no-build-isolation chainer illustration2vec
-    python benchmarks/i2v_parity.py --venv /work/scratch/tagging/venv
+    python benchmarks/i2v_parity.py --venv /tmp/i2v_chainer_venv
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def pictures(folder: Path, shared: Path) -> list[Path]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--venv", type=Path, default=Path("/work/scratch/tagging/venv"))
+    ap.add_argument("--venv", type=Path, default=Path("/tmp/i2v_chainer_venv"))
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     ap.add_argument("--width", type=int, default=8, help="channels of every hidden conv of the fake model")
     args = ap.parse_args()

@@ -24,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.shared_catalog import DEFAULT, labelled_catalog  # noqa: E402
 from curate.i2v.caffemodel import i2v_layers, write_caffemodel  # noqa: E402
 from curate.i2v.network import MODEL_FILE, load_model  # noqa: E402
 from curate.taggers import I2VTagger, TagOptions, tag_catalog  # noqa: E402
@@ -33,13 +34,15 @@ from db.tagging import tagged_face_ids  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model-dir", type=Path, default=Path("/work/scratch/tagging/real_shape"))
-    ap.add_argument("--catalog", type=Path, default=Path("/work/scratch/labelled.db"))
+    ap.add_argument("--model-dir", type=Path, default=DEFAULT.parent / "i2v_real_shape",
+                    help="where the random-weight model of the real shape is written once")
+    ap.add_argument("--catalog", type=Path, default=None, help="catalog to tag a copy of [../shared's labelled faces]")
     ap.add_argument("--tags", type=Path, default=ROOT.parent / "shared/models/i2v_tag_list.json")
     ap.add_argument("--faces", type=int, default=96)
     ap.add_argument("--batch", type=int, nargs="+", default=[16, 32])
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
+    args.catalog = labelled_catalog(args.catalog)
     if args.threads:
         torch.set_num_threads(args.threads)
     model_path = args.model_dir / MODEL_FILE

@@ -8,7 +8,8 @@
 Prints images/s and the ratios ours/reference (goal >= 1.3) and ours/compute (goal >= 0.95).
 The three are interleaved round by round so a machine shared with other jobs loads them alike.
 
-    python benchmarks/train_throughput.py --db /work/scratch/labelled.db --size 64 --steps 20
+    python benchmarks/train_throughput.py --size 64 --steps 20      # ../shared's labelled faces
+    python benchmarks/train_throughput.py --db catalog.db --size 32
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from db import Catalog  # noqa: E402
+from benchmarks.shared_catalog import labelled_catalog  # noqa: E402
 from train.compat import import_torchvision  # noqa: E402
 from train.loop import train  # noqa: E402
 from train.models import build  # noqa: E402
@@ -130,7 +132,7 @@ def ours(model: str, db: Path, size: int, batch: int, steps: int, tmp: Path) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--db", type=Path, default=Path("/work/scratch/labelled.db"))
+    ap.add_argument("--db", type=Path, default=None, help="a catalog with manual labels [../shared's labelled faces]")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
@@ -139,6 +141,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="reference DataLoader workers")
     ap.add_argument("--models", default="dcgan,acgan")
     args = ap.parse_args()
+    args.db = labelled_catalog(args.db)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         n = export_faces(args.db, tmp / "faces", args.faces)

@@ -1,33 +1,44 @@
 """Hair and eye colour tags from `animeface`, with probabilities.
 
-`animeface` finds a face and reports one RGB value for the hair and one per eye.
-Its hair value alone is a weak cue (it is often a shadow or the outline), so the
-hair is also measured on the crop itself: the median CIELAB colour of the band above
-the eyes, leaving out pixels close to the skin colour animeface reports, near-white
-background and black line art.
+`animeface` finds a face and reports one RGB value for the hair, one per eye, and
+the boxes of the face and the eyes. One RGB value is a weak cue (the hair value is
+often a shadow or the outline), so each group also looks at the pixels it came from:
+for hair, the band of the picture above the eyes, leaving out skin (close to the
+skin colour animeface reports), near-white background and black line art; for the
+eyes, the two eye boxes without skin and whites.
 
-Each colour tag is then a small Gaussian in that CIELAB feature space (the "palette",
-calibrated on labelled faces by `fit_palette`); a face's probabilities are the
-softmax over the tags of minus half the Mahalanobis distance (plus log prior and
-log-determinant: i.e. quadratic discriminant analysis). Distances are in CIELAB
-because there equal steps look about equally different to people.
-The calibrated palette ships as `animeface_palette.json` (fitted on the train split of
-the shared labelled faces: see .notes/bench_tagging.md).
+The palette: for every tag a few prototype colours in CIELAB, where equal distances
+look about equally different to people (k-means of the pixels of faces labelled with
+that tag). A face is described by how its pixels fall on the palette -- each pixel's
+soft membership to its nearest prototypes, averaged, and the distance from each
+prototype to the nearest pixel -- plus animeface's own colours and the median pixel.
+A multinomial logistic regression on that description gives each tag's probability.
+
+The calibrated palette ships as `animeface_palette.json`, fitted by `calibrate` on the
+train split of ../shared's labelled faces (`curate calibrate-colors`); its accuracy,
+per colour, is in BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 DEFAULT_PALETTE = Path(__file__).with_name("animeface_palette.json")
-PAD = 48          # 96-px crops: a white frame lets animeface find faces touching the border
-SKIN_DELTA_E = 18  # pixels closer than this to the skin colour are skin, not hair
-SHRINK = 0.05     # covariance shrinkage: keeps rare colours (orange, grey: ~100 faces) stable
+GROUPS = ("hair_color", "eye_color")
+PAD = 48               # 96-px crops: a white frame lets animeface find faces touching the border
+SKIN_DELTA_E = 6       # pixels closer than this to animeface's skin colour are skin
+PIXELS = 400           # pixels kept per region (evenly spaced): plenty for a colour distribution
+PROTOTYPES = 4         # palette colours per tag (hair colours have shades and highlights)
+SOFTNESS = 12.0        # Delta E scale of a pixel's soft membership to the prototypes
+FAR = 80.0             # Delta E beyond which "nearest pixel to this prototype" saturates
+L2 = 10.0              # ridge of the logistic regression, per face (= sklearn's C 0.1)
 
 
 def rgb_to_lab(rgb) -> np.ndarray:
@@ -43,36 +54,39 @@ def rgb_to_lab(rgb) -> np.ndarray:
 
 @dataclass
 class FaceColors:
-    """What animeface (and our look at the hair band) saw in one face."""
+    """What animeface (and our look at the pixels around it) saw in one face."""
     hair: tuple[int, int, int]
     left_eye: tuple[int, int, int]
     right_eye: tuple[int, int, int]
     skin: tuple[int, int, int]
     likelihood: float
     box: tuple[int, int, int, int]      # x, y, w, h in the picture's pixels
-    hair_band_lab: tuple[float, float, float]
+    hair_pixels: np.ndarray             # CIELAB [N, 3]
+    eye_pixels: np.ndarray              # CIELAB [M, 3]
 
-    def features(self) -> dict[str, np.ndarray]:
-        """Group -> the feature vector its palette is defined on."""
-        return {"hair_color": np.r_[self.hair_band_lab, rgb_to_lab(self.hair)],
-                "eye_color": np.r_[rgb_to_lab(self.left_eye), rgb_to_lab(self.right_eye)]}
+    def cues(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Group -> (its pixels, animeface's colours), all CIELAB."""
+        return {"hair_color": (self.hair_pixels, rgb_to_lab([self.hair])),
+                "eye_color": (self.eye_pixels, rgb_to_lab([self.left_eye, self.right_eye]))}
 
 
 def _rgb(part) -> tuple[int, int, int]:
     return (int(part.color.r), int(part.color.g), int(part.color.b))
 
 
-def hair_band_lab(rgb: np.ndarray, box: tuple[int, int, int, int], skin_rgb) -> np.ndarray:
-    """Median CIELAB of the picture above 30% of the face box, skin/background/lines left out."""
-    x, y, w, h = box
-    bottom = int(np.clip(y + 0.3 * h, 8, rgb.shape[0]))
-    band = rgb_to_lab(rgb[:bottom]).reshape(-1, 3)
-    skin = rgb_to_lab(np.asarray(skin_rgb, np.float64))
-    not_skin = np.linalg.norm(band - skin, axis=1) > SKIN_DELTA_E
-    background = (band[:, 0] > 92) & (np.hypot(band[:, 1], band[:, 2]) < 8)
-    lines = band[:, 0] < 12
-    keep = not_skin & ~background & ~lines
-    return np.median(band[keep] if keep.sum() > 20 else band, axis=0)
+def _region(lab: np.ndarray, mask: np.ndarray, skin_lab: np.ndarray, drop_dark: bool,
+            fallback: np.ndarray) -> np.ndarray:
+    """The masked pixels without skin, near-white (background, eye whites) and, for hair, line art."""
+    px = lab[mask]
+    keep = np.linalg.norm(px - skin_lab, axis=1) > SKIN_DELTA_E
+    keep &= ~((px[:, 0] > 92) & (np.hypot(px[:, 1], px[:, 2]) < 8))
+    if drop_dark:
+        keep &= px[:, 0] >= 12
+    if keep.sum() >= 5:
+        px = px[keep]
+    if len(px) == 0:
+        px = fallback
+    return px[::max(1, len(px) // PIXELS)]
 
 
 def find_face_colors(image: Image.Image) -> FaceColors | None:
@@ -91,105 +105,146 @@ def find_face_colors(image: Image.Image) -> FaceColors | None:
     if not faces:
         return None
     face = max(faces, key=lambda f: f.likelihood)
+    lab = rgb_to_lab(np.asarray(rgb))
+    height, width = lab.shape[:2]
     p = face.face.pos
     box = (int(p.x) - offset, int(p.y) - offset, int(p.width), int(p.height))
     skin = _rgb(face.skin)
-    band = hair_band_lab(np.asarray(rgb), box, skin)
-    return FaceColors(_rgb(face.hair), _rgb(face.left_eye), _rgb(face.right_eye), skin,
-                      float(face.likelihood), box, tuple(float(v) for v in band))
+    skin_lab = rgb_to_lab(np.asarray(skin, np.float64))
+    hair_mask = np.zeros((height, width), bool)
+    hair_mask[:int(np.clip(box[1] + 0.3 * box[3], 8, height))] = True      # above the eyes
+    eye_mask = np.zeros((height, width), bool)
+    for eye in (face.left_eye, face.right_eye):
+        e = eye.pos
+        x, y = max(0, int(e.x) - offset), max(0, int(e.y) - offset)
+        eye_mask[y:y + int(e.height), x:x + int(e.width)] = True
+    eye_colors = [_rgb(face.left_eye), _rgb(face.right_eye)]
+    return FaceColors(
+        _rgb(face.hair), eye_colors[0], eye_colors[1], skin, float(face.likelihood), box,
+        hair_pixels=_region(lab, hair_mask, skin_lab, True, rgb_to_lab([_rgb(face.hair)])),
+        eye_pixels=_region(lab, eye_mask, skin_lab, False, rgb_to_lab(eye_colors)))
+
+
+def describe(pixels: np.ndarray, animeface_lab: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
+    """A face's description for one group: how its pixels fall on that group's palette."""
+    d = ((pixels[:, None, :] - prototypes[None]) ** 2).sum(-1)            # [pixels, prototypes]
+    member = np.exp(-(d - d.min(1, keepdims=True)) / (2 * SOFTNESS ** 2))
+    member /= member.sum(1, keepdims=True)
+    nearest = np.sqrt(d.min(0)).clip(0, FAR) / FAR
+    return np.concatenate([member.mean(0), nearest, np.ravel(animeface_lab), np.median(pixels, 0)])
+
+
+@dataclass
+class GroupModel:
+    """One group's palette (prototypes, `PROTOTYPES` per tag) and the regression on top."""
+    tags: list[str]
+    prototypes: np.ndarray      # CIELAB [tags * PROTOTYPES, 3]
+    mean: np.ndarray            # feature standardisation
+    scale: np.ndarray
+    weights: np.ndarray         # [features, tags]
+    bias: np.ndarray            # [tags]
+    counts: dict[str, int]      # labelled faces each tag was fitted on
+
+    def probabilities(self, pixels: np.ndarray, animeface_lab: np.ndarray) -> dict[str, float]:
+        x = (describe(pixels, animeface_lab, self.prototypes) - self.mean) / self.scale
+        z = x @ self.weights + self.bias
+        p = np.exp(z - z.max())
+        return dict(zip(self.tags, (p / p.sum()).tolist()))
+
+    def to_json(self) -> dict:
+        r = lambda a: np.round(a, 6).tolist()  # noqa: E731
+        return {"tags": self.tags, "prototypes": r(self.prototypes), "mean": r(self.mean), "scale": r(self.scale),
+                "weights": r(self.weights), "bias": r(self.bias), "counts": self.counts}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "GroupModel":
+        arrays = {k: np.asarray(d[k], np.float64) for k in ("prototypes", "mean", "scale", "weights", "bias")}
+        model = cls(list(d["tags"]), counts=dict(d["counts"]), **arrays)
+        if model.weights.shape != (len(model.mean), len(model.tags)) or len(model.scale) != len(model.mean) \
+                or model.bias.shape != (len(model.tags),) or model.prototypes.shape[1:] != (3,):
+            raise ValueError("its arrays do not fit together")
+        return model
 
 
 @dataclass
 class Palette:
-    """Per group, per tag: a Gaussian (mean, inverse covariance, log-det) and a log prior;
-    per group a temperature that scales the log scores so probabilities are calibrated."""
-    groups: dict[str, dict[str, dict]]
-    temperatures: dict[str, float] = field(default_factory=dict)
+    """Group -> its calibrated model."""
+    groups: dict[str, GroupModel]
 
-    def scores(self, group: str, x: np.ndarray) -> np.ndarray:
-        return np.array([_log_score(t, x) for t in self.groups[group].values()])
-
-    def probabilities(self, group: str, x: np.ndarray) -> dict[str, float]:
-        tags = self.groups[group]
-        scores = self.scores(group, x) * self.temperatures.get(group, 1.0)
-        scores = np.exp(scores - scores.max())
-        scores /= scores.sum()
-        return dict(zip(tags, scores.tolist()))
-
-    def best(self, group: str, x: np.ndarray) -> tuple[str, float]:
-        probs = self.probabilities(group, x)
+    def best(self, group: str, colors: FaceColors) -> tuple[str, float]:
+        probs = self.groups[group].probabilities(*colors.cues()[group])
         tag = max(probs, key=probs.get)
         return tag, probs[tag]
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"groups": self.groups, "temperatures": self.temperatures}, indent=1))
+        Path(path).write_text(json.dumps({g: m.to_json() for g, m in self.groups.items()}))
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_PALETTE) -> "Palette":
         data = json.loads(Path(path).read_text())
-        return cls(data["groups"], data.get("temperatures", {}))
-
-
-def _log_score(t: dict, x: np.ndarray) -> float:
-    d = np.asarray(x, np.float64) - np.asarray(t["mean"])
-    return float(-0.5 * d @ np.asarray(t["inv_cov"]) @ d - 0.5 * t["logdet"] + t["log_prior"])
-
-
-def fit_palette(samples: dict[str, list[tuple[np.ndarray, str]]], min_count: int = 10) -> Palette:
-    """Calibrate: group -> [(feature vector, true tag)] -> one Gaussian per tag seen >= min_count times."""
-    groups = {}
-    for group, pairs in samples.items():
-        X = np.array([p[0] for p in pairs], np.float64)
-        y = np.array([p[1] for p in pairs])
-        tags = {}
-        for tag in sorted(set(y)):
-            Xc = X[y == tag]
-            if len(Xc) < min_count:
-                continue
-            cov = np.cov(Xc.T)
-            cov = (1 - SHRINK) * cov + SHRINK * np.eye(X.shape[1]) * np.trace(cov) / X.shape[1]
-            tags[tag] = {"mean": Xc.mean(0).round(4).tolist(), "inv_cov": np.linalg.inv(cov).tolist(),
-                         "logdet": float(np.linalg.slogdet(cov)[1]), "log_prior": float(np.log(len(Xc) / len(X))),
-                         "count": int(len(Xc))}
-        groups[group] = tags
-    palette = Palette(groups)
-    for group, pairs in samples.items():
-        palette.temperatures[group] = _fit_temperature(palette, group, pairs)
-    return palette
-
-
-def _fit_temperature(palette: Palette, group: str, pairs) -> float:
-    """The scale of the log scores that maximises the likelihood of the true tags: Gaussians
-    fitted to noisy labels are far too sure of themselves (probabilities of 1.00 everywhere)."""
-    tags = list(palette.groups[group])
-    known = [(x, tags.index(t)) for x, t in pairs if t in tags]
-    if not known:
-        return 1.0
-    scores = np.array([palette.scores(group, x) for x, _ in known])
-    truth = np.array([i for _, i in known])
-    best, best_nll = 1.0, np.inf
-    for t in np.geomspace(0.02, 2.0, 60):
-        z = scores * t
-        z = z - z.max(1, keepdims=True)
-        nll = -(z[np.arange(len(z)), truth] - np.log(np.exp(z).sum(1))).mean()
-        if nll < best_nll:
-            best, best_nll = float(t), nll
-    return round(best, 4)
+        return cls({g: GroupModel.from_json(d) for g, d in data.items()})
 
 
 def color_labels(colors: FaceColors, palette: Palette) -> list[tuple[str, float]]:
     """(tag, probability) of the most likely colour of each group the palette knows."""
-    feats = colors.features()
-    return [palette.best(group, feats[group]) for group in palette.groups if group in feats]
+    return [palette.best(group, colors) for group in palette.groups]
+
+
+# -- calibration -----------------------------------------------------------------
+
+
+def fit_group(samples: list[tuple[np.ndarray, np.ndarray, str]], min_count: int = 10, seed: int = 0) -> GroupModel:
+    """[(pixels, animeface colours, true tag)] -> the group's palette and regression.
+    Tags with fewer than `min_count` faces are left out (too few to trust)."""
+    from scipy.cluster.vq import kmeans2
+
+    counts = Counter(tag for _, _, tag in samples)
+    tags = sorted(t for t, n in counts.items() if n >= min_count)
+    samples = [s for s in samples if s[2] in tags]
+    if not tags:
+        return GroupModel([], np.zeros((0, 3)), np.zeros(0), np.ones(0), np.zeros((0, 0)), np.zeros(0), {})
+    rng = np.random.default_rng(seed)
+    prototypes = []
+    for tag in tags:   # up to 40 pixels of every face with this tag, so no face dominates
+        pixels = np.concatenate([px[rng.choice(len(px), min(len(px), 40), replace=False)]
+                                 for px, _, t in samples if t == tag])
+        k = min(PROTOTYPES, len(np.unique(pixels, axis=0)))
+        centres, _ = kmeans2(pixels, k, minit="++", seed=rng)
+        prototypes.append(np.concatenate([centres, np.repeat(centres[:1], PROTOTYPES - k, 0)]))
+    prototypes = np.concatenate(prototypes)
+    X = np.array([describe(px, af, prototypes) for px, af, _ in samples])
+    y = np.array([tags.index(t) for _, _, t in samples])
+    mean, scale = X.mean(0), X.std(0) + 1e-6
+    weights, bias = _logistic_regression((X - mean) / scale, y, len(tags))
+    return GroupModel(tags, prototypes, mean, scale, weights, bias, {t: counts[t] for t in tags})
+
+
+def _logistic_regression(X: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression with a ridge, fitted by L-BFGS: (weights [F, k], bias [k])."""
+    from scipy.optimize import minimize
+
+    n, f = X.shape
+    onehot = np.eye(k)[y]
+
+    def loss(theta):
+        W, b = theta[:f * k].reshape(f, k), theta[f * k:]
+        z = X @ W + b
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(1, keepdims=True)
+        nll = -np.log(p[np.arange(n), y] + 1e-12).mean() + 0.5 * L2 / n * (W ** 2).sum()
+        g = (p - onehot) / n
+        return nll, np.concatenate([(X.T @ g + L2 / n * W).ravel(), g.sum(0)])
+
+    theta = minimize(loss, np.zeros(f * k + k), jac=True, method="L-BFGS-B", options={"maxiter": 2000}).x
+    return theta[:f * k].reshape(f, k), theta[f * k:]
 
 
 def calibrate(catalog, source: str = "manual", split: str | None = "train",
               progress=None, min_count: int = 10) -> tuple[Palette, dict]:
     """Fit a palette on the faces `source` labelled (in `split`); also returns coverage counts."""
-    import io
-    groups = [g for g in ("hair_color", "eye_color")]
     labels = catalog.labelled_faces(source, split=split)
-    samples: dict[str, list] = {g: [] for g in groups}
+    samples: dict[str, list] = {g: [] for g in GROUPS}
     found = 0
     for face_id, face_labels in labels.items():
         colors = find_face_colors(Image.open(io.BytesIO(catalog.face_image(face_id))))
@@ -198,15 +253,14 @@ def calibrate(catalog, source: str = "manual", split: str | None = "train",
         if colors is None:
             continue
         found += 1
-        feats = colors.features()
-        for g in groups:
-            if g in face_labels:
-                samples[g].append((feats[g], face_labels[g][0]))
+        for group, (pixels, animeface_lab) in colors.cues().items():
+            if group in face_labels:
+                samples[group].append((pixels, animeface_lab, face_labels[group][0]))
     if not found:
         raise ValueError(f"animeface found no face among the {len(labels)} faces {source!r} labelled")
-    palette = fit_palette(samples, min_count)
-    for group, tags in palette.groups.items():
-        if not tags:
+    palette = Palette({g: fit_group(s, min_count) for g, s in samples.items()})
+    for group, model in palette.groups.items():
+        if not model.tags:
             raise ValueError(f"no {group} tag has {min_count} labelled faces where animeface finds a face "
                              f"(found {found} of {len(labels)}); label more faces or lower --min-faces")
     return palette, {"faces": len(labels), "found": found}

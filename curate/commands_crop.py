@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
     TimeRemainingColumn
 
 from .app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
-from .detectors import DETECTORS, DetectorError
+from .detectors import DEFAULT_MIN_SCORE, DETECTORS, DetectorError
 from .images import DEFAULT_MAX_PIXELS
 from .pipeline import CropOptions, SourceResult, Summary, run
 
@@ -46,8 +46,8 @@ def crop(
     detect_max: Annotated[int, typer.Option("--detect-max", help="Shrink pictures to this long side for "
                                             "detection (boxes are mapped back; 0: never).", min=0)] = 1280,
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Reject faces the detector scores "
-                                                       "below this (animeface likelihood 0-1: 0.7 drops most "
-                                                       "false faces).")] = None,
+                                                       "below this [default: 0.7 for animeface, whose likelihood "
+                                                       "is 0-1; none for cascades]; 0 keeps every face.")] = None,
     near_dup: NearDup = 4,
     min_blur: MinBlur = None,
     min_chroma: MinChroma = None,
@@ -61,6 +61,8 @@ def crop(
 
     Example: curate crop raw/ --detector lbp --size 128 --min-blur 50
     """
+    if min_score is None:
+        min_score = DEFAULT_MIN_SCORE.get(detector)
     options = CropOptions(detector=detector, cascade=None if cascade is None else str(cascade), margin=margin,
                           size=size, min_face=min_face, max_upscale=max_upscale, detect_max=detect_max,
                           min_score=min_score, near_dup=near_dup, min_blur=min_blur, min_chroma=min_chroma,

@@ -159,8 +159,8 @@ def calibrate_colors(
         except (CatalogError, ValueError) as e:
             fail(str(e))
     palette.save(out)
-    console.print(f"palette of {sum(len(t) for t in palette.groups.values())} colours from {info['found']} of "
-                  f"{info['faces']} faces (animeface found no face in the rest) -> {out}")
+    console.print(f"palette of {sum(len(m.tags) for m in palette.groups.values())} colours from {info['found']} "
+                  f"of {info['faces']} faces (animeface found no face in the rest) -> {out}")
 
 
 @app.command()

@@ -48,7 +48,7 @@ class AnimefaceTagger:
         path = Path(palette_path or DEFAULT_PALETTE)
         try:
             self.palette = Palette.load(path)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise CatalogError(f"{path} is not a colour palette: {e}") from None
         self.version = "animeface-palette-" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 

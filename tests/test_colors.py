@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.colors import DEFAULT_PALETTE, Palette, find_face_colors, fit_palette, rgb_to_lab
+from curate.colors import DEFAULT_PALETTE, PIXELS, PROTOTYPES, Palette, find_face_colors, fit_group, rgb_to_lab
 from db import Catalog
 
 runner = CliRunner()
@@ -25,31 +25,48 @@ def test_rgb_to_lab_reference_values():
     assert np.allclose(lab[3], [53.59, 0, 0], atol=0.05)
 
 
-def test_fit_palette_separates_colours_and_calibrates():
+def _face_pixels(rng, rgb, n=60, spread=6.0):
+    """A face's hair pixels around one colour, and animeface's colour for it (CIELAB)."""
+    lab = rgb_to_lab(rgb)
+    return lab + rng.normal(0, spread, (n, 3)), lab[None]
+
+
+def test_fit_group_separates_colours_and_gives_probabilities():
     rng = np.random.default_rng(0)
-    red, blue = rgb_to_lab([200, 30, 30]), rgb_to_lab([30, 40, 200])
-    samples = {"hair_color": [(np.r_[red, red] + rng.normal(0, 6, 6), "red hair") for _ in range(60)]
-               + [(np.r_[blue, blue] + rng.normal(0, 6, 6), "blue hair") for _ in range(40)]
-               + [(np.r_[red, red], "pink hair")] * 3}   # too rare to get a palette entry
-    palette = fit_palette(samples)
-    assert set(palette.groups["hair_color"]) == {"red hair", "blue hair"}
-    assert palette.groups["hair_color"]["red hair"]["count"] == 60
-    probs = palette.probabilities("hair_color", np.r_[red, red])
-    assert sum(probs.values()) == pytest.approx(1)
-    assert probs["red hair"] > 0.99
-    midway = palette.probabilities("hair_color", (np.r_[red, red] + np.r_[blue, blue]) / 2)
-    assert 0.01 < midway["red hair"] < 0.99        # in between: unsure, not 0/1
-    assert palette.temperatures["hair_color"] > 0
+    red, blue = [200, 30, 30], [30, 40, 200]
+    samples = [(*_face_pixels(rng, red), "red hair") for _ in range(30)] \
+        + [(*_face_pixels(rng, blue), "blue hair") for _ in range(20)] \
+        + [(*_face_pixels(rng, red), "pink hair")] * 3           # too rare to be fitted
+    model = fit_group(samples, min_count=10)
+    assert model.tags == ["blue hair", "red hair"] and model.counts == {"blue hair": 20, "red hair": 30}
+    assert model.prototypes.shape == (2 * PROTOTYPES, 3)
+    probs = model.probabilities(*_face_pixels(rng, red))
+    assert sum(probs.values()) == pytest.approx(1) and probs["red hair"] > 0.9
+    assert model.probabilities(*_face_pixels(rng, blue))["blue hair"] > 0.9
+    half = np.concatenate([_face_pixels(rng, red, 30)[0], _face_pixels(rng, blue, 30)[0]])
+    midway = model.probabilities(half, (rgb_to_lab(red)[None] + rgb_to_lab(blue)[None]) / 2)
+    assert 0.02 < midway["red hair"] < 0.98          # a face of both colours: unsure, not 0/1
 
 
 def test_embedded_palette_round_trips(tmp_path):
     palette = Palette.load()
     assert set(palette.groups) == {"hair_color", "eye_color"}
-    assert len(palette.groups["hair_color"]) == 12 and len(palette.groups["eye_color"]) == 11
+    assert len(palette.groups["hair_color"].tags) == 12 and len(palette.groups["eye_color"].tags) == 11
     palette.save(tmp_path / "p.json")
     again = Palette.load(tmp_path / "p.json")
-    x = np.array([60, 10, 40, 50, 5, 30], float)
-    assert again.probabilities("hair_color", x) == pytest.approx(palette.probabilities("hair_color", x))
+    pixels, af = _face_pixels(np.random.default_rng(1), [230, 200, 90])
+    assert again.groups["hair_color"].probabilities(pixels, af) == \
+        pytest.approx(palette.groups["hair_color"].probabilities(pixels, af), abs=1e-5)
+
+
+def test_a_palette_file_that_is_not_one_is_refused(tmp_path):
+    from curate.taggers import AnimefaceTagger
+    from db import CatalogError
+
+    for text in ["not json", '{"hair_color": {"tags": ["a"]}}', '{"hair_color": [1, 2]}']:
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(CatalogError, match="bad.json is not a colour palette"):
+            AnimefaceTagger(tmp_path / "bad.json")
 
 
 def test_no_face_means_no_colours():
@@ -68,7 +85,9 @@ def test_find_face_colors_on_real_faces(shared):
     c = next(c for c in found if c is not None)
     x, y, w, h = c.box
     assert 0 <= c.likelihood <= 1 and w > 20 and h > 20 and -10 < x < 96 and -10 < y < 96
-    assert set(c.features()) == {"hair_color", "eye_color"} and c.features()["hair_color"].shape == (6,)
+    hair, eyes = c.cues()["hair_color"], c.cues()["eye_color"]
+    assert hair[0].ndim == 2 and hair[0].shape[1] == 3 and 5 <= len(hair[0]) <= 2 * PIXELS
+    assert len(eyes[0]) >= 1 and hair[1].shape == (1, 3) and eyes[1].shape == (2, 3)
 
 
 @pytest.fixture
@@ -112,8 +131,32 @@ def test_cli_calibrate_colors(shared_catalog, tmp_path):
     r = runner.invoke(app, args + ["--min-faces", "2"])
     assert r.exit_code == 0, r.output
     palette = Palette.load(out)
-    assert palette.groups["hair_color"] and all(t["count"] >= 2 for t in palette.groups["hair_color"].values())
+    hair = palette.groups["hair_color"]
+    assert hair.tags and all(hair.counts[t] >= 2 for t in hair.tags)
     r = runner.invoke(app, ["tag", "--tagger", "animeface", "--db", str(shared_catalog),
                             "--palette", str(tmp_path / "missing.json")])
     assert r.exit_code == 2 and "missing.json" in r.output
     assert DEFAULT_PALETTE.is_file()
+
+
+def test_embedded_palette_accuracy_on_held_out_shared_faces(shared):
+    """The shipped palette was fitted on the train split (seed 0) of the shared faces; the faces
+    `curate split` puts in test were never seen. 70.9% hair / 65.2% eyes on all 382 (BENCHMARKS.md);
+    here the first ~150 of them, with a margin for the smaller sample."""
+    import hashlib
+
+    from curate.taggers import AnimefaceTagger
+    from db import split_hash
+
+    palette = AnimefaceTagger().palette
+    hits = {"hair_color": [], "eye_color": []}
+    for path, hair, eyes in _shared_faces(shared, 3000):
+        if split_hash(0, hashlib.sha256(path.read_bytes()).hexdigest()) >= 0.05:
+            continue                                    # not in the test split
+        colors = find_face_colors(Image.open(path))
+        if colors is None:
+            continue
+        hits["hair_color"].append(palette.best("hair_color", colors)[0] == hair)
+        hits["eye_color"].append(palette.best("eye_color", colors)[0] == eyes)
+    assert len(hits["hair_color"]) >= 100
+    assert np.mean(hits["hair_color"]) >= 0.62 and np.mean(hits["eye_color"]) >= 0.55

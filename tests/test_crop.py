@@ -243,6 +243,17 @@ def test_min_face_and_max_upscale_reject_with_reasons(tmp_path, shared):
     assert face["status"] == "rejected" and "--min-score 1.01" in face["reason"]
 
 
+def test_default_min_score_rejects_animeface_false_faces(tmp_path, shared):
+    """s2p_v4_27.png: one real face, and fabric and a flower print animeface scores 0.57-0.64."""
+    folder = tmp_path / "raw"
+    link_shared(shared, folder, ["s2p_v4_27.png"])
+    invoke("crop", folder, "--db", tmp_path / "default.db", "-j", "1")
+    got = sorted((f["status"], f["reason"]) for f in faces(tmp_path / "default.db"))
+    assert got == [("ok", None)] + [("rejected", "score below --min-score 0.7")] * 2
+    invoke("crop", folder, "--db", tmp_path / "all.db", "-j", "1", "--min-score", "0")
+    assert [f["status"] for f in faces(tmp_path / "all.db")] == ["ok"] * 3
+
+
 def test_import_no_detect(tmp_path):
     folder, db = tmp_path / "faces", tmp_path / "c.db"
     for i in range(5):
