@@ -23,9 +23,9 @@ from .sheet import contact_sheet, pick_faces
 console = Console()
 err_console = Console(stderr=True)
 
-labels_app = typer.Typer(help="Label files in and out: import a CSV, export one, list sources.",
+labels_app = typer.Typer(rich_markup_mode=None, help="Label files in and out: import a CSV, export one, list sources.",
                          no_args_is_help=True)
-vocab_app = typer.Typer(help="The attribute vocabulary: groups and their tags.", no_args_is_help=True)
+vocab_app = typer.Typer(rich_markup_mode=None, help="The attribute vocabulary: groups and their tags.", no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
 app.add_typer(vocab_app, name="vocab")
 

@@ -24,6 +24,7 @@ DEFAULT_DB = "catalog.db"
 BUSY_TIMEOUT_S = 60
 SPLITS = ("train", "val", "test")
 FACE_STATUSES = ("ok", "duplicate", "rejected")
+SPLIT_JOIN = "LEFT JOIN face_splits sp ON sp.face_id = f.id"   # faces f -> their split sp.split (or NULL)
 
 
 class CatalogError(Exception):
@@ -166,13 +167,14 @@ class Catalog:
 
     # -- faces --------------------------------------------------------------
 
-    FACE_COLUMNS = ("source_id", "image", "format", "width", "height", "sha256", "box_x", "box_y", "box_w",
-                    "box_h", "crop_x", "crop_y", "crop_size", "detector", "score", "phash", "blur",
-                    "monochrome", "status", "reason", "duplicate_of")
+    FACE_COLUMNS = ("source_id", "format", "width", "height", "sha256", "box_x", "box_y", "box_w", "box_h",
+                    "crop_x", "crop_y", "crop_size", "detector", "score", "phash", "blur", "monochrome", "status",
+                    "reason", "duplicate_of")
 
-    def add_face(self, **face) -> int:
-        """Insert one crop. `sha256` defaults to the hash of `image`."""
-        face.setdefault("sha256", hashlib.sha256(face["image"]).hexdigest())
+    def add_face(self, *, image: bytes, **face) -> int:
+        """Insert one crop (`image`, its encoded bytes) and its metadata. `sha256`
+        defaults to the hash of `image`."""
+        face.setdefault("sha256", hashlib.sha256(image).hexdigest())
         face.setdefault("status", "ok")
         unknown = set(face) - set(self.FACE_COLUMNS)
         if unknown:
@@ -181,16 +183,17 @@ class Catalog:
         with self.transaction() as conn:
             cur = conn.execute(f"INSERT INTO faces ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                                [face[c] for c in cols])
+            conn.execute("INSERT INTO face_images (face_id, image) VALUES (?, ?)", (cur.lastrowid, image))
             return cur.lastrowid
 
     def face(self, face_id: int, with_image: bool = False) -> dict | None:
-        cols = "*" if with_image else ", ".join(c for c in ("id",) + self.FACE_COLUMNS + ("split", "added_at")
-                                                  if c != "image")
-        rows = self.query(f"SELECT {cols} FROM faces WHERE id = ?", [face_id])
+        image = ", i.image" if with_image else ""
+        rows = self.query(f"SELECT f.*, sp.split{image} FROM faces f JOIN face_images i ON i.face_id = f.id "
+                          f"LEFT JOIN face_splits sp ON sp.face_id = f.id WHERE f.id = ?", [face_id])
         return rows[0] if rows else None
 
     def face_image(self, face_id: int) -> bytes:
-        row = self.conn.execute("SELECT image FROM faces WHERE id = ?", (face_id,)).fetchone()
+        row = self.conn.execute("SELECT image FROM face_images WHERE face_id = ?", (face_id,)).fetchone()
         if row is None:
             raise CatalogError(f"no face with id {face_id}")
         return row[0]
@@ -217,18 +220,19 @@ class Catalog:
 
     def face_ids(self, status: str | None = "ok", split: str | None = None) -> list[int]:
         where, params = _face_filter(status, split)
-        return [r[0] for r in self.conn.execute(f"SELECT id FROM faces {where} ORDER BY id", params)]
+        return [r[0] for r in self.conn.execute(f"SELECT f.id FROM faces f {SPLIT_JOIN} {where} ORDER BY f.id",
+                                                 params)]
 
     def iter_faces(self, status: str | None = "ok", split: str | None = None, with_image: bool = True,
                    batch: int = 1000) -> Iterator[dict]:
         """Faces in id order, fetched in batches so 100k crops never sit in memory at once."""
-        where, params = _face_filter(status, split, alias="f.")
-        cols = "f.*" if with_image else "f.id, f.source_id, f.width, f.height, f.sha256, f.status, f.split"
+        where, params = _face_filter(status, split)
+        image, join = (", i.image", "JOIN face_images i ON i.face_id = f.id") if with_image else ("", "")
         last = 0
         while True:
             and_ = "AND" if where else "WHERE"
-            rows = self.query(f"SELECT {cols}, s.path AS source_path FROM faces f JOIN sources s "
-                              f"ON s.id = f.source_id {where} "
+            rows = self.query(f"SELECT f.*, sp.split{image}, s.path AS source_path FROM faces f JOIN sources s "
+                              f"ON s.id = f.source_id {SPLIT_JOIN} {join} {where} "
                               f"{and_} f.id > ? ORDER BY f.id LIMIT ?", list(params) + [last, batch])
             if not rows:
                 return
@@ -368,7 +372,7 @@ class Catalog:
         if annotator is None:
             # label_current holds each (source, face, key)'s newest event (kept by triggers).
             rows = self.query("SELECT face_id, key, tag, value, annotator, created_at FROM label_current "
-                              "WHERE source = ? AND tag IS NOT NULL", [source])
+                              "WHERE source = ? AND +tag IS NOT NULL", [source])
         else:
             rows = self.query(
                 "SELECT e.face_id, e.key, e.tag, e.value, e.annotator, e.created_at FROM label_events e "
@@ -409,15 +413,14 @@ class Catalog:
         """
         if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
             raise CatalogError(f"--val {val} and --test {test} must be fractions with val + test < 1")
-        targets = {"test": test, "val": val, "train": 1 - val - test}
         with self.transaction() as conn:
-            if reassign:  # = clear every split, then draw them all; rows that keep theirs are not rewritten
-                conn.execute("UPDATE faces SET split = NULL WHERE status IN ('duplicate', 'rejected') "
-                             "AND split IS NOT NULL")
-                todo = conn.execute("SELECT id, sha256, split FROM faces WHERE status = 'ok'").fetchall()
+            if reassign:  # = forget every split, then draw them all; faces that keep theirs are not rewritten
+                conn.execute("DELETE FROM face_splits WHERE face_id IN (SELECT id FROM faces WHERE status != 'ok')")
+                todo = conn.execute(f"SELECT f.id, f.sha256, sp.split FROM faces f {SPLIT_JOIN} "
+                                    "WHERE f.status = 'ok'").fetchall()
             else:
-                todo = conn.execute("SELECT id, sha256, split FROM faces WHERE status = 'ok' AND split IS NULL"
-                                    ).fetchall()
+                todo = conn.execute(f"SELECT f.id, f.sha256, sp.split FROM faces f {SPLIT_JOIN} "
+                                    "WHERE f.status = 'ok' AND sp.split IS NULL").fetchall()
             assigned: dict[int, str] = {}
             if stratify is None:
                 for fid, sha, _ in todo:
@@ -429,22 +432,26 @@ class Catalog:
                     raise CatalogError(f"label source {stratify!r} has no labels to stratify by")
                 exclusive = [g for g in self.groups() if g["exclusive"]]
                 key = exclusive[0]["name"] if exclusive else None
-                stratum = {r["face_id"]: r["tag"] for r in self.current_labels(stratify) if r["key"] == key}
-                counts: dict[str | None, dict[str, int]] = {}
+                stratum = dict(conn.execute("SELECT face_id, tag FROM label_current WHERE source = ? AND key = ? "
+                                            "AND +tag IS NOT NULL", (stratify, key)))
+                # per stratum: faces so far in test, val, train
+                counts: dict[str | None, list[int]] = {}
                 if not reassign:
                     for fid, split, in conn.execute(
-                            "SELECT id, split FROM faces WHERE status='ok' AND split IS NOT NULL"):
-                        counts.setdefault(stratum.get(fid), dict.fromkeys(targets, 0))[split] += 1
-                for _, fid in ranked:
-                    c = counts.setdefault(stratum.get(fid), dict.fromkeys(targets, 0))
-                    n = sum(c.values()) + 1
-                    split = max(targets, key=lambda s: (targets[s] * n - c[s], -list(targets).index(s)))
-                    c[split] += 1
-                    assigned[fid] = split
-            # In id order: rows are rewritten page after page, not all over the file.
+                            "SELECT sp.face_id, sp.split FROM face_splits sp JOIN faces f ON f.id = sp.face_id "
+                            "WHERE f.status = 'ok'"):
+                        counts.setdefault(stratum.get(fid), [0, 0, 0])[("test", "val", "train").index(split)] += 1
+                shares = (test, val, 1 - val - test)
+                for _, fid in ranked:   # to the split furthest below its share; ties: test, val, train
+                    c = counts.setdefault(stratum.get(fid), [0, 0, 0])
+                    n = c[0] + c[1] + c[2] + 1
+                    below = [shares[0] * n - c[0], shares[1] * n - c[1], shares[2] * n - c[2]]
+                    i = 0 if below[0] >= below[1] and below[0] >= below[2] else 1 if below[1] >= below[2] else 2
+                    c[i] += 1
+                    assigned[fid] = ("test", "val", "train")[i]
             before = {fid: split for fid, _, split in todo}
-            conn.executemany("UPDATE faces SET split = ? WHERE id = ?",
-                             [(s, f) for f, s in sorted(assigned.items()) if before[f] != s])
+            conn.executemany("INSERT OR REPLACE INTO face_splits (face_id, split) VALUES (?, ?)",
+                             [(f, s) for f, s in assigned.items() if before[f] != s])
         out = dict.fromkeys(SPLITS, 0)
         for s in assigned.values():
             out[s] += 1
@@ -452,38 +459,56 @@ class Catalog:
 
     def split_counts(self) -> dict[str, int]:
         out = dict.fromkeys(SPLITS + ("none",), 0)
-        for split, n in self.conn.execute("SELECT coalesce(split, 'none'), count(*) FROM faces "
-                                          "WHERE status='ok' GROUP BY 1"):
+        for split, n in self.conn.execute(f"SELECT coalesce(sp.split, 'none'), count(*) FROM faces f {SPLIT_JOIN} "
+                                          "WHERE f.status = 'ok' GROUP BY 1"):
             out[split] = n
         return out
 
     # -- training sets ------------------------------------------------------
 
     def labelled_faces(self, source: str, split: str | None = "train", min_prob: float | None = None,
-                       common: Iterable[str] = ()) -> dict[int, dict[str, tuple[str, float]]]:
+                       common: Iterable[str] = (), groups: Iterable[str] | None = None,
+                       ) -> dict[int, dict[str, tuple[str, float]]]:
         """Face id -> {key: (tag, value)} for ok faces of `split` labelled by `source`.
 
         `common` names other sources a face must also carry a label from, so runs on
-        different sources can train on the very same faces.
+        different sources can train on the very same faces. `groups` keeps only the
+        labels of those tag groups (what a run conditions on), in both.
         """
         for s in [source, *common]:
             if not self.conn.execute("SELECT 1 FROM label_current WHERE source = ? LIMIT 1", (s,)).fetchone():
                 known = [r["source"] for r in self.label_sources()]
                 raise CatalogError(f"label source {s!r} has no labels in this catalog "
                                    f"(known: {', '.join(sorted(known)) or 'none'})")
-        in_split = set(self.face_ids("ok", split))
-        for s in common:
-            in_split.intersection_update(f for (f,) in self.conn.execute(
-                "SELECT face_id FROM label_current WHERE source = ? AND tag IS NOT NULL GROUP BY face_id", (s,)))
-        sql = "SELECT face_id, key, tag, value FROM label_current WHERE source = ? AND tag IS NOT NULL"
+        if split is not None and split not in SPLITS:
+            raise CatalogError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+        # Filtered in SQL, so only the rows kept cross into Python (500k i2v labels at 100k faces).
+        # Faces drive the join (CROSS JOIN fixes the order) and `+tag` keeps the planner off the
+        # (source, tag) index, which without ANALYZE statistics it picked for per-face lookups:
+        # minutes instead of a fraction of a second at 100k faces.
+        sql = ("SELECT l.face_id, l.key, l.tag, l.value FROM faces f CROSS JOIN label_current l "
+               "ON l.source = ? AND l.face_id = f.id WHERE f.status = 'ok' AND +l.tag IS NOT NULL")
         params: list = [source]
+        keys: list[str] = []
+        for name in groups or ():
+            g = self.group(name)
+            keys += [g["name"]] if g["exclusive"] else g["tags"]
+        in_keys = f" AND {{}}.key IN ({', '.join('?' * len(keys))})" if groups is not None else ""
+        if split is not None:
+            sql += " AND f.id IN (SELECT face_id FROM face_splits WHERE split = ?)"
+            params.append(split)
         if min_prob is not None:
-            sql += " AND value >= ?"
+            sql += " AND l.value >= ?"
             params.append(min_prob)
+        sql += in_keys.format("l")
+        params += keys
+        for s in common:
+            sql += (" AND EXISTS (SELECT 1 FROM label_current c WHERE c.source = ? AND c.face_id = f.id "
+                    f"AND +c.tag IS NOT NULL{in_keys.format('c')})")
+            params += [s, *keys]
         out: dict[int, dict[str, tuple[str, float]]] = {}
         for face_id, key, tag, value in self.conn.execute(sql, params):
-            if face_id in in_split:
-                out.setdefault(face_id, {})[key] = (tag, value)
+            out.setdefault(face_id, {})[key] = (tag, value)
         return out
 
     # -- summaries ----------------------------------------------------------
@@ -519,15 +544,16 @@ def split_hash(seed: int, sha256: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _face_filter(status: str | None, split: str | None, alias: str = "") -> tuple[str, list]:
+def _face_filter(status: str | None, split: str | None) -> tuple[str, list]:
+    """WHERE clause over `faces f` joined with SPLIT_JOIN."""
     clauses, params = [], []
     if status is not None:
-        clauses.append(f"{alias}status = ?")
+        clauses.append("f.status = ?")
         params.append(status)
     if split is not None:
         if split not in SPLITS:
             raise CatalogError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
-        clauses.append(f"{alias}split = ?")
+        clauses.append("sp.split = ?")
         params.append(split)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 

@@ -150,7 +150,7 @@ def build_queue(catalog: Catalog, spec: QueueSpec, limit: int | None = None) -> 
     keys = group_keys(catalog, spec.group)
     where, params = ["f.status = ?"], [spec.status]
     if spec.split is not None:
-        where.append("f.split = ?")
+        where.append("f.id IN (SELECT face_id FROM face_splits WHERE split = ?)")
         params.append(spec.split)
     if spec.tag is not None:
         tag_group, exclusive = catalog.tag_index()[spec.tag]
@@ -252,10 +252,12 @@ def face_status(catalog: Catalog, face_id: int) -> str | None:
 def face_view(catalog: Catalog, face_id: int) -> dict | None:
     """Everything the single view shows for one face, in two indexed queries."""
     rows = catalog.query(
-        "SELECT f.id, f.image, f.format, f.width, f.height, f.box_x, f.box_y, f.box_w, f.box_h, f.crop_x, "
-        "f.crop_y, f.crop_size, f.status, f.reason, f.split, f.detector, f.score, s.path AS source_path, "
+        "SELECT f.id, i.image, f.format, f.width, f.height, f.box_x, f.box_y, f.box_w, f.box_h, f.crop_x, "
+        "f.crop_y, f.crop_size, f.status, f.reason, sp.split, f.detector, f.score, s.path AS source_path, "
         "s.width AS source_width, s.height AS source_height "
-        "FROM faces f JOIN sources s ON s.id = f.source_id WHERE f.id = ?", [face_id])
+        "FROM faces f JOIN sources s ON s.id = f.source_id JOIN face_images i ON i.face_id = f.id "
+        "LEFT JOIN face_splits sp ON sp.face_id = f.id WHERE f.id = ?",
+        [face_id])
     if not rows:
         return None
     face = rows[0]
@@ -282,7 +284,8 @@ def face_images(catalog: Catalog, face_ids: list[int]) -> dict[int, bytes]:
     if not face_ids:
         return {}
     marks = ",".join("?" * len(face_ids))
-    return dict(catalog.conn.execute(f"SELECT id, image FROM faces WHERE id IN ({marks})", list(face_ids)))
+    return dict(catalog.conn.execute(f"SELECT face_id, image FROM face_images WHERE face_id IN ({marks})",
+                                     list(face_ids)))
 
 
 def source_of_face(catalog: Catalog, face_id: int) -> dict | None:
@@ -363,8 +366,7 @@ def progress(catalog: Catalog) -> list[dict]:
             params += [key, g["name"]]
     counts: dict[str, int] = {}
     if case:
-        # Faces that are not ok are few; excluding them through the status index avoids
-        # reading face rows, whose status sits after the image blob.
+        # Faces that are not ok are few: excluding them through the status index is cheap.
         rows = catalog.conn.execute(
             f"SELECT grp, count(DISTINCT face_id) FROM (SELECT CASE e.key {' '.join(case)} END AS grp, e.face_id "
             f"FROM label_events e JOIN (SELECT max(id) AS id FROM label_events WHERE source = ? "
@@ -442,10 +444,13 @@ def add_sources_many(catalog: Catalog, sources: list[dict]) -> list[int]:
 
 
 def add_faces_many(catalog: Catalog, faces: list[dict]) -> list[int]:
-    """Insert many faces (dicts of Catalog.FACE_COLUMNS) with one executemany; returns their ids."""
+    """Insert many faces (dicts of `image` and Catalog.FACE_COLUMNS) with one executemany each
+    for metadata and crops; returns their ids."""
     cols = [c for c in Catalog.FACE_COLUMNS if any(c in f for f in faces[:1])]
     with catalog.transaction() as conn:
         start = conn.execute("SELECT coalesce(max(id), 0) FROM faces").fetchone()[0]
         conn.executemany(f"INSERT INTO faces (id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
                          [(start + i + 1, *(f.get(c) for c in cols)) for i, f in enumerate(faces)])
+        conn.executemany("INSERT INTO face_images (face_id, image) VALUES (?, ?)",
+                         [(start + i + 1, f["image"]) for i, f in enumerate(faces)])
     return list(range(start + 1, start + len(faces) + 1))

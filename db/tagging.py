@@ -29,4 +29,5 @@ def ensure_group(catalog: Catalog, group: str, exclusive: bool, tags: list[str])
 
 def face_splits(catalog: Catalog) -> dict[int, str | None]:
     """Face id -> split, for ok faces."""
-    return dict(catalog.conn.execute("SELECT id, split FROM faces WHERE status = 'ok'"))
+    return dict(catalog.conn.execute("SELECT f.id, sp.split FROM faces f LEFT JOIN face_splits sp "
+                                     "ON sp.face_id = f.id WHERE f.status = 'ok'"))

@@ -12,7 +12,8 @@ def content_fingerprint(catalog: Catalog) -> str:
     """A hash of what a training run reads: faces (id, content, status, split), the
     vocabulary and every label event. Changes whenever any of them does."""
     h = hashlib.sha256()
-    for row in catalog.conn.execute("SELECT id, sha256, status, coalesce(split, '') FROM faces ORDER BY id"):
+    for row in catalog.conn.execute("SELECT f.id, f.sha256, f.status, coalesce(sp.split, '') FROM faces f "
+                                    "LEFT JOIN face_splits sp ON sp.face_id = f.id ORDER BY f.id"):
         h.update(repr(row).encode())
     for row in catalog.conn.execute("SELECT name, group_name, position FROM tags ORDER BY name"):
         h.update(repr(row).encode())
@@ -33,6 +34,7 @@ def iter_face_images(catalog: Catalog, face_ids: list[int], batch: int = 500) ->
     for i in range(0, len(face_ids), batch):
         chunk = face_ids[i:i + batch]
         marks = ",".join("?" * len(chunk))
-        blobs = dict(catalog.conn.execute(f"SELECT id, image FROM faces WHERE id IN ({marks})", chunk))
+        blobs = dict(catalog.conn.execute(f"SELECT face_id, image FROM face_images WHERE face_id IN ({marks})",
+                                          chunk))
         for fid in chunk:
             yield fid, blobs[fid]

@@ -17,7 +17,7 @@ import typer
 from db import DEFAULT_DB, Catalog, CatalogError
 
 SCRIPT = Path(__file__).with_name("streamlit_app.py")
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
 
 
 def fail(message: str) -> None:

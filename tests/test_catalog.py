@@ -1,3 +1,5 @@
+import sqlite3
+
 from db import Catalog, CatalogError, SPLITS
 from db.schema import SCHEMA_VERSION
 
@@ -114,7 +116,7 @@ def test_file_catalog_is_wal_and_refuses_garbage(tmp_path):
         Catalog(tmp_path / "missing.db", create=False)
 
 
-# -- what triggers keep (migration 3) must equal what the events say ------------
+# -- what triggers keep must equal what the events say ------------
 
 def _recomputed(cat):
     current = cat.query(
@@ -125,7 +127,7 @@ def _recomputed(cat):
                         "GROUP BY source ORDER BY source")
     annotators = {r["source"]: set(filter(None, (r["a"] or "").split(","))) for r in cat.query(
         "SELECT source, group_concat(DISTINCT annotator) AS a FROM label_events GROUP BY source")}
-    nbytes = cat.conn.execute("SELECT coalesce(sum(length(image)), 0) FROM faces").fetchone()[0]
+    nbytes = cat.conn.execute("SELECT coalesce(sum(length(image)), 0) FROM face_images").fetchone()[0]
     return current, sources, annotators, nbytes
 
 
@@ -172,28 +174,24 @@ def test_current_label_table_and_counts_follow_every_kind_of_write(catalog):
         assert sorted(catalog.current_labels(source), key=str) == sorted(old, key=str)
 
 
-def test_migration_fills_the_kept_tables_from_an_older_catalog(tmp_path):
-    import sqlite3
-    from db.schema import MIGRATIONS
-    from db.catalog import _statements
-    path = tmp_path / "v2.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TEXT NOT NULL DEFAULT 'x')")
-    for v in (1, 2):
-        for st in _statements(MIGRATIONS[v - 1]):
-            conn.execute(st)
-        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (v,))
-    conn.execute("INSERT INTO tag_groups VALUES ('hair_color', 1, 0)")
-    conn.execute("INSERT INTO tags VALUES ('red hair', 'hair_color', 0, NULL), ('blonde hair', 'hair_color', 1, NULL)")
-    conn.execute("INSERT INTO sources (path, status) VALUES ('/a', 'ok')")
-    conn.execute("INSERT INTO faces (source_id, image, format, width, height, sha256, detector) "
-                 "VALUES (1, x'0102030405', 'png', 1, 1, 'h', 'none')")
-    for tag, ann in [("red hair", "ann"), ("blonde hair", None), ("red hair", "bob")]:
-        conn.execute("INSERT INTO label_events (face_id, key, tag, value, source, annotator) "
-                     "VALUES (1, 'hair_color', ?, 1, 'manual', ?)", (tag, ann))
-    conn.close()
+def test_a_new_migration_upgrades_an_existing_catalog_all_or_nothing(tmp_path, monkeypatch):
+    import db.catalog as catalog_module
+
+    path = tmp_path / "old.db"
     with Catalog(path) as cat:
-        assert cat.schema_version() == SCHEMA_VERSION
-        assert _kept(cat) == _recomputed(cat)
+        [face] = _faces(cat, 1)
+        cat.add_labels([(face, "red hair", 1.0)], "manual", "ann")
+    broken = catalog_module.MIGRATIONS + ["ALTER TABLE faces ADD COLUMN note TEXT;\nSELECT no_such_function();"]
+    monkeypatch.setattr(catalog_module, "MIGRATIONS", broken)
+    monkeypatch.setattr(catalog_module, "SCHEMA_VERSION", len(broken))
+    with pytest.raises(Exception, match="no_such_function"):
+        Catalog(path)
+    with sqlite3.connect(path) as conn:      # rolled back: still the old version, no half-added column
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(broken) - 1
+        assert "note" not in [r[1] for r in conn.execute("PRAGMA table_info(faces)")]
+    fixed = catalog_module.MIGRATIONS[:-1] + ["ALTER TABLE faces ADD COLUMN note TEXT;"]
+    monkeypatch.setattr(catalog_module, "MIGRATIONS", fixed)
+    with Catalog(path) as cat:
+        assert cat.schema_version() == len(fixed)
+        assert cat.face(face)["note"] is None
         assert [r["tag"] for r in cat.current_labels("manual")] == ["red hair"]
-        assert cat.stats()["catalog_bytes"] == 5

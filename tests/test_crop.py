@@ -54,7 +54,8 @@ def sources(db: Path) -> dict[str, dict]:
 
 def faces(db: Path) -> list[dict]:
     with Catalog(db) as cat:
-        return cat.query("SELECT f.*, s.path FROM faces f JOIN sources s ON s.id = f.source_id ORDER BY f.id")
+        return cat.query("SELECT f.*, i.image, s.path FROM faces f JOIN sources s ON s.id = f.source_id "
+                         "JOIN face_images i ON i.face_id = f.id ORDER BY f.id")
 
 
 def link_shared(shared: Path, folder: Path, names: list[str]) -> None:

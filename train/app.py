@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Train and evaluate GANs on the catalog's labelled faces.", no_args_is_help=True,
+app = typer.Typer(rich_markup_mode=None, help="Train and evaluate GANs on the catalog's labelled faces.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -97,7 +98,8 @@ def _make_command(model: str):
     ) -> None:
         from .loop import TrainingStopped, train
 
-        console = Console(stderr=True)
+        main_process = os.environ.get("RANK", "0") == "0"     # under torchrun, rank 0 alone speaks
+        console = Console(stderr=True, quiet=not main_process)
         try:
             if resume is not None:
                 run = load_run(resume)
@@ -137,7 +139,8 @@ def _make_command(model: str):
             fail(f"training stopped: {e}", code=1)
         except (DataError, RunError, CatalogError, ConditionError, ValueError) as e:
             fail(str(e))
-        typer.echo(str(run_dir))
+        if main_process:
+            typer.echo(str(run_dir))
 
     command.__doc__ = HELP[model]
     return command

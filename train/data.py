@@ -57,12 +57,13 @@ def select_faces(catalog: Catalog, opts: TrainOptions) -> tuple[list[int], dict[
         if not ids:
             raise DataError(f"no ok faces in split {opts.split!r} of {opts.catalog} (run `curate split`?)")
         return ids, {}, None, {}, 0
-    labelled = catalog.labelled_faces(opts.labels, opts.split, opts.min_prob, opts.common)
+    groups = [catalog.group(name) for name in opts.attrs]     # CatalogError names an unknown group
+    labelled = catalog.labelled_faces(opts.labels, opts.split, opts.min_prob, opts.common,
+                                      groups=opts.attrs or None)
     if not labelled:
         common = f" and also by {', '.join(opts.common)}" if opts.common else ""
         raise DataError(f"no faces of split {opts.split!r} are labelled by {opts.labels!r}{common}"
                         + (f" with probability >= {opts.min_prob}" if opts.min_prob else ""))
-    groups = [catalog.group(name) for name in opts.attrs]     # CatalogError names an unknown group
     present = lambda value: value is None or value >= 0.5  # noqa: E731  (independent tags)
     keep, dropped = {}, 0
     for fid, labels in labelled.items():
