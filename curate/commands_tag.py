@@ -115,6 +115,10 @@ def tag(
         why = "animeface found no face there" if tagger is TaggerName.animeface else "nothing above threshold"
         console.print(f"{summary.faces - summary.labelled} faces got no label ({why}); "
                       f"they are looked at again on the next run.")
+    if summary.interrupted:
+        console.print("interrupted: the faces tagged so far are saved; rerun the same command to go on",
+                      style="yellow")
+        raise typer.Exit(130)
 
 
 @i2v_app.command("download")
@@ -190,7 +194,7 @@ def agree(
         for g in result.groups:
             if not g.exclusive:
                 continue
-            t = Table("tag", f"faces ({a})", f"faces ({b})", f"recall", "precision", title=g.group)
+            t = Table("tag", f"faces ({a})", f"faces ({b})", "recall", "precision", title=g.group)
             for r in g.per_tag():
                 t.add_row(r["tag"], str(r["a"]), str(r["b"]), f"{r['recall']:.1%}", f"{r['precision']:.1%}")
             console.print(t)

@@ -120,6 +120,7 @@ class TagSummary:
     events: int = 0
     skipped: int = 0         # tagged by this version before
     seconds: float = 0.0
+    interrupted: bool = False  # Ctrl-C: the batches written so far stay
 
     @property
     def faces_per_s(self) -> float:
@@ -143,17 +144,20 @@ def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
     start = time.perf_counter()
     if progress:
         progress(0, len(todo))   # sets the total and starts the clock before the first batch
-    for i in range(0, len(todo), opts.batch):
-        ids = todo[i:i + opts.batch]
-        images = [Image.open(io.BytesIO(catalog.face_image(f))) for f in ids]
-        labels = tagger.predict(images, vocab, opts)
-        rows = [(f, tag, p) for f, face_labels in zip(ids, labels) for tag, p in face_labels]
-        if rows:
-            catalog.add_labels(rows, tagger.source, tagger.version)
-        summary.faces += len(ids)
-        summary.labelled += sum(1 for face_labels in labels if face_labels)
-        summary.events += len(rows)
-        if progress:
-            progress(len(ids), len(todo))
+    try:
+        for i in range(0, len(todo), opts.batch):
+            ids = todo[i:i + opts.batch]
+            images = [Image.open(io.BytesIO(catalog.face_image(f))) for f in ids]
+            labels = tagger.predict(images, vocab, opts)
+            rows = [(f, tag, p) for f, face_labels in zip(ids, labels) for tag, p in face_labels]
+            if rows:
+                catalog.add_labels(rows, tagger.source, tagger.version)   # one transaction a batch
+            summary.faces += len(ids)
+            summary.labelled += sum(1 for face_labels in labels if face_labels)
+            summary.events += len(rows)
+            if progress:
+                progress(len(ids), len(todo))
+    except KeyboardInterrupt:
+        summary.interrupted = True
     summary.seconds = time.perf_counter() - start
     return summary

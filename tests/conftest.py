@@ -15,6 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test: small nets run faster so, and results do not depend on the core count."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture
 def shared() -> Path:
     """../shared beside the checkout; the test is skipped where it is absent."""

@@ -1,6 +1,6 @@
 import sqlite3
 
-from db import Catalog, CatalogError, SPLITS
+from db import Catalog, CatalogError
 from db.schema import SCHEMA_VERSION
 
 import pytest

@@ -240,6 +240,31 @@ def test_cli_tags_i2v_resumably_and_leaves_manual_alone(tiny_catalog, tmp_path):
     cat.close()
 
 
+def test_ctrl_c_while_tagging_keeps_the_batches_written(tiny_catalog, tmp_path, monkeypatch):
+    from curate import taggers
+
+    folder = tiny_model(tmp_path / "m", biases={"red hair": 3.0, "blue eyes": 2.0})
+    real_predict, calls = taggers.I2VTagger.predict, []
+
+    def predict_then_ctrl_c(self, *args):
+        calls.append(1)
+        if len(calls) == 3:               # the third batch of 5: Ctrl-C in the middle of the run
+            raise KeyboardInterrupt
+        return real_predict(self, *args)
+
+    monkeypatch.setattr(taggers.I2VTagger, "predict", predict_then_ctrl_c)
+    args = ["tag", "--tagger", "i2v", "--model-dir", str(folder), "--db", str(tiny_catalog), "--batch", "5"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 130 and "interrupted" in r.output and "10 faces tagged" in r.output
+    with Catalog(tiny_catalog) as cat:
+        assert len(cat.labelled_faces("i2v", split=None)) == 10
+    monkeypatch.setattr(taggers.I2VTagger, "predict", real_predict)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0 and "14 faces tagged" in r.output and "10 skipped" in r.output
+    with Catalog(tiny_catalog) as cat:
+        assert len(cat.labelled_faces("i2v", split=None)) == 24
+
+
 def test_cli_bad_model_writes_nothing(tiny_catalog, tmp_path):
     folder = tiny_model(tmp_path / "m")
     (folder / "tag_list.json").write_text(json.dumps(TAGS + ["extra"]))

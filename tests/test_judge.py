@@ -19,14 +19,6 @@ runner = CliRunner()
 HAIR = {"red hair": (220, 30, 30), "blue hair": (30, 30, 220), "green hair": (30, 200, 30)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def solid_png(rgb, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     arr = np.clip(np.array(rgb)[None, None] + rng.normal(0, 25, (16, 16, 3)), 0, 255).astype(np.uint8)

@@ -7,7 +7,6 @@ import json
 import re
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import train.cli  # noqa: F401  (registers the commands)
@@ -20,14 +19,6 @@ from train.options import TrainOptions
 from train.runs import load_run
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture

@@ -80,6 +80,15 @@ def aux_accuracy(spec: ConditionSpec, logits: torch.Tensor, target: torch.Tensor
     return sum(accs) / len(accs) if accs else float("nan")
 
 
+def fake_conditions(labels: torch.Tensor, m: int, gen: torch.Generator) -> torch.Tensor:
+    """Conditions for m fakes: the label vectors of random training faces. So each group comes at
+    its share and each independent tag at its frequency, AND tags co-occur as they do on real
+    faces. Drawn group by group instead, fakes carry combinations real faces rarely have (green
+    hair with red eyes), which a CGAN discriminator, seeing c, learns to reject whatever the image:
+    on the shared faces it then won outright (judge hair accuracy 53% -> 70% after 600 steps)."""
+    return labels[torch.randint(len(labels), (m,), generator=gen)]
+
+
 def discriminator_wins(d_real: float, d_fake: float, loss_g: float) -> bool:
     """The original study's failure, averaged over a window: D(x) -> 1, D(G(z)) -> 0, G loss exploding."""
     return d_real > 0.99 and d_fake < 0.01 and loss_g > 5
@@ -373,7 +382,7 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None,
 
     def fake_inputs(gen: torch.Generator, m: int):
         z = torch.randn(m, opts.z_dim, generator=gen).to(device)
-        c = spec.sample_tensor(m, gen).to(device) if spec is not None and opts.conditional else None
+        c = fake_conditions(labels, m, gen).to(device) if spec is not None and opts.conditional else None
         return z, c
 
     def d_forward(x, c):

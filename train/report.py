@@ -81,7 +81,7 @@ def metrics_table(runs: list[Run], evals: list[dict]) -> list[list[str]]:
     rows.append([f"real test faces: ceiling (judge, {judge['source']} labels)", "", str((judge.get("faces") or {}).get("test", ""))] +
         [_pct(judge["test_accuracy"][g]) for g in groups] + ["100%", "", "", "", "", ""])
     real_div = evals[0]["diversity"]["real"]
-    rows.append([f"real train vs test: floor", "", f"{floor['n_train']} vs {floor['n_test']}"] +
+    rows.append(["real train vs test: floor", "", f"{floor['n_train']} vs {floor['n_test']}"] +
                 ["" for _ in groups] + [""] +
                 [_num(floor["judge_fid"]), _num(100 * floor["judge_kid"], ".3f"), "",
                  _pct(real_div["near_duplicates"]),
@@ -167,7 +167,10 @@ def curves(runs: list[Run], path: Path, max_panels: int = 12) -> Path | None:
     for ax, key in zip(axes.flat, keys):
         for run, d in zip(runs, data):
             if key in d and step_key in d:
-                ax.plot(d[step_key], d[key], label=run_label(run), linewidth=1)
+                # diagnostics logged every few rows leave NaN between: join the points that exist
+                xy = [(x, y) for x, y in zip(d[step_key], d[key]) if not math.isnan(y)]
+                ax.plot([x for x, _ in xy], [y for _, y in xy], label=run_label(run), linewidth=1,
+                        marker="." if len(xy) < 30 else None)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
