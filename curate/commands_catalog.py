@@ -20,8 +20,8 @@ from .export import FORMATS, ExportOptions, check, export
 from .labels_io import export_labels, import_labels
 from .sheet import contact_sheet, pick_faces
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 labels_app = typer.Typer(rich_markup_mode=None, help="Label files in and out: import a CSV, export one, list sources.",
                          no_args_is_help=True)

@@ -97,7 +97,7 @@ def _run(folder: Path, db: Path, options: CropOptions) -> None:
     if not folder.exists():
         fail(f"{folder} does not exist")
     catalog = open_catalog(db)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     counts = {"faces": 0, "no face": 0, "errors": 0}
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("faces {task.fields[faces]}  no face {task.fields[no_face]}  errors {task.fields[errors]}"),

@@ -18,7 +18,7 @@ from .app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
 
 i2v_app = typer.Typer(rich_markup_mode=None, help="illustration2vec model files.", no_args_is_help=True)
 app.add_typer(i2v_app, name="i2v")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 class TaggerName(str, Enum):

@@ -187,9 +187,8 @@ class Catalog:
             return cur.lastrowid
 
     def face(self, face_id: int, with_image: bool = False) -> dict | None:
-        image = ", i.image" if with_image else ""
-        rows = self.query(f"SELECT f.*, sp.split{image} FROM faces f JOIN face_images i ON i.face_id = f.id "
-                          f"LEFT JOIN face_splits sp ON sp.face_id = f.id WHERE f.id = ?", [face_id])
+        image, join = (", i.image", "JOIN face_images i ON i.face_id = f.id") if with_image else ("", "")
+        rows = self.query(f"SELECT f.*, sp.split{image} FROM faces f {SPLIT_JOIN} {join} WHERE f.id = ?", [face_id])
         return rows[0] if rows else None
 
     def face_image(self, face_id: int) -> bytes:
@@ -387,7 +386,7 @@ class Catalog:
 
     def label_sources(self) -> list[dict]:
         """Every label source with its event count, faces labelled and annotators."""
-        # Counts kept by triggers (schema migration 3): reading 700k events took seconds.
+        # Counts kept by triggers (label_source_counts): reading 700k events took seconds.
         faces = dict(self.conn.execute(
             "SELECT source, count(*) FROM (SELECT DISTINCT source, face_id FROM label_current) GROUP BY source"))
         return [{"source": r["source"], "events": r["events"], "faces": faces.get(r["source"], 0),

@@ -203,6 +203,22 @@ def test_ddp_two_cpu_processes(tiny_catalog, tmp_path):
     assert rows[-1]["step"] == "3"
 
 
+def test_tensorboard_and_wandb_log_without_network(tiny_catalog, tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("wandb")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_MODE", raising=False)          # offline is the default
+    run_dir = train(tiny_options(tiny_catalog, tmp_path, iters=4, sample_every=2, tensorboard=True, wandb=True))
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("loss_d")] == [2, 4]
+    assert "samples" in events.Tags()["images"]
+    [offline] = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    assert offline.stat().st_size > 1000
+
+
 def test_a_discriminator_that_wins_is_flagged(tiny_catalog, tmp_path):
     from train.loop import discriminator_wins
 

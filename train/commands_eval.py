@@ -19,7 +19,7 @@ from .judge import JudgeError, JudgeOptions, load_judge, train_judge
 from .metrics import WeightsError
 from .runs import RunError, load_run
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _log(message: str) -> None:

@@ -99,7 +99,7 @@ def _make_command(model: str):
         from .loop import TrainingStopped, train
 
         main_process = os.environ.get("RANK", "0") == "0"     # under torchrun, rank 0 alone speaks
-        console = Console(stderr=True, quiet=not main_process)
+        console = Console(stderr=True, quiet=not main_process, soft_wrap=True)
         try:
             if resume is not None:
                 run = load_run(resume)

@@ -273,7 +273,10 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, 
         f"requested tag; the ceiling row is the judge on real test faces. FID/KID are in the judge's feature space "
         f"against the real test split; the floor row is real train faces vs real test faces. Intra-FID: per "
         f"{(evals[0].get('per_class') or {}).get('group', 'condition')} tag, fakes vs real faces with that tag "
-        f"(lower = more like the real variety within a condition).",
+        f"(lower = more like the real variety within a condition). Over 100% of the ceiling means the fakes are "
+        f"more typical of their tag than real faces, whose labels are noisy: read it beside the diversity "
+        f"columns. Each run is one training seed: before trusting a difference of a few points, repeat the "
+        f"runs with other --seed values.",
         metrics_table(runs, evals)))
     if any("fid" not in ev.get("inception", {}) for ev in evals):
         why = next(ev["inception"].get("skipped", "") for ev in evals if "fid" not in ev.get("inception", {}))
