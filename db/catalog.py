@@ -421,12 +421,11 @@ class Catalog:
                 todo = conn.execute(f"SELECT f.id, f.sha256, sp.split FROM faces f {SPLIT_JOIN} "
                                     "WHERE f.status = 'ok' AND sp.split IS NULL").fetchall()
             assigned: dict[int, str] = {}
+            places = split_hashes(seed, [sha for _, sha, _ in todo])
             if stratify is None:
-                for fid, sha, _ in todo:
-                    u = split_hash(seed, sha)
+                for (fid, _, _), u in zip(todo, places):
                     assigned[fid] = "test" if u < test else "val" if u < test + val else "train"
             else:
-                ranked = sorted(((split_hash(seed, sha), fid) for fid, sha, _ in todo))
                 if not conn.execute("SELECT 1 FROM label_events WHERE source=? LIMIT 1", (stratify,)).fetchone():
                     raise CatalogError(f"label source {stratify!r} has no labels to stratify by")
                 exclusive = [g for g in self.groups() if g["exclusive"]]
@@ -440,17 +439,15 @@ class Catalog:
                             "SELECT sp.face_id, sp.split FROM face_splits sp JOIN faces f ON f.id = sp.face_id "
                             "WHERE f.status = 'ok'"):
                         counts.setdefault(stratum.get(fid), [0, 0, 0])[("test", "val", "train").index(split)] += 1
-                shares = (test, val, 1 - val - test)
-                for _, fid in ranked:   # to the split furthest below its share; ties: test, val, train
-                    c = counts.setdefault(stratum.get(fid), [0, 0, 0])
-                    n = c[0] + c[1] + c[2] + 1
-                    below = [shares[0] * n - c[0], shares[1] * n - c[1], shares[2] * n - c[2]]
-                    i = 0 if below[0] >= below[1] and below[0] >= below[2] else 1 if below[1] >= below[2] else 2
-                    c[i] += 1
-                    assigned[fid] = ("test", "val", "train")[i]
-            before = {fid: split for fid, _, split in todo}
+                new_faces: dict[str | None, list[int]] = {}   # per stratum, in hash order
+                ids = [fid for fid, _, _ in todo]
+                for i in sorted(range(len(todo)), key=places.__getitem__):
+                    new_faces.setdefault(stratum.get(ids[i]), []).append(ids[i])
+                for key_tag, fids in new_faces.items():
+                    picks = _stratified_picks(counts.get(key_tag, (0, 0, 0)), len(fids), (test, val, 1 - val - test))
+                    assigned.update(zip(fids, picks))
             conn.executemany("INSERT OR REPLACE INTO face_splits (face_id, split) VALUES (?, ?)",
-                             [(f, s) for f, s in assigned.items() if before[f] != s])
+                             [(fid, assigned[fid]) for fid, _, split in todo if assigned[fid] != split])
         out = dict.fromkeys(SPLITS, 0)
         for s in assigned.values():
             out[s] += 1
@@ -537,10 +534,38 @@ class Catalog:
         }
 
 
+def _stratified_picks(counts, n_new: int, shares: tuple[float, float, float]) -> list[str]:
+    """Splits of a stratum's next `n_new` faces: each goes to the split furthest below its
+    share given `counts` (test, val, train) so far; ties: test, val, train. (A plain loop over
+    three ints: this runs once per face, 100,000 times for a large catalog.)"""
+    t, v, r = counts
+    st, sv, sr = shares
+    out = []
+    add = out.append
+    for n in range(t + v + r + 1, t + v + r + n_new + 1):
+        bt, bv, br = st * n - t, sv * n - v, sr * n - r
+        if bt >= bv and bt >= br:
+            t += 1
+            add("test")
+        elif bv >= br:
+            v += 1
+            add("val")
+        else:
+            r += 1
+            add("train")
+    return out
+
+
 def split_hash(seed: int, sha256: str) -> float:
     """A face's place in [0, 1) for splitting: depends on nothing but seed and content."""
-    digest = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    return split_hashes(seed, [sha256])[0]
+
+
+def split_hashes(seed: int, sha256s: list[str]) -> list[float]:
+    """`split_hash` of many faces (one comprehension: a function call per face costs a third
+    of a 100,000-face split)."""
+    sha, prefix = hashlib.sha256, f"{seed}:"
+    return [int.from_bytes(sha((prefix + s).encode()).digest()[:8], "big") / 2**64 for s in sha256s]
 
 
 def _face_filter(status: str | None, split: str | None) -> tuple[str, list]:
