@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -91,6 +92,18 @@ def test_resume_is_exact(tiny_catalog, tmp_path):
     assert steps == [500, 1000, 1500, 2000]
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "auto"])
+def test_precisions_train_and_options_record_what_ran(precision, tiny_catalog, tmp_path):
+    from train.loop import pick_precision
+
+    run = load_run(train(tiny_options(tiny_catalog, tmp_path, iters=4, precision=precision)))
+    ran = pick_precision(precision, torch.device("cpu"))
+    assert ran in ("fp32", "bf16") and run.options["precision"] == ran   # never "auto": a resume runs the same
+    rows = list(csv.DictReader(open(run.metrics_path)))
+    assert all(math.isfinite(float(r[k])) for r in rows for k in ("loss_d", "loss_g"))
+    assert run.generator()(torch.zeros(1, 16), torch.zeros(1, run.spec.dim)).dtype == torch.float32
+
+
 def test_dry_run_prints_counts_and_writes_nothing(tiny_catalog, tmp_path):
     res = invoke("acgan", "--db", tiny_catalog, "--labels", "manual", *TINY, "--dry-run",
                  "--runs-dir", tmp_path / "runs", "--cache-dir", tmp_path / "cache")
@@ -106,6 +119,7 @@ def test_dry_run_prints_counts_and_writes_nothing(tiny_catalog, tmp_path):
     (["dcgan", "--attrs", "hair_color"], "unconditional"),
     (["acgan", "--labels", "manual", "--min-per-tag", "100"], "too few faces"),
     (["dcgan", "--size", "48"], "--size must be one of"),
+    (["dcgan", "--precision", "fp16"], "--precision must be one of auto, fp32, bf16"),
 ])
 def test_bad_options_fail_clearly(args, message, tiny_catalog, tmp_path):
     extra = [a for a in TINY if a != "--min-per-tag" and a != "1"] if "--min-per-tag" in args else TINY

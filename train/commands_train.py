@@ -88,6 +88,8 @@ def _make_command(model: str):
                                                             "[once per epoch].")] = None,
         checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 1000,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+        precision: Annotated[str, typer.Option(help="fp32, bf16 (autocast), or auto: bf16 where the GPU or "
+                                               "CPU computes it natively (AVX512-BF16, AMX), else fp32.")] = "auto",
         tensorboard: Annotated[bool, typer.Option(help="Also log to TensorBoard (RUN/tensorboard).")] = False,
         wandb: Annotated[bool, typer.Option(help="Also log to Weights & Biases (offline unless "
                                             "WANDB_MODE=online).")] = False,
@@ -122,7 +124,7 @@ def _make_command(model: str):
                     beta1=beta1, beta2=beta2, n_critic=n_critic, gp_weight=gp_weight, aux_weight=aux_weight,
                     ema_beta=ema_beta, flip=flip, seed=seed, runs_dir=str(runs_dir),
                     cache_dir=str(cache_dir) if cache_dir else None, log_every=log_every, diag_every=diag_every,
-                    sample_every=sample_every, checkpoint_every=checkpoint_every, device=device,
+                    sample_every=sample_every, checkpoint_every=checkpoint_every, device=device, precision=precision,
                     tensorboard=tensorboard, wandb=wandb, progress=progress)
                 with Catalog(db, create=False) as catalog:
                     ids, _, _, counts, dropped = select_faces(catalog, opts)

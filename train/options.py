@@ -15,6 +15,8 @@ MODEL_DEFAULTS = {
     "wgan-gp": dict(lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, n_critic=5),
 }
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
 
 @dataclass
 class TrainOptions:
@@ -55,6 +57,7 @@ class TrainOptions:
     keep_checkpoints: int = 3
     dwin_window: int = 200
     device: str = "auto"
+    precision: str = "auto"              # fp32 | bf16 (autocast) | auto: resolved when the run starts
     tensorboard: bool = False
     wandb: bool = False
     progress: bool = True
@@ -67,6 +70,8 @@ class TrainOptions:
         for key, value in MODEL_DEFAULTS[self.model].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.iters is not None and self.epochs is not None:
             raise ValueError("give --iters or --epochs, not both")
         for name in ("batch", "z_dim", "ngf", "ndf", "log_every", "diag_every", "checkpoint_every", "n_critic"):
