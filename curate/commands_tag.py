@@ -116,7 +116,9 @@ def tag(
         console.print(f"{summary.faces - summary.labelled} faces got no label ({why}); "
                       f"they are looked at again on the next run.")
     if summary.interrupted:
-        console.print("interrupted: the faces tagged so far are saved; rerun the same command to go on",
+        more = "" if limit is None else \
+            f" (--limit counts faces still untagged: --limit {limit - summary.faces} makes {limit} in all)"
+        console.print(f"interrupted: the faces tagged so far are saved; rerun the command to go on{more}",
                       style="yellow")
         raise typer.Exit(130)
 

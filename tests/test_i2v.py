@@ -360,3 +360,26 @@ def test_default_vocabulary_is_in_real_tag_list(shared):
     assert len(tags) == 1539
     missing = [t for _, _, group in DEFAULT_GROUPS for t in group if t not in tags]
     assert missing == []
+
+
+def test_interrupted_limited_run_says_how_to_finish_it(tiny_catalog, tmp_path, monkeypatch):
+    from curate import taggers
+
+    folder = tiny_model(tmp_path / "m", biases={"red hair": 3.0})
+    real_predict, calls = taggers.I2VTagger.predict, []
+
+    def predict_then_ctrl_c(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_predict(self, *args)
+
+    monkeypatch.setattr(taggers.I2VTagger, "predict", predict_then_ctrl_c)
+    args = ["tag", "--tagger", "i2v", "--model-dir", str(folder), "--db", str(tiny_catalog), "--batch", "5"]
+    r = runner.invoke(app, args + ["--limit", "20"])
+    assert r.exit_code == 130 and "--limit 10 makes 20 in all" in r.output
+    monkeypatch.setattr(taggers.I2VTagger, "predict", real_predict)
+    r = runner.invoke(app, args + ["--limit", "10"])
+    assert r.exit_code == 0 and "10 faces tagged" in r.output
+    with Catalog(tiny_catalog) as cat:
+        assert len(cat.labelled_faces("i2v", split=None)) == 20
