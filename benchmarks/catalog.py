@@ -188,7 +188,8 @@ def main() -> None:
             ("label_sources()", *best_of(cat.label_sources), lambda: naive_label_sources(cat)),
             # what `train cgan|acgan --labels S --attrs hair_color,eye_color` asks
             ("labelled_faces('manual', 'train', GROUPS)", *best_of(lambda: cat.labelled_faces(
-                "manual", "train", groups=GROUPS)), lambda: naive_labelled_faces(cat, "manual", "train", groups=GROUPS)),
+                "manual", "train", groups=GROUPS)),
+             lambda: naive_labelled_faces(cat, "manual", "train", groups=GROUPS)),
             ("labelled_faces('i2v', 'train', GROUPS, min_prob=0.5)", *best_of(lambda: cat.labelled_faces(
                 "i2v", "train", min_prob=0.5, groups=GROUPS)),
              lambda: naive_labelled_faces(cat, "i2v", "train", 0.5, groups=GROUPS)),

@@ -13,8 +13,8 @@ import typer
 
 from db import DEFAULT_DB, Catalog, CatalogError
 
-app = typer.Typer(rich_markup_mode=None, help="Turn raw anime illustrations into a labelled face catalog.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(rich_markup_mode=None, help="Turn raw anime illustrations into a labelled face catalog.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 DbOption = Annotated[Path, typer.Option("--db", help="The catalog file (created when missing).",
                                         envvar="CURATE_DB")]

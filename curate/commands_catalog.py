@@ -23,9 +23,10 @@ from .sheet import contact_sheet, pick_faces
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-labels_app = typer.Typer(rich_markup_mode=None, help="Label files in and out: import a CSV, export one, list sources.",
-                         no_args_is_help=True)
-vocab_app = typer.Typer(rich_markup_mode=None, help="The attribute vocabulary: groups and their tags.", no_args_is_help=True)
+labels_app = typer.Typer(rich_markup_mode=None,
+                         help="Label files in and out: import a CSV, export one, list sources.", no_args_is_help=True)
+vocab_app = typer.Typer(rich_markup_mode=None, help="The attribute vocabulary: groups and their tags.",
+                        no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
 app.add_typer(vocab_app, name="vocab")
 

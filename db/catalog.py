@@ -25,6 +25,7 @@ BUSY_TIMEOUT_S = 60
 SPLITS = ("train", "val", "test")
 FACE_STATUSES = ("ok", "duplicate", "rejected")
 SPLIT_JOIN = "LEFT JOIN face_splits sp ON sp.face_id = f.id"   # faces f -> their split sp.split (or NULL)
+IMAGE_JOIN = "JOIN face_images i ON i.face_id = f.id"         # faces f -> their crop i.image
 
 
 class CatalogError(Exception):
@@ -187,7 +188,7 @@ class Catalog:
             return cur.lastrowid
 
     def face(self, face_id: int, with_image: bool = False) -> dict | None:
-        image, join = (", i.image", "JOIN face_images i ON i.face_id = f.id") if with_image else ("", "")
+        image, join = (", i.image", IMAGE_JOIN) if with_image else ("", "")
         rows = self.query(f"SELECT f.*, sp.split{image} FROM faces f {SPLIT_JOIN} {join} WHERE f.id = ?", [face_id])
         return rows[0] if rows else None
 
@@ -226,7 +227,7 @@ class Catalog:
                    batch: int = 1000) -> Iterator[dict]:
         """Faces in id order, fetched in batches so 100k crops never sit in memory at once."""
         where, params = _face_filter(status, split)
-        image, join = (", i.image", "JOIN face_images i ON i.face_id = f.id") if with_image else ("", "")
+        image, join = (", i.image", IMAGE_JOIN) if with_image else ("", "")
         last = 0
         while True:
             and_ = "AND" if where else "WHERE"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from .catalog import FACE_STATUSES, SPLITS, Catalog, CatalogError
+from .catalog import FACE_STATUSES, IMAGE_JOIN, SPLIT_JOIN, SPLITS, Catalog, CatalogError
 
 MANUAL = "manual"
 # "Unsure" is a skip with a record: an event of source `manual` whose key is not a
@@ -255,9 +255,7 @@ def face_view(catalog: Catalog, face_id: int) -> dict | None:
         "SELECT f.id, i.image, f.format, f.width, f.height, f.box_x, f.box_y, f.box_w, f.box_h, f.crop_x, "
         "f.crop_y, f.crop_size, f.status, f.reason, sp.split, f.detector, f.score, s.path AS source_path, "
         "s.width AS source_width, s.height AS source_height "
-        "FROM faces f JOIN sources s ON s.id = f.source_id JOIN face_images i ON i.face_id = f.id "
-        "LEFT JOIN face_splits sp ON sp.face_id = f.id WHERE f.id = ?",
-        [face_id])
+        f"FROM faces f JOIN sources s ON s.id = f.source_id {IMAGE_JOIN} {SPLIT_JOIN} WHERE f.id = ?", [face_id])
     if not rows:
         return None
     face = rows[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .catalog import Catalog
+from .catalog import SPLIT_JOIN, Catalog
 
 
 def tagged_face_ids(catalog: Catalog, source: str, version: str) -> set[int]:
@@ -29,5 +29,4 @@ def ensure_group(catalog: Catalog, group: str, exclusive: bool, tags: list[str])
 
 def face_splits(catalog: Catalog) -> dict[int, str | None]:
     """Face id -> split, for ok faces."""
-    return dict(catalog.conn.execute("SELECT f.id, sp.split FROM faces f LEFT JOIN face_splits sp "
-                                     "ON sp.face_id = f.id WHERE f.status = 'ok'"))
+    return dict(catalog.conn.execute(f"SELECT f.id, sp.split FROM faces f {SPLIT_JOIN} WHERE f.status = 'ok'"))

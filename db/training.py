@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable, Iterator
 
-from .catalog import Catalog
+from .catalog import SPLIT_JOIN, Catalog
 
 
 def content_fingerprint(catalog: Catalog) -> str:
     """A hash of what a training run reads: faces (id, content, status, split), the
     vocabulary and every label event. Changes whenever any of them does."""
     h = hashlib.sha256()
-    for row in catalog.conn.execute("SELECT f.id, f.sha256, f.status, coalesce(sp.split, '') FROM faces f "
-                                    "LEFT JOIN face_splits sp ON sp.face_id = f.id ORDER BY f.id"):
+    for row in catalog.conn.execute(f"SELECT f.id, f.sha256, f.status, coalesce(sp.split, '') FROM faces f "
+                                    f"{SPLIT_JOIN} ORDER BY f.id"):
         h.update(repr(row).encode())
     for row in catalog.conn.execute("SELECT name, group_name, position FROM tags ORDER BY name"):
         h.update(repr(row).encode())
