@@ -21,6 +21,8 @@ per colour, is in BENCHMARKS.md.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
 import json
 from collections import Counter
@@ -89,19 +91,41 @@ def _region(lab: np.ndarray, mask: np.ndarray, skin_lab: np.ndarray, drop_dark: 
     return px[::max(1, len(px) // PIXELS)]
 
 
+# animeface's C library draws random numbers (nv_rand) from one global state that every call
+# advances, so a face's colours depended on the faces detected before it in the process: a
+# resumed `curate tag` differed from a straight run. The state is put back to the value the
+# library starts with (idums[0] = 8273 in animeface-2009's nv_num.c) before each detection,
+# so a face's colours are what a fresh process gives, whatever ran before.
+ANIMEFACE_SEED = 8273
+
+
+@functools.lru_cache(maxsize=1)
+def _animeface_srand():
+    """The library's `nv_srand`, found through the extension module that links it."""
+    from animeface import _nvxs
+    srand = ctypes.CDLL(_nvxs.__file__).nv_srand
+    srand.argtypes, srand.restype = [ctypes.c_long], None
+    return srand
+
+
+def _detect(rgb: Image.Image) -> list:
+    import animeface  # the C extension; only this tagger needs it
+    _animeface_srand()(ANIMEFACE_SEED)
+    return animeface.detect(rgb)
+
+
 def find_face_colors(image: Image.Image) -> FaceColors | None:
     """The colours of the most likely face animeface finds; None when it finds none.
 
     Tries the picture as it is, then inside a white frame (small crops whose face
     touches the border): on the 96x96 shared faces that lifts coverage from 83% to 93%.
     """
-    import animeface  # the C extension; only this tagger needs it
     rgb = image.convert("RGB")
     offset = 0
-    faces = animeface.detect(rgb)
+    faces = _detect(rgb)
     if not faces:
         offset = PAD
-        faces = animeface.detect(ImageOps.expand(rgb, border=PAD, fill=(255, 255, 255)))
+        faces = _detect(ImageOps.expand(rgb, border=PAD, fill=(255, 255, 255)))
     if not faces:
         return None
     face = max(faces, key=lambda f: f.likelihood)

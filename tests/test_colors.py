@@ -160,3 +160,28 @@ def test_embedded_palette_accuracy_on_held_out_shared_faces(shared):
         hits["eye_color"].append(palette.best("eye_color", colors)[0] == eyes)
     assert len(hits["hair_color"]) >= 100
     assert np.mean(hits["hair_color"]) >= 0.62 and np.mean(hits["eye_color"]) >= 0.55
+
+
+def test_a_faces_colours_do_not_depend_on_what_was_tagged_before(shared_catalog, tmp_path):
+    """animeface's C library keeps one random state for the process: a resumed run used to
+    differ from a straight one. Interrupted (--limit) + resumed must equal straight."""
+    import shutil
+
+    resumed = tmp_path / "resumed.db"
+    shutil.copy(shared_catalog, resumed)
+    assert runner.invoke(app, ["tag", "--tagger", "animeface", "--db", str(shared_catalog)]).exit_code == 0
+    for more in (["--limit", "5"], ["--limit", "3"], []):
+        r = runner.invoke(app, ["tag", "--tagger", "animeface", "--db", str(resumed), *more])
+        assert r.exit_code == 0, r.output
+
+    def labels(db):
+        with Catalog(db) as cat:
+            return sorted((r["face_id"], r["key"], r["tag"], r["value"]) for r in cat.current_labels("animeface"))
+
+    assert labels(resumed) == labels(shared_catalog) and len(labels(resumed)) >= 24
+    # and a face alone gives what it gives among the others
+    with Catalog(shared_catalog) as cat:
+        fid = cat.face_ids()[-1]
+        alone = find_face_colors(Image.open(__import__("io").BytesIO(cat.face_image(fid))))
+    among = dict(((f, k), (t, v)) for f, k, t, v in labels(shared_catalog))
+    assert Palette.load(DEFAULT_PALETTE).best("hair_color", alone) == among[(fid, "hair_color")]
