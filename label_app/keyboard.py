@@ -112,7 +112,8 @@ def install(key_to_widget: dict[str, str]) -> None:
     """Bind keys (event.key values) to the buttons with these Streamlit keys."""
     import streamlit as st
 
-    html = _SCRIPT % {"map": json.dumps(key_to_widget, sort_keys=True)}
+    # "<" escaped: a hotkey stored in the catalog as "</script>" must not end the script
+    html = _SCRIPT % {"map": json.dumps(key_to_widget, sort_keys=True).replace("<", "\\u003c")}
     if hasattr(st, "iframe"):  # Streamlit >= 1.52; components.html is deprecated there
         st.iframe(html, height=1)
     else:

@@ -15,6 +15,7 @@ from db import SPLITS, Catalog, CatalogError
 from db import labelling as q
 from label_app import keyboard, progress_cache
 from label_app.context import source_context
+from label_app.safe_text import md
 from label_app.session import LabelSession
 
 _run_started = time.perf_counter()  # server-side time of this run, shown in the sidebar and benchmarked
@@ -51,7 +52,7 @@ if "catalog" not in ss:
     try:
         ss.catalog = Catalog(db_path, create=False)
     except CatalogError as e:
-        st.error(str(e))
+        st.error(md(e))
         st.stop()
 catalog: Catalog = ss.catalog
 
@@ -70,7 +71,7 @@ def run_action(fn, *args) -> None:
 
 if "labeller" not in ss:
     st.title("🏷️ label-app")
-    st.caption(f"Catalog: `{catalog.path}`")
+    st.caption(f"Catalog: {md(catalog.path)}")
     with st.form("who"):
         name = st.text_input("Your name (stored with every label you give)", max_chars=60, key="who_name")
         if st.form_submit_button("Start labelling", type="primary"):
@@ -78,7 +79,7 @@ if "labeller" not in ss:
                 ss.labeller = LabelSession(catalog, name)
                 st.rerun()
             except CatalogError as e:
-                st.error(str(e))
+                st.error(md(e))
     st.stop()
 
 lab: LabelSession = ss.labeller
@@ -92,9 +93,9 @@ def sidebar_progress() -> None:
     counts, age = progress_cache.progress(str(catalog.path), max_age=4)
     for row in counts["groups"]:
         frac = row["labelled"] / row["total"] if row["total"] else 0.0
-        st.progress(frac, text=f"{pretty(row['group'])}: {row['labelled']:,} / {row['total']:,}")
+        st.progress(frac, text=f"{md(pretty(row['group']))}: {row['labelled']:,} / {row['total']:,}")
     st.caption(f"This session: **{lab.written}** labels · **{lab.labels_per_minute():.1f}** labels/min")
-    per_person = " · ".join(f"{r['annotator']} {r['labels']:,}" for r in counts["annotators"][:6])
+    per_person = " · ".join(f"{md(r['annotator'])} {r['labels']:,}" for r in counts["annotators"][:6])
     st.caption(f"By annotator: {per_person or '—'}  \n(refreshed in the background) · "
                f"last labelling action {ss.get('last_run_ms', 0):.0f} ms on the server")
 
@@ -102,7 +103,7 @@ def sidebar_progress() -> None:
 # -- sidebar: mode, queue, progress -----------------------------------------------------------
 
 with st.sidebar:
-    st.markdown(f"**{lab.annotator}** · `{catalog.path.name}`")
+    st.markdown(f"**{md(lab.annotator)}** · {md(catalog.path.name)}")
     mode = st.segmented_control("Mode", ["Single", "Grid", "Progress"], default="Single", key="mode") or "Single"
 
     st.subheader("Queue")
@@ -153,12 +154,12 @@ def suggestion_html(view: dict) -> str:
                     if not g["exclusive"] and v is not None and v < 0.5:
                         continue
                     prob = "" if src == q.MANUAL or v is None else f" <span class='p'>{v:.2f}</span>"
-                    parts.append(f"<b>{t}</b>{prob}")
+                    parts.append(f"<b>{md(t)}</b>{prob}")
         who = ""
         if src == q.MANUAL:
             names = sorted({lab_[2] for lab_ in labels[src].values() if lab_[2]})
-            who = f" <span class='p'>({', '.join(names)})</span>" if names else ""
-        lines.append(f"<div><span class='p'>{src}</span>{who}: {' · '.join(parts) or '—'}</div>")
+            who = f" <span class='p'>({md(', '.join(names))})</span>" if names else ""
+        lines.append(f"<div><span class='p'>{md(src)}</span>{who}: {' · '.join(parts) or '—'}</div>")
     return "<div class='suggest'>" + ("".join(lines) or "<i>no labels from any source yet</i>") + "</div>"
 
 
@@ -175,22 +176,22 @@ def single_view() -> dict[str, str]:
     with left:
         st.markdown(f"#### Face #{view['id']}")
         st.image(view["image"], width=288)
-        st.caption(f"{view['width']}×{view['height']} · split {view['split'] or '—'} · {view['detector']}"
+        st.caption(f"{view['width']}×{view['height']} · split {view['split'] or '—'} · {md(view['detector'])}"
                    + (f" {view['score']:.2f}" if view["score"] is not None else "")
                    + ("" if view["status"] == "ok" else f" · **{view['status']}**"))
     with mid:
         st.markdown("#### Source")
         data, caption = source_context(catalog, view["id"], max_side=380)
         if data is None:
-            st.warning(caption)
+            st.warning(md(caption))
         else:
             st.image(data)
-            st.caption(caption + " · <span style='color:#ff4040'>■</span> box  "
+            st.caption(md(caption) + " · <span style='color:#ff4040'>■</span> box  "
                        "<span style='color:#ffd200'>■</span> crop", unsafe_allow_html=True)
     with right:
         st.markdown("#### Labels")
         st.markdown(suggestion_html(view), unsafe_allow_html=True)
-        st.caption(f"Enter accepts **{lab.suggest_source or 'nothing (no auto source)'}** for every group "
+        st.caption(f"Enter accepts **{md(lab.suggest_source or 'nothing (no auto source)')}** for every group "
                    f"you have not labelled. {lab.remaining:,} faces ahead.")
 
     for g in groups:
@@ -199,7 +200,7 @@ def single_view() -> dict[str, str]:
             selected = {mine[g["name"]][0]}
         elif not g["exclusive"]:
             selected = {t for t in g["tags"] if t in mine and (mine[t][1] is None or mine[t][1] >= 0.5)}
-        st.markdown(f"**{pretty(g['name'])}**" + (" · one of" if g["exclusive"] else " · any of"))
+        st.markdown(f"**{md(pretty(g['name']))}**" + (" · one of" if g["exclusive"] else " · any of"))
         per_row = 13 if g["exclusive"] else 8
         for start in range(0, len(g["tags"]), per_row):
             chunk = g["tags"][start:start + per_row]
@@ -208,9 +209,9 @@ def single_view() -> dict[str, str]:
                 wkey = keyboard.widget_key("tag", t)
                 hot = tag_key.get(t)
                 short = t.removesuffix(" hair").removesuffix(" eyes") if g["exclusive"] else t
-                label = f"{keyboard.key_label(hot)} · {short}" if hot else short
+                label = f"{md(keyboard.key_label(hot))} · {md(short)}" if hot else md(short)
                 col.button(label, key=wkey, type="primary" if t in selected else "secondary",
-                           on_click=run_action, args=(lab.press_tag, t, auto_advance), help=t)
+                           on_click=run_action, args=(lab.press_tag, t, auto_advance), help=md(t))
                 if hot:
                     keys[hot] = wkey
     st.write("")
@@ -262,7 +263,7 @@ def grid_view() -> dict[str, str]:
     top[6].button("→", key="grid-next", on_click=next_page, args=(size,))
     top[7].selectbox("Page size", [24, 48, 96], index=1, key="grid_size", label_visibility="collapsed")
     st.caption(f"Faces {offset + 1 if ids else 0}–{offset + len(ids)} of {len(lab.queue):,}. Uncheck the ones "
-               f"that are wrong, then accept the rest; suggestions from **{lab.suggest_source or 'none'}**.")
+               f"that are wrong, then accept the rest; suggestions from **{md(lab.suggest_source or 'none')}**.")
 
     images = q.face_images(catalog, ids)
     labels = q.labels_of_faces(catalog, ids)
@@ -280,7 +281,7 @@ def grid_view() -> dict[str, str]:
             if mine:
                 text += f" · ✓{short(mine[0])}"
             col.image(images[fid], width="stretch")
-            col.checkbox(f"#{fid} {text}", value=True, key=check_key(fid))
+            col.checkbox(f"#{fid} {md(text)}", value=True, key=check_key(fid))
     return {"Enter": "grid-accept", "ArrowRight": "grid-next", "ArrowLeft": "grid-prev"}
 
 
@@ -312,7 +313,7 @@ def main_view() -> None:
     """The face or grid area. (Not a Streamlit fragment: fragment reruns were ~20 % faster in the
     browser, but with them the browser test once applied a fast key sequence out of order.)"""
     if ss.get("error"):
-        st.error(ss.error)
+        st.error(md(ss.error))
     if mode == "Grid":
         bindings = grid_view()
     elif mode == "Progress":
