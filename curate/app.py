@@ -11,9 +11,10 @@ from pathlib import Path
 import typer
 
 from db import Catalog, CatalogError
-from db.cli import DEFAULT_DB_PATH, DbOption, fail  # noqa: F401  (the commands import them from here)
+from db.cli import DEFAULT_DB_PATH, CatalogErrors, DbOption, fail, make_console  # noqa: F401  (the commands import them from here)
 
-app = typer.Typer(rich_markup_mode=None, help="Turn raw anime illustrations into a labelled face catalog.",
+app = typer.Typer(cls=CatalogErrors, rich_markup_mode=None,
+                  help="Turn raw anime illustrations into a labelled face catalog.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import sqlite3
+import urllib.parse
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -32,8 +34,35 @@ class CatalogError(Exception):
     """A problem the user can fix: bad input, unknown tag, a catalog from the future."""
 
 
+def explain(path: str | os.PathLike | None, e: sqlite3.Error) -> CatalogError:
+    """A SQLite error as one line that names the catalog and says what to do about it."""
+    where = str(path) if path is not None else ":memory:"
+    text, low = str(e), str(e).lower()
+    if "readonly" in low or "read-only" in low:
+        return CatalogError(f"{where} is read-only ({text}): make the file and its folder writable, "
+                            f"or work on a copy")
+    if "locked" in low or "busy" in low:
+        return CatalogError(f"{where} stayed busy for {BUSY_TIMEOUT_S} s ({text}): another process holds "
+                            f"it; try again once it is done")
+    if "unable to open" in low:
+        return CatalogError(f"{where} cannot be opened ({text}): check that its folder exists and that "
+                            f"you may read and write there")
+    if "disk i/o" in low or "full" in low:
+        return CatalogError(f"{where}: the disk failed or is full ({text}); free space or move the catalog")
+    q = shlex.quote(where)
+    return CatalogError(f"{where} is damaged ({text}); the command stopped before writing to it. "
+                        f"Recover what is left with `sqlite3 {q} .recover | sqlite3 recovered.db` and use "
+                        f"--db recovered.db, or use a copy")
+
+
 class Catalog:
-    """A catalog file (or `Catalog()` in memory, for tests)."""
+    """A catalog file (or `Catalog()` in memory, for tests).
+
+    A catalog its user may not write (the file, or its folder, which holds SQLite's
+    journal) is opened read-only: everything that reads works, and a write is refused
+    with a line that says why, before anything is written."""
+
+    last_opened: Path | None = None   # named by errors that reach the command line unexplained
 
     def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
         self.path = None if path is None else Path(path)
@@ -41,20 +70,35 @@ class Catalog:
             raise CatalogError(f"no catalog at {self.path} (run `curate crop` or `curate import` first)")
         if self.path is not None and self.path.is_dir():
             raise CatalogError(f"{self.path} is a directory, not a catalog file")
+        self.read_only = _not_writable(self.path) if self.path is not None and self.path.exists() else None
         target = ":memory:" if self.path is None else str(self.path)
+        Catalog.last_opened = self.path
         try:
-            self.conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                        check_same_thread=False)
+            if self.read_only:
+                # without a writable folder SQLite cannot make the WAL index: read the file as it is
+                immutable = "&immutable=1" if "folder" in self.read_only else ""
+                uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro{immutable}"
+                self.conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                            check_same_thread=False)
+            else:
+                self.conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                            check_same_thread=False)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-            if self.path is not None:
+            if self.path is not None and not self.read_only:
                 self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA foreign_keys = ON")
             self.conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as e:
-            raise CatalogError(f"{target} is not a usable SQLite catalog: {e}") from e
+            if "not a database" in str(e) or "malformed" in str(e):
+                raise CatalogError(f"{target} is not a usable SQLite catalog: {e}") from e
+            raise explain(target, e) from e
         self.db = sqlite_utils.Database(self.conn)
         self._depth = 0
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self.conn.close()
+            raise
 
     # -- plumbing -----------------------------------------------------------
 
@@ -77,6 +121,9 @@ class Catalog:
             finally:
                 self._depth -= 1
             return
+        if self.read_only:
+            raise CatalogError(f"{self.path} is read-only ({self.read_only}): nothing was written; make it "
+                               f"writable (chmod u+w, and the folder too), or work on a copy")
         self.conn.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:
@@ -97,12 +144,19 @@ class Catalog:
     def schema_version(self) -> int:
         if "schema_version" not in self.db.table_names():
             return 0
-        row = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        return row[0] or 0
+        try:
+            version = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            raise CatalogError(f"{self.path}: its schema_version table is damaged ({e}); use a copy") from e
+        if version is not None and (not isinstance(version, int) or version < 1):
+            raise CatalogError(f"{self.path}: its schema_version table is damaged (version {version!r}); "
+                               f"use a copy")
+        return version or 0
 
     def migrate(self) -> None:
         try:
             current = self.schema_version()
+            tables = set(self.db.table_names())
         except sqlite3.DatabaseError as e:
             raise CatalogError(f"{self.path} is not a usable SQLite catalog: {e}") from e
         if current > SCHEMA_VERSION:
@@ -111,6 +165,15 @@ class Catalog:
                 f"({SCHEMA_VERSION}): upgrade the program")
         if current == SCHEMA_VERSION:
             return
+        if current == 0 and tables & {"sources", "faces", "label_events"}:
+            # Migrating it from scratch would fail half-way, or stack a schema on a damaged one.
+            what = "empty" if "schema_version" in tables else "missing"
+            raise CatalogError(f"{self.path} holds a catalog but its schema_version table is {what}: the record "
+                               f"of its version is lost; nothing was written; use a copy")
+        if self.read_only:
+            raise CatalogError(f"{self.path} is at schema version {current} and needs upgrading to "
+                               f"{SCHEMA_VERSION}, but it is read-only ({self.read_only}): make it writable "
+                               f"or upgrade a copy")
         with self.transaction() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
                          "applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))")
@@ -533,6 +596,16 @@ class Catalog:
             # sum(length(image)), kept by triggers: summing it would read every crop
             "catalog_bytes": one("SELECT image_bytes FROM catalog_totals"),
         }
+
+
+def _not_writable(path: Path) -> str | None:
+    """Why this user may not write the catalog, or None."""
+    if not os.access(path, os.W_OK):
+        return "the file is not writable"
+    folder = path.resolve().parent
+    if not os.access(folder, os.W_OK):
+        return f"its folder {folder} is not writable"
+    return None
 
 
 def _stratified_picks(counts, n_new: int, shares: tuple[float, float, float]) -> list[str]:

@@ -5,17 +5,22 @@
   users ("cat ears [cosplay]", a source called "[/x]"), so markup is never interpreted:
   colour is given with `style=`, never written into the string.
 - `fail()`: one red line on stderr, then exit.
+- `CatalogErrors`: the command group class (`typer.Typer(cls=CatalogErrors)`): a CatalogError,
+  or a SQLite error (a damaged or read-only catalog), anywhere in a command becomes one line.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-from .catalog import DEFAULT_DB
+from .catalog import DEFAULT_DB, Catalog, CatalogError, explain
 
 DEFAULT_DB_PATH = Path(DEFAULT_DB)
 
@@ -33,3 +38,16 @@ def fail(message: str, code: int = 2) -> "typer.Exit":
     """Print `error: message` in red on stderr and exit (callers fail before writing anything)."""
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
+
+
+class CatalogErrors(TyperGroup):
+    """Runs the command; a CatalogError or SQLite error that reaches here is one line, not a
+    traceback (a damaged page is found by whichever query reads it first)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CatalogError as e:
+            fail(str(e))
+        except sqlite3.DatabaseError as e:
+            fail(str(explain(Catalog.last_opened, e)))
