@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from db import CatalogError
 
-from .app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
+from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
 
 i2v_app = typer.Typer(rich_markup_mode=None, help="illustration2vec model files.", no_args_is_help=True)
 app.add_typer(i2v_app, name="i2v")
-console = Console(soft_wrap=True)
+console = make_console()
 
 
 class TaggerName(str, Enum):
@@ -27,8 +26,8 @@ class TaggerName(str, Enum):
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console)
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}", markup=False), TimeRemainingColumn(), console=console)
 
 
 def _parse_thresholds(values: list[str]) -> dict[str, float]:
@@ -115,9 +114,14 @@ def tag(
         why = "animeface found no face there" if tagger is TaggerName.animeface else "nothing above threshold"
         console.print(f"{summary.faces - summary.labelled} faces got no label ({why}); "
                       f"they are looked at again on the next run.")
+    for face_id, why in summary.broken[:10]:
+        console.print(f"face {face_id}: {why}: set aside as rejected", style="yellow")
+    if len(summary.broken) > 10:
+        console.print(f"... and {len(summary.broken) - 10} more broken crops set aside as rejected", style="yellow")
     if summary.interrupted:
+        looked_at = summary.faces + len(summary.broken)
         more = "" if limit is None else \
-            f" (--limit counts faces still untagged: --limit {limit - summary.faces} makes {limit} in all)"
+            f" (--limit counts faces still untagged: --limit {limit - looked_at} makes {limit} in all)"
         console.print(f"interrupted: the faces tagged so far are saved; rerun the command to go on{more}",
                       style="yellow")
         raise typer.Exit(130)
@@ -128,10 +132,18 @@ def i2v_download(
     dir: Annotated[Optional[Path], typer.Option("--dir", help="Where to put the files "
                                                 "(default ~/.cache/curate/i2v).")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="Another mirror of the release assets.")] = None,
+    sha256: Annotated[Optional[str], typer.Option(
+        "--sha256", help="Pin the model file: refuse it unless its sha256 is this (a "
+        "illust2vec_tag_ver200.caffemodel.sha256 file in the folder pins it too).")] = None,
 ) -> None:
-    """Fetch illustration2vec's official tag model (~180 MB) and tag list once; resumes after interruptions."""
+    """Fetch illustration2vec's official tag model (~180 MB) and tag list once; resumes after interruptions.
+
+    What arrives is checked (i2v's layers and shapes, 1,539 outputs, a tag per output; the
+    pinned sha256, if any); its sha256 is printed and recorded beside it, and every later
+    load checks the file against that record.
+    """
     from .i2v.download import RELEASE_URL, DownloadError, download
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[mb]}"),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), TextColumn("{task.fields[mb]}"),
                   TimeRemainingColumn(), console=console) as bar:
         tasks: dict[str, int] = {}
 
@@ -140,10 +152,12 @@ def i2v_download(
                 tasks[name] = bar.add_task(name, total=total, mb="")
             bar.update(tasks[name], completed=done, total=total, mb=f"{done / 1e6:.1f} MB")
         try:
-            where = download(dir, base_url or RELEASE_URL, progress=step)
+            where, digest = download(dir, base_url or RELEASE_URL, progress=step, sha256=sha256)
         except DownloadError as e:
             fail(str(e))
     console.print(f"model files in {where}; use: curate tag --tagger i2v --model-dir {where}")
+    console.print(f"sha256 {digest} (recorded in {where}/illust2vec_tag_ver200.caffemodel.sha256; "
+                  f"checked on every load)")
 
 
 @app.command("calibrate-colors")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import http.server
 import json
 import threading
@@ -314,7 +315,12 @@ class _Release(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def release(tmp_path):
+def release(tmp_path, monkeypatch):
+    """A release of the tiny model on a loopback server; downloads expect its (tiny) shapes."""
+    from curate.i2v import download as download_module
+    from curate.i2v.integrity import expected_convolutions
+
+    monkeypatch.setattr(download_module, "OFFICIAL", expected_convolutions(len(TAGS), TINY))
     folder = tiny_model(tmp_path / "release")
     (folder / "tag_list.json.gz").write_bytes(gzip.compress((folder / "tag_list.json").read_bytes()))
     (folder / "tag_list.json").unlink()
@@ -383,3 +389,87 @@ def test_interrupted_limited_run_says_how_to_finish_it(tiny_catalog, tmp_path, m
     assert r.exit_code == 0 and "10 faces tagged" in r.output
     with Catalog(tiny_catalog) as cat:
         assert len(cat.labelled_faces("i2v", split=None)) == 20
+
+
+# -- what arrives is checked, recorded, and checked again on every load ---------------------
+
+def _flip_a_weight(path: Path) -> None:
+    """Change one byte inside the last blob; the file still parses, its size and time stay."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-40] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_download_records_the_sha256_and_every_load_checks_it(release, tmp_path):
+    import hashlib
+
+    folder, url = release
+    target = tmp_path / "models"
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url])
+    assert r.exit_code == 0, r.output
+    digest = hashlib.sha256((target / MODEL_FILE).read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in r.output
+    assert (target / (MODEL_FILE + ".sha256")).read_text().split() == [digest, MODEL_FILE]
+    x = torch.from_numpy(preprocess(Image.new("RGB", (40, 30), (90, 200, 10))))[None]
+    with torch.inference_mode():
+        before = load_model(target).net(x)     # builds the safetensors cache (and its record)
+    cache = target / "illust2vec_tag_ver200.safetensors"
+    assert cache.is_file() and (target / "illust2vec_tag_ver200.safetensors.sha256").is_file()
+    # a damaged cache is not trusted: rebuilt from the checked caffemodel
+    _flip_a_weight(cache)
+    with torch.inference_mode():
+        assert torch.equal(load_model(target).net(x), before)
+    # a changed caffemodel (same size, same time: the cache alone would not notice) is refused
+    _flip_a_weight(target / MODEL_FILE)
+    with pytest.raises(I2VError) as e:
+        load_model(target)
+    assert MODEL_FILE in str(e.value) and digest in str(e.value)
+    r = runner.invoke(app, ["tag", "--tagger", "i2v", "--model-dir", str(target), "--db", str(tmp_path / "c.db")])
+    assert r.exit_code == 2 and digest in r.output
+    # downloading again finds the file is not the one recorded: moved aside, fetched anew
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url])
+    assert r.exit_code == 2 and digest in r.output and ".rejected" in r.output
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url])
+    assert r.exit_code == 0 and f"sha256 {digest}" in r.output
+
+
+def test_a_pinned_sha256_refuses_another_file(release, tmp_path):
+    import hashlib
+
+    folder, url = release
+    digest = hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
+    wrong = "0" * 64
+    target = tmp_path / "pinned"
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url, "--sha256", wrong])
+    assert r.exit_code == 2 and MODEL_FILE in r.output and wrong in r.output and digest in r.output
+    assert not (target / MODEL_FILE).exists()
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url, "--sha256", "nope"])
+    assert r.exit_code == 2 and "not a sha256" in r.output
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url, "--sha256", digest.upper()])
+    assert r.exit_code == 0, r.output
+    # a hash file put in the model folder pins it just the same
+    other = tmp_path / "by-file"
+    other.mkdir()
+    (other / (MODEL_FILE + ".sha256")).write_text(f"{wrong}  {MODEL_FILE}\n")
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(other), "--base-url", url])
+    assert r.exit_code == 2 and wrong in r.output and digest in r.output
+    assert not (other / MODEL_FILE).exists() and (other / (MODEL_FILE + ".rejected")).exists()
+
+
+def test_download_checks_layers_shapes_and_tag_list(release, tmp_path, monkeypatch):
+    from curate.i2v import download as download_module
+    from curate.i2v.integrity import expected_convolutions
+
+    folder, url = release
+    monkeypatch.setattr(download_module, "OFFICIAL", expected_convolutions())   # the real release's shapes
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(tmp_path / "a"), "--base-url", url])
+    assert r.exit_code == 2 and MODEL_FILE in r.output and "conv1_1 has weights of shape (2, 3, 3, 3)" in r.output
+    monkeypatch.setattr(download_module, "OFFICIAL", expected_convolutions(len(TAGS), TINY))
+    (folder / "tag_list.json.gz").write_bytes(gzip.compress(json.dumps(TAGS[:-1]).encode()))
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(tmp_path / "b"), "--base-url", url])
+    assert r.exit_code == 2 and "9 tags" in r.output and "10 outputs" in r.output
+    (folder / MODEL_FILE).write_bytes(b"<html>rate limited</html>" * 40)
+    r = runner.invoke(app, ["i2v", "download", "--dir", str(tmp_path / "c"), "--base-url", url])
+    assert r.exit_code == 2 and MODEL_FILE in r.output and not (tmp_path / "c" / MODEL_FILE).exists()

@@ -2,22 +2,32 @@
 
 Each file goes to `<name>.part` first, continued with an HTTP Range request after an
 interruption, and is renamed into place only when its size matches what the server
-announced (and the expected size we know, for the real release).
+announced (and the expected size we know, for the real release). Then what arrived is
+checked (`integrity`): the model must have i2v's layers and shapes and the tag list one
+tag per output; a sha256 pinned with `--sha256` or in `<model>.sha256` must match; the
+model's and the tag list's sha256 are recorded beside them for every later load.
 """
 
 from __future__ import annotations
 
 import gzip
 import http.client
+import json
 import os
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from .caffemodel import CaffeModelError, read_caffemodel
+from .integrity import (MODEL_FILE, IntegrityError, check_structure, expected_convolutions, parse_sha256,
+                        read_record, record_path, verify, write_record)
+
 RELEASE_URL = "https://github.com/rezoo/illustration2vec/releases/download/v2.0.0/"
 # name -> expected size in bytes (None: trust the server's Content-Length)
-FILES = {"illust2vec_tag_ver200.caffemodel": None, "tag_list.json.gz": None}
+FILES = {MODEL_FILE: None, "tag_list.json.gz": None}
+TAG_LIST = "tag_list.json"
+OFFICIAL = expected_convolutions()   # the layers and shapes of the release's model
 CHUNK = 1 << 20
 
 
@@ -80,8 +90,15 @@ def fetch(url: str, target: Path, expected: int | None = None, timeout: float = 
 
 
 def download(model_dir: Path | None = None, base_url: str = RELEASE_URL, files: dict | None = None,
-             progress: Callable[[str, int, int | None], None] | None = None) -> Path:
-    """Fetch the tag model and tag list into `model_dir`; unpack tag_list.json.gz."""
+             progress: Callable[[str, int, int | None], None] | None = None, sha256: str | None = None,
+             expected: dict | None = None) -> tuple[Path, str]:
+    """Fetch the tag model and tag list into `model_dir`, unpack tag_list.json.gz, check them
+    (`verify_download`); returns the folder and the model's sha256."""
+    if sha256 is not None:
+        try:
+            sha256 = parse_sha256(sha256, "--sha256")
+        except IntegrityError as e:
+            raise DownloadError(str(e)) from None
     model_dir = Path(model_dir or default_dir()).expanduser()
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -96,5 +113,50 @@ def download(model_dir: Path | None = None, base_url: str = RELEASE_URL, files: 
             data = gzip.decompress(gz.read_bytes())
         except (OSError, EOFError) as e:
             raise DownloadError(f"{gz} is not a gzip file ({e}); delete it and run again") from None
-        (model_dir / "tag_list.json").write_bytes(data)
-    return model_dir
+        (model_dir / TAG_LIST).write_bytes(data)
+    return model_dir, verify_download(model_dir / MODEL_FILE, model_dir / TAG_LIST, sha256, expected or OFFICIAL)
+
+
+def verify_download(model: Path, tags: Path, pinned: str | None, expected: dict) -> str:
+    """Check the files' sha256 against a pin (`pinned`, else a `<file>.sha256` there already)
+    and their structure; record what passed; return the model's sha256. A file that fails is
+    moved aside to `<file>.rejected`, so the next try downloads it anew."""
+    try:
+        record = read_record(model)
+        if pinned and record and pinned != record:
+            raise DownloadError(f"--sha256 {pinned} contradicts {record_path(model)} ({record}): "
+                                f"delete one of the two")
+        where = "--sha256" if pinned else str(record_path(model))
+        digest = _checked(model, lambda: verify(model, pinned or record, where))
+        tags_digest = _checked(tags, lambda: verify(tags, read_record(tags), str(record_path(tags))))
+        _checked(model, lambda: _check_structure(model, tags, expected))
+    except IntegrityError as e:   # a record file that holds no sha256
+        raise DownloadError(str(e)) from None
+    write_record(model, digest)
+    write_record(tags, tags_digest)
+    return digest
+
+
+def _check_structure(model: Path, tags: Path, expected: dict) -> None:
+    try:
+        tag_list = json.loads(tags.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise IntegrityError(f"{tags} is not a tag list (a JSON array): {e}", tags) from None
+    if not isinstance(tag_list, list):
+        raise IntegrityError(f"{tags} is not a tag list (a JSON array)", tags)
+    try:
+        layers = read_caffemodel(model)
+    except CaffeModelError as e:
+        raise IntegrityError(str(e)) from None
+    check_structure(model, layers, tag_list, tags, expected)
+
+
+def _checked(path: Path, check: Callable):
+    """`check()`, or a DownloadError saying which file was moved aside and why."""
+    try:
+        return check()
+    except IntegrityError as e:
+        bad = e.path or path
+        if bad.is_file():
+            os.replace(bad, bad.with_name(bad.name + ".rejected"))
+        raise DownloadError(f"{e}; moved {bad.name} aside to {bad.name}.rejected") from None

@@ -21,11 +21,10 @@ import torch
 from torch import nn
 
 from .caffemodel import CaffeModelError, Layer, read_caffemodel
+from .integrity import MODEL_FILE, IntegrityError, read_record, record_path, sha256_file, verify, write_record
 
-MODEL_FILE = "illust2vec_tag_ver200.caffemodel"
 TAG_FILES = ("tag_list.json", "tag_list.json.gz")
 OUTPUT_LAYER = "conv6_4"   # chainer_i2v forwards to here, then pools and squashes
-N_TAGS = 1539
 # Index ranges of i2v's tag list (base.py estimate_top_tags).
 CATEGORIES = {"general": (0, 512), "character": (512, 1024), "copyright": (1024, 1536), "rating": (1536, 1539)}
 SKIPPED_TYPES = {"Dropout", "Input", "Data", "Split", "Silence"}   # no-ops at inference
@@ -165,15 +164,20 @@ def _cache_stamp(model: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def _load_cached(model: Path):
+def _load_cached(model: Path, model_sha256: str | None):
+    """The converted weights, if the cache is of this caffemodel (its sha256 where one is
+    recorded, else its size and time) and, where its own sha256 is recorded, intact."""
     cache = _cache_path(model)
     if not cache.is_file():
         return None
     try:
+        if model_sha256 is not None and read_record(cache) != sha256_file(cache):
+            return None
         from safetensors import safe_open
         with safe_open(str(cache), "pt") as f:
             meta = f.metadata() or {}
-            if meta.get("source") != _cache_stamp(model):
+            if meta.get("source") != _cache_stamp(model) or (
+                    model_sha256 is not None and meta.get("source_sha256") != model_sha256):
                 return None
             arch = json.loads(meta["arch"])
             weights = {k: f.get_tensor(k) for k in f.keys()}
@@ -182,14 +186,17 @@ def _load_cached(model: Path):
         return None
 
 
-def _save_cache(model: Path, arch: list[dict], weights: dict) -> None:
+def _save_cache(model: Path, arch: list[dict], weights: dict, model_sha256: str | None) -> None:
     from safetensors.torch import save_file
     cache = _cache_path(model)
     tmp = cache.with_suffix(".safetensors.part")
+    meta = {"arch": json.dumps(arch), "source": _cache_stamp(model)}
+    if model_sha256 is not None:
+        meta["source_sha256"] = model_sha256
     try:
-        save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp),
-                  metadata={"arch": json.dumps(arch), "source": _cache_stamp(model)})
+        save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp), metadata=meta)
         os.replace(tmp, cache)
+        write_record(cache, sha256_file(cache))
     except OSError:  # a read-only model folder: just convert again next time
         tmp.unlink(missing_ok=True)
 
@@ -199,7 +206,9 @@ def load_model(model_dir: str | os.PathLike | None = None, *, model: str | os.Pa
     """Load i2v from a folder holding the official files (or explicit file paths).
 
     The converted weights are cached as `<model>.safetensors` beside the caffemodel
-    and reused while the caffemodel's size and mtime are unchanged.
+    and reused while the caffemodel's size and mtime are unchanged. Where a sha256 is
+    recorded beside the caffemodel (by `curate i2v download`, or put there by hand),
+    every load checks the caffemodel against it, and the cache against its own record.
     """
     if model is None or tags is None:
         found_model, found_tags = find_files(model_dir)
@@ -209,8 +218,14 @@ def load_model(model_dir: str | os.PathLike | None = None, *, model: str | os.Pa
         raise I2VError(f"{model} does not exist")
     if not tags.is_file():
         raise I2VError(f"{tags} does not exist")
+    try:
+        pinned = read_record(model)
+        model_sha256 = None if pinned is None else verify(model, pinned, str(record_path(model)))
+        verify(tags, read_record(tags), str(record_path(tags)))
+    except IntegrityError as e:
+        raise I2VError(str(e)) from None
     tag_list = load_tags(tags)
-    loaded = _load_cached(model) if cache else None
+    loaded = _load_cached(model, model_sha256) if cache else None
     if loaded is None:
         try:
             layers = read_caffemodel(model)
@@ -218,7 +233,7 @@ def load_model(model_dir: str | os.PathLike | None = None, *, model: str | os.Pa
             raise I2VError(str(e)) from None
         arch, weights = architecture(layers, model)
         if cache:
-            _save_cache(model, arch, weights)
+            _save_cache(model, arch, weights, model_sha256)
     else:
         arch, weights = loaded
     net = I2VNet(arch)
