@@ -27,7 +27,7 @@ from db import ingest
 
 from . import detectors, quality
 from .cropping import crop_square, cut
-from .images import DEFAULT_MAX_PIXELS, ImageError, decode, iter_image_files, png_bytes
+from .images import DEFAULT_MAX_PIXELS, ImageError, Skipped, decode, iter_image_files, png_bytes
 
 
 @dataclass(frozen=True)
@@ -248,16 +248,32 @@ def _duplicate_verdict(catalog: Catalog, index: NearDuplicateIndex, face: dict, 
 
 # -- the run ---------------------------------------------------------------
 
-def pending_files(catalog: Catalog, root: str | os.PathLike) -> tuple[list[str], int, list[str]]:
+def pending_files(catalog: Catalog, root: str | os.PathLike
+                  ) -> tuple[list[str], int, list[str], list[Skipped]]:
     """(files to process, largest first so workers finish together; count of files found;
-    files whose names cannot be stored because they are not valid UTF-8)."""
+    files whose names cannot be stored because they are not valid UTF-8; links and folders
+    passed over that the catalog has no record of yet)."""
     done = catalog.done_source_paths()
     failed = ingest.error_source_sizes(catalog)  # retried once the file has changed (fixed, finished copying)
-    files = [os.path.abspath(p) for p in iter_image_files(root)]
+    skipped: list[Skipped] = []
+    files = [os.path.abspath(p) for p in iter_image_files(root, skipped)]
     unnamed = [p for p in files if not _is_utf8(p)]
     todo = [p for p in files if _is_utf8(p) and (p not in done or (p in failed and _size(p) != failed[p]))]
     todo.sort(key=lambda p: -_size(p))
-    return todo, len(files), unnamed
+    skipped = [s._replace(path=os.path.abspath(s.path)) for s in skipped]
+    return todo, len(files), unnamed, [s for s in skipped if s.path not in done and _is_utf8(s.path)]
+
+
+def record_skipped(catalog: Catalog, skipped: list[Skipped], detector: str, summary: Summary) -> None:
+    """A source row for each link or folder passed over, with the reason: `curate stats` shows
+    them, and a dangling link whose target appears later is read then (its size changed)."""
+    with catalog.transaction():
+        for s in skipped:
+            catalog.save_source(s.path, sha256=None, size=None, status=s.status, message=s.reason,
+                                detector=detector)
+            summary.sources[s.status] += 1
+            if s.status == "error":
+                summary.errors.append((s.path, s.reason))
 
 
 def run(catalog: Catalog, root: str | os.PathLike, options: CropOptions,
@@ -270,8 +286,9 @@ def run(catalog: Catalog, root: str | os.PathLike, options: CropOptions,
     """
     started = time.perf_counter()
     spec = None if options.no_detect else detectors.resolve(options.detector, options.cascade)
-    todo, found, unnamed = pending_files(catalog, root)
+    todo, found, unnamed, passed_over = pending_files(catalog, root)
     summary = Summary(files=found, skipped=found - len(todo) - len(unnamed))
+    record_skipped(catalog, passed_over, "none" if options.no_detect else options.detector, summary)
     summary.errors += [(os.fsencode(p).decode("utf-8", "replace"), "file name is not valid UTF-8: rename it")
                        for p in unnamed]
     index = NearDuplicateIndex()

@@ -158,6 +158,7 @@ def make_zoo(folder: Path) -> dict[str, str]:
     (folder / "bomb.png").write_bytes(png_with_header(100_000, 100_000))
     expected.update({"truncated.jpg": "error", "zero.png": "error", "notes.jpg": "error", "bomb.png": "error"})
     os.symlink(folder / "nested", folder / "nested" / "deeper" / "loop")
+    expected["loop"] = "error"   # recorded as a source, with the reason
     with open(os.fsencode(folder) + b"/latin-1 caf\xe9.png", "wb") as f:  # a name that is not UTF-8
         f.write(_bytes(picture(9), "PNG"))
     return expected
@@ -176,13 +177,14 @@ def test_bad_input_zoo_idempotence_and_incremental_adds(tmp_path):
     assert "not a picture" in got["notes.jpg"]["message"]
     assert "cannot decode" in got["truncated.jpg"]["message"]
     assert got["old.bmp"]["width"] == 96 and got["old.bmp"]["sha256"] == _sha((folder / "old.bmp").read_bytes())
-    assert "4 error" in result.output
+    assert "5 error" in result.output
+    assert got["loop"]["message"] == f"symbolic link loop: leads back to {folder / 'nested'}"
     assert f"{os.path.relpath(folder / 'bomb.png')}: decompression bomb" in result.output
     assert "caf\ufffd.png: file name is not valid UTF-8" in result.output
     # the same run again adds nothing
     result = invoke("crop", folder, "--db", db, "--detector", "human", "-j", "1")
     assert result.exit_code == 0 and "13 already in the catalog, 0 processed" in result.output
-    assert len(sources(db)) == 13
+    assert len(sources(db)) == 14
     # new files: only those are processed
     save(picture(99, 96), folder / "later" / "new.png")
     (folder / "later" / "copy of plain.jpg").write_bytes((folder / "plain.jpg").read_bytes())
@@ -196,7 +198,7 @@ def test_bad_input_zoo_idempotence_and_incremental_adds(tmp_path):
     save(picture(8, 200), folder / "truncated.jpg", "JPEG")
     result = invoke("crop", folder, "--db", db, "--detector", "human", "-j", "1")
     assert result.exit_code == 0 and "14 already in the catalog, 1 processed" in result.output
-    assert sources(db)["truncated.jpg"]["status"] == "no_face" and len(sources(db)) == 15
+    assert sources(db)["truncated.jpg"]["status"] == "no_face" and len(sources(db)) == 16
 
 
 def test_crop_real_illustrations_with_duplicates(tmp_path, shared):
@@ -415,3 +417,18 @@ def _bytes(im: Image.Image, fmt: str, **kw) -> bytes:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_dangling_links_are_recorded_and_read_once_they_lead_somewhere(tmp_path):
+    folder, db = tmp_path / "raw", tmp_path / "c.db"
+    save(picture(1), folder / "a.png")
+    os.symlink(tmp_path / "later.png", folder / "link.png")
+    result = invoke("import", folder, "--no-detect", "--db", db)
+    assert result.exit_code == 0 and "link.png: dangling symbolic link" in result.output, result.output
+    got = sources(db)
+    assert got["link.png"]["status"] == "error" and "later.png does not exist" in got["link.png"]["message"]
+    result = invoke("import", folder, "--no-detect", "--db", db)      # recorded once, not again
+    assert result.exit_code == 0 and "dangling" not in result.output and len(sources(db)) == 2
+    save(picture(2), tmp_path / "later.png")                           # the target appears
+    result = invoke("import", folder, "--no-detect", "--db", db)
+    assert result.exit_code == 0 and sources(db)["link.png"]["status"] == "ok"

@@ -143,3 +143,45 @@ def test_walk_one_file(tmp_path):
     f = tmp_path / "one.png"
     f.write_bytes(b"x")
     assert list(iter_image_files(f)) == [f]
+
+
+def test_walk_records_what_it_passes_over(tmp_path):
+    from curate.images import Skipped
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.png").write_bytes(b"x")
+    os.symlink(tmp_path / "a", tmp_path / "a" / "b" / "loop")         # back to an ancestor
+    os.symlink(tmp_path / "a" / "b", tmp_path / "alias")              # a second way into a/b
+    os.symlink(tmp_path / "missing.png", tmp_path / "dangling.png")
+    os.symlink("self.png", tmp_path / "self.png")                     # a link to itself
+    os.symlink(tmp_path / "gone", tmp_path / "gone-folder")           # dangling, no suffix
+    os.symlink(tmp_path / "missing.txt", tmp_path / "notes.txt")      # not a picture: not ours
+    skipped: list[Skipped] = []
+    found = [p.relative_to(tmp_path) for p in iter_image_files(tmp_path, skipped)]
+    assert [str(p) for p in found] == ["a/b/x.png"]
+    got = {str(s.path.relative_to(tmp_path)): (s.status, s.reason) for s in skipped}
+    assert got == {
+        "a/b/loop": ("error", f"symbolic link loop: leads back to {tmp_path / 'a'}"),
+        "alias": ("duplicate", f"same folder as {tmp_path / 'a' / 'b'}, read there"),
+        "dangling.png": ("error", f"dangling symbolic link: {tmp_path / 'missing.png'} does not exist"),
+        "self.png": ("error", "symbolic link loop"),
+        "gone-folder": ("error", f"dangling symbolic link: {tmp_path / 'gone'} does not exist"),
+    }
+
+
+def test_16_bit_png_decodes_without_deep_copies():
+    """A 16-bit picture is brought to 8 bits in its own type: the decode path's Python and numpy
+    allocations stay near two copies of its 2 bytes a pixel (one float64 copy alone is 8; the
+    old path made three, 26 bytes a pixel)."""
+    import tracemalloc
+
+    side = 1000
+    data = encode(Image.fromarray((np.arange(side * side) % 65536).astype(np.uint16).reshape(side, side)), "PNG")
+    tracemalloc.start()
+    try:
+        image, _, _ = decode(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert image.mode == "RGB" and image.getpixel((513, 0)) == (2, 2, 2)   # 513 >> 8
+    assert peak < 6 * side * side, f"{peak / side / side:.1f} bytes a pixel"
