@@ -8,20 +8,19 @@ from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 from rich.table import Table
 
 from db import SPLITS, Catalog, CatalogError
 
-from .app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
+from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
 from .export import FORMATS, ExportOptions, check, export
 from .labels_io import export_labels, import_labels
 from .sheet import contact_sheet, pick_faces
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+console = make_console()
+err_console = make_console(stderr=True)
 
 labels_app = typer.Typer(rich_markup_mode=None,
                          help="Label files in and out: import a CSV, export one, list sources.", no_args_is_help=True)
@@ -60,9 +59,12 @@ def labels_import(
 ) -> None:
     """Import a label CSV as events of SOURCE, all or nothing.
 
-    `file` is matched to faces through their source path: relative to the CSV's
-    folder, then absolute, then by unique file name. Labels equal to the source's
-    current ones are skipped, so importing a file twice adds nothing.
+    `file` is matched to faces through their source path: an absolute path as it
+    is; a relative one against the CSV's folder, else as the one source path ending
+    with it (a bare name: the one file of that name). Labels equal to the source's
+    current ones are skipped, so importing a file twice adds nothing; two rows giving
+    one face different labels of one group are refused, naming both rows. One
+    leading ' of a cell is removed (spreadsheet-safe exports add it).
 
     Example: curate labels import faces/labels.csv --source manual --annotator anna
     """
@@ -71,10 +73,9 @@ def labels_import(
     with _catalog(db) as catalog:
         r = import_labels(catalog, csv_file, source, annotator, skip_unmatched)
     console.print(f"{r.path}: {r.rows} rows, {r.matched} matched, {len(r.unmatched)} unmatched; "
-                  f"{r.written} labels written to source {source!r}, {r.unchanged} already current",
-                  markup=False, highlight=False)
+                  f"{r.written} labels written to source {source!r}, {r.unchanged} already current")
     for rowno, file in r.unmatched[:10]:
-        console.print(f"  unmatched: row {rowno}: {file}", highlight=False, markup=False)
+        console.print(f"  unmatched: row {rowno}: {file}")
     if len(r.unmatched) > 10:
         console.print(f"  ... and {len(r.unmatched) - 10} more")
 
@@ -89,13 +90,16 @@ def labels_export(
 ) -> None:
     """Write SOURCE's current labels to a CSV that `curate labels import` reads back.
 
+    Spreadsheet-safe: a text cell that begins with =, +, -, @, a tab or a carriage return (a
+    formula to a spreadsheet), or with a quote, gets a ' before it; import removes it again.
+
     Example: curate labels export manual.csv --source manual
     """
     if out.is_dir():
         fail(f"{out} is a folder: give a file name such as {out / 'labels.csv'}")
     with _catalog(db) as catalog:
         n = export_labels(catalog, out, source, long_form=long)
-    console.print(f"{n} rows of source {source!r} -> {out}", markup=False, highlight=False)
+    console.print(f"{n} rows of source {source!r} -> {out}")
 
 
 @labels_app.command("sources")
@@ -187,8 +191,7 @@ def stats(
     else:
         _print_stats(s)
     if sheet is not None:
-        (err_console if as_json else console).print(f"contact sheet of {shown} {status} faces -> {sheet}",
-                                                    markup=False, highlight=False)
+        (err_console if as_json else console).print(f"contact sheet of {shown} {status} faces -> {sheet}")
 
 
 def _captions(catalog: Catalog, faces: list[int]) -> dict[int, str]:
@@ -202,7 +205,7 @@ def _captions(catalog: Catalog, faces: list[int]) -> dict[int, str]:
 
 def _print_stats(s: dict) -> None:
     mb = s["catalog_bytes"] / 1e6
-    console.print(f"{s['path']} (schema {s['schema_version']}, crops {mb:.1f} MB)", markup=False)
+    console.print(f"{s['path']} (schema {s['schema_version']}, crops {mb:.1f} MB)")
     if not s["sources"] and not s["faces"]:
         console.print("empty catalog: run `curate crop FOLDER` or `curate import FOLDER --no-detect`")
         return
@@ -263,9 +266,13 @@ def export_command(
 ) -> None:
     """Write ok faces as PNG files for training code that does not read the catalog.
 
-    imagefolder: OUT/<tag>/<face_id>.png (torchvision ImageFolder).
+    imagefolder: OUT/<tag>/<face_id>.png (torchvision ImageFolder); a tag that cannot name a
+    folder as it is ("a/b", "..") gets a safe name, printed.
     dataset-json: StyleGAN2-ADA layout, OUT/00000/img00000000.png + dataset.json.
-    csv: OUT/images/<face_id>.png + OUT/faces.csv (split, source path, box, labels).
+    csv: OUT/images/<face_id>.png + OUT/faces.csv (split, source path, box, labels); text cells
+    a spreadsheet would run as formulas (=, +, -, @ first) get a ' before them.
+
+    Crops that no longer decode are left out and named. OUT may be a symbolic link to a folder.
 
     Example: curate export out/hair --format imagefolder --group hair_color --source manual --split train
     """
@@ -275,7 +282,7 @@ def export_command(
         fail(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     options = ExportOptions(format=format, out=out, source=source, group=group, split=split,
                             unlabelled=unlabelled, force=force)
-    columns = (TextColumn("[bold]export"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    columns = (TextColumn("export", style="bold"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with _catalog(db) as catalog, contextlib.ExitStack() as stack:
         check(catalog, options)  # errors before the progress bar shows
@@ -285,10 +292,16 @@ def export_command(
     sizes = ", ".join(f"{w}x{h}" for w, h in sorted(result.sizes))
     what = "faces without a label left out" if format != "csv" else "faces without a label of " + repr(source)
     console.print(f"{result.written} faces -> {out} ({format}; sizes {sizes or '-'}); "
-                  f"{result.skipped_unlabelled} {what}", markup=False, highlight=False)
+                  f"{result.skipped_unlabelled} {what}")
     if result.per_class:
         console.print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(result.per_class.items(),
                                                                        key=lambda kv: -kv[1])))
+    for tag, folder in result.folders.items():
+        console.print(f"  tag {tag!r} is in folder {folder!r} (a tag never names a folder as it is)")
+    for face_id, why in result.broken[:10]:
+        console.print(f"  left out face {face_id}: {why}", style="yellow")
+    if len(result.broken) > 10:
+        console.print(f"  ... and {len(result.broken) - 10} more broken crops", style="yellow")
     if format == "dataset-json" and len(result.sizes) > 1:
         console.print("warning: StyleGAN2-ADA needs every image the same size; these differ", style="yellow")
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 
-from .app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
+from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
 from .detectors import DEFAULT_MIN_SCORE, DETECTORS, DetectorError
 from .images import DEFAULT_MAX_PIXELS
 from .pipeline import CropOptions, SourceResult, Summary, run
@@ -97,9 +97,9 @@ def _run(folder: Path, db: Path, options: CropOptions) -> None:
     if not folder.exists():
         fail(f"{folder} does not exist")
     catalog = open_catalog(db)
-    console = Console(stderr=True, soft_wrap=True)
+    console = make_console(stderr=True)
     counts = {"faces": 0, "no face": 0, "errors": 0}
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    columns = (TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
                TextColumn("faces {task.fields[faces]}  no face {task.fields[no_face]}  errors {task.fields[errors]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -131,7 +131,7 @@ def _print_summary(console: Console, s: Summary, db: Path) -> None:
                   f"({src}) in {s.wall_s:.1f} s")
     console.print(f"new faces: {faces}" + (f"  rejected: {dict(s.reasons)}" if s.reasons else ""))
     for path, message in s.errors[:10]:
-        console.print(f"  error: {os.path.relpath(path)}: {message}", highlight=False, markup=False)
+        console.print(f"  error: {os.path.relpath(path)}: {message}")
     if len(s.errors) > 10:
         console.print(f"  ... and {len(s.errors) - 10} more errors (see `curate stats --db {db}`)")
     if s.interrupted:

@@ -2,7 +2,8 @@
 
 * `imagefolder`: OUT/<tag>/<face_id>.png by an exclusive group's current labels
   (torchvision's ImageFolder); unlabelled faces are left out, or put in
-  OUT/_unlabelled/ with `unlabelled=True`.
+  OUT/_unlabelled/ with `unlabelled=True`. A tag is made a safe folder name
+  (`folder_names`): never a path, never `.` or `..`, unique within the export.
 * `dataset-json`: StyleGAN2-ADA's layout, OUT/00000/img00000000.png ... plus
   OUT/dataset.json {"labels": [[name, class_index], ...]}, the class index being
   the tag's place in the group; only labelled faces.
@@ -11,7 +12,9 @@
 
 Everything is written into a folder beside OUT and moved into place at the end,
 so a failed export leaves no half-written OUT (and `force` replaces an old one
-only once the new one is complete).
+only once the new one is complete). An OUT that is a symbolic link is followed:
+the folder it points to is the one written. A crop that cannot be decoded is
+left out and named in the result, never the end of the export.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,8 +34,11 @@ from PIL import Image
 
 from db import Catalog, CatalogError
 
+from .labels_io import spreadsheet_safe
+
 FORMATS = ("imagefolder", "dataset-json", "csv")
 UNLABELLED = "_unlabelled"
+MAX_NAME_BYTES = 200   # file systems allow 255; room for a "-2"
 
 
 @dataclass
@@ -53,6 +60,8 @@ class ExportResult:
     skipped_unlabelled: int = 0
     per_class: dict[str, int] = field(default_factory=dict)
     sizes: set[tuple[int, int]] = field(default_factory=set)
+    folders: dict[str, str] = field(default_factory=dict)       # imagefolder: tag -> folder, where they differ
+    broken: list[tuple[int, str]] = field(default_factory=list)  # (face id, why) of crops left out
 
 
 def export(catalog: Catalog, options: ExportOptions,
@@ -60,7 +69,7 @@ def export(catalog: Catalog, options: ExportOptions,
     """Write the faces chosen by `options` to `options.out`; `on_progress(done, total)`."""
     o = options
     labels, group, total = check(catalog, o)
-    out = Path(o.out)
+    out = _followed(Path(o.out))
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -68,7 +77,10 @@ def export(catalog: Catalog, options: ExportOptions,
         writer = {"imagefolder": _ImageFolder, "dataset-json": _DatasetJson, "csv": _Csv}[o.format](
             work, catalog, o, labels, group)
         for done, face in enumerate(catalog.iter_faces(o.status, o.split, with_image=True), start=1):
-            writer.add(face, result)
+            try:
+                writer.add(face, result)
+            except BrokenCrop as e:
+                result.broken.append((face["id"], str(e)))
             if on_progress:
                 on_progress(done, total)
         writer.close(result)
@@ -85,13 +97,42 @@ def check(catalog: Catalog, o: ExportOptions) -> tuple[dict[int, dict], dict | N
     """Refuse bad options before anything is written: (labels, class group, faces to export)."""
     if o.format not in FORMATS:
         raise CatalogError(f"--format must be one of {', '.join(FORMATS)}, not {o.format!r}")
-    _check_out(catalog, Path(o.out), o.force)
+    _check_out(catalog, _followed(Path(o.out)), o.force)
     labels, group = _labels(catalog, o)
     total = len(catalog.face_ids(o.status, o.split))
     if total == 0:
         raise CatalogError(f"no faces with status {o.status!r}{f' in split {o.split!r}' if o.split else ''} "
                            f"to export")
     return labels, group, total
+
+
+def _followed(out: Path) -> Path:
+    """OUT itself, or the folder a symbolic link OUT points to: that is the folder replaced
+    (replacing the link would leave its target stale, and rmtree refuses links)."""
+    return out.resolve() if out.is_symlink() else out
+
+
+def folder_names(names: list[str]) -> list[str]:
+    """For each name, a folder name that is one plain path component, readable, and unique
+    (case-insensitively, for file systems that fold case); earlier names keep theirs."""
+    out, used = [], set()
+    for name in names:
+        base = _folder_name(name)
+        candidate, n = base, 2
+        while candidate.casefold() in used:
+            candidate, n = f"{base}-{n}", n + 1
+        used.add(candidate.casefold())
+        out.append(candidate)
+    return out
+
+
+def _folder_name(name: str) -> str:
+    name = unicodedata.normalize("NFC", name)
+    text = "".join("_" if c in "/\\" or unicodedata.category(c)[0] == "C" else c for c in name).strip()
+    if text.startswith("."):   # ".", "..", and hidden folders that tools skip
+        text = "_" + text[1:]
+    text = text.encode()[:MAX_NAME_BYTES].decode(errors="ignore")
+    return text or "_"
 
 
 def _check_out(catalog: Catalog, out: Path, force: bool) -> None:
@@ -131,10 +172,22 @@ def _labels(catalog: Catalog, o: ExportOptions) -> tuple[dict[int, dict], dict |
     return labels, group
 
 
+class BrokenCrop(Exception):
+    """A stored crop that does not decode; the message says why."""
+
+
 def png(blob: bytes, fmt: str) -> tuple[bytes, tuple[int, int]]:
     """The crop as an RGB PNG (stored PNGs that are RGB already are kept byte for byte)."""
+    try:
+        return _png(blob, fmt)
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise BrokenCrop(f"unreadable crop ({type(e).__name__}: {e})") from None
+
+
+def _png(blob: bytes, fmt: str) -> tuple[bytes, tuple[int, int]]:
     with Image.open(io.BytesIO(blob)) as im:
         if fmt == "png" and im.mode == "RGB":
+            im.load()   # decoded all the same: a broken crop must not pass as a good one
             return blob, im.size
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             rgba = im.convert("RGBA")
@@ -150,15 +203,23 @@ def png(blob: bytes, fmt: str) -> tuple[bytes, tuple[int, int]]:
 class _ImageFolder:
     def __init__(self, work: Path, catalog: Catalog, o: ExportOptions, labels: dict, group: dict):
         self.work, self.o, self.labels, self.group = work, o, labels, group
+        # Tags never name a folder raw: "../../x", "..", "a/b" would leave OUT or crash. The
+        # names are fixed from the vocabulary up front, so a tag's folder never depends on
+        # which faces came first.
+        unlabelled, *tags = folder_names([UNLABELLED] + group["tags"])
+        self.folders = {None: unlabelled, **dict(zip(group["tags"], tags))}
 
     def add(self, face: dict, result: ExportResult) -> None:
         label = self.labels.get(face["id"], {}).get(self.group["name"])
         if label is None and not self.o.unlabelled:
             result.skipped_unlabelled += 1
             return
-        cls = label[0] if label else UNLABELLED
+        tag = label[0] if label else None
         data, size = png(face["image"], face["format"])
-        folder = self.work / cls
+        folder = self.work / self.folders[tag]
+        cls = UNLABELLED if tag is None else tag
+        if self.folders[tag] != cls:
+            result.folders[cls] = self.folders[tag]
         folder.mkdir(exist_ok=True)
         (folder / f"{face['id']}.png").write_bytes(data)
         result.written += 1
@@ -216,7 +277,7 @@ class _Csv:
                            for c in ([g["name"]] if g["exclusive"] else g["tags"]) if c in used]
         self.file = open(work / "faces.csv", "w", newline="", encoding="utf-8")
         self.csv = csv.writer(self.file)
-        self.csv.writerow(self.BASE + self.label_cols)
+        self.csv.writerow(self.BASE + [spreadsheet_safe(c) for c in self.label_cols])
 
     def add(self, face: dict, result: ExportResult) -> None:
         name = f"images/{face['id']}.png"
@@ -227,7 +288,7 @@ class _Csv:
             result.skipped_unlabelled += 1  # still exported: counted to tell the user
         row = {**face, "face_id": face["id"], "file": name}
         self.csv.writerow([_cell(row.get(c)) for c in self.BASE] + [
-            "" if c not in face_labels else face_labels[c][0] if c in self.exclusive
+            "" if c not in face_labels else _cell(face_labels[c][0]) if c in self.exclusive
             else _cell(face_labels[c][1]) for c in self.label_cols])
         result.written += 1
         result.sizes.add(size)
@@ -237,6 +298,9 @@ class _Csv:
 
 
 def _cell(v) -> str:
+    """Numbers as numbers; text (paths, tags, names) spreadsheet-safe."""
     if v is None:
         return ""
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    if isinstance(v, (int, float)):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+    return spreadsheet_safe(str(v))

@@ -7,11 +7,18 @@ A label CSV comes in one of two forms:
   column named after an independent tag holds 1/0 or a probability;
 * long: `file,tag[,value]` -- one label per row, value 1 when absent.
 
-`file` is matched to faces through the path of their source: relative to the
-CSV's folder first, then as an absolute path, then by a unique file name. A
-`face_id` column picks one face of a source that has several (or stands in for
-`file`). Reading checks every row before anything is written, so one bad row
-means no label at all is stored.
+`file` is matched to faces through the path of their source: an absolute path
+only as it is; a relative one against the CSV's folder, else as the unique source
+path ending with it; a bare file name also as a unique file name. A `face_id`
+column picks one face of a source that has several (or stands in for `file`).
+Reading checks every row before anything is written, so one bad row means no
+label at all is stored; two rows giving one face different labels of one group
+(or tag) are such a row.
+
+Spreadsheet-safe cells: a text cell that a spreadsheet would run as a formula
+(beginning with =, +, -, @, tab or carriage return, as OWASP lists them) is written
+with a single quote before it, and so is a cell that begins with a quote; reading
+removes one leading quote from every cell, so our exports read back exactly.
 """
 
 from __future__ import annotations
@@ -25,6 +32,17 @@ from pathlib import Path
 from db import Catalog, CatalogError
 
 TAG_SEPARATOR = ";"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A text cell no spreadsheet runs as a formula (undone by `from_spreadsheet_safe`)."""
+    return QUOTE + cell if cell.startswith(FORMULA_START + (QUOTE,)) else cell
+
+
+def from_spreadsheet_safe(cell: str) -> str:
+    return cell[1:] if cell.startswith(QUOTE) else cell
 
 
 @dataclass
@@ -67,11 +85,17 @@ class _FaceMatcher:
         for p in (os.path.abspath(full), str(Path(full).resolve())):
             if p in self.by_path:
                 return p
-        same_name = self.by_name.get(os.path.basename(file), [])
-        if len(same_name) > 1:
-            raise ValueError(f"file name {os.path.basename(file)!r} matches {len(same_name)} sources "
-                             f"(e.g. {same_name[0]}, {same_name[1]}): give a path relative to the CSV")
-        return same_name[0] if same_name else None
+        if os.path.isabs(file):
+            return None   # an absolute path means that file: never another one of the same name
+        # A relative path may be relative to where the pictures were, not to the CSV: the source
+        # whose path ends with it (for a bare name, the one file of that name).
+        tail = os.sep + os.path.normpath(file)
+        same = [p for p in self.by_name.get(os.path.basename(file), []) if p.endswith(tail)]
+        if len(same) > 1:
+            what = f"file name {file!r}" if os.path.basename(file) == file else repr(file)
+            raise ValueError(f"{what} matches {len(same)} sources (e.g. {same[0]}, {same[1]}): "
+                             f"give a path relative to the CSV")
+        return same[0] if same else None
 
     def face(self, file: str | None, face_id: str | None) -> int | None:
         """The face a row means, None when its file is not in the catalog."""
@@ -115,7 +139,7 @@ def read_label_csv(catalog: Catalog, path: str | os.PathLike, source: str,
         raise CatalogError(f"{path}: not a readable UTF-8 CSV file ({e})") from e
     if not table or not any(table[0]):
         raise CatalogError(f"{path}: empty file (expected a header such as file,hair_color,eye_color)")
-    header = [h.strip() for h in table[0]]
+    header = [from_spreadsheet_safe(h.strip()) for h in table[0]]
     groups = {g["name"]: g for g in catalog.groups()}
     index = catalog.tag_index()
     _check_header(path, header, groups, index)
@@ -124,6 +148,7 @@ def read_label_csv(catalog: Catalog, path: str | os.PathLike, source: str,
     matcher = _FaceMatcher(catalog, path.resolve().parent)
     long_form = "tag" in header
     col = {name: i for i, name in enumerate(header)}
+    given: dict[tuple[int, str], tuple[int, str, float]] = {}   # (face, key) -> (row, tag, value)
     for rowno, row in enumerate(table[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -131,7 +156,7 @@ def read_label_csv(catalog: Catalog, path: str | os.PathLike, source: str,
         where = f"{path}, row {rowno}"
         if len(row) > len(header):
             raise CatalogError(f"{where}: {len(row)} cells but the header has {len(header)} columns")
-        cells = {name: (row[i].strip() if i < len(row) else "") for name, i in col.items()}
+        cells = {name: (from_spreadsheet_safe(row[i].strip()) if i < len(row) else "") for name, i in col.items()}
         try:
             face_id = matcher.face(cells.get("file"), cells.get("face_id"))
             labels = _row_labels(cells, header, long_form, groups, index)
@@ -144,9 +169,24 @@ def read_label_csv(catalog: Catalog, path: str | os.PathLike, source: str,
             out.unmatched.append((rowno, cells["file"]))
             continue
         out.matched += 1
-        out.labels += [(face_id, tag, value) for tag, value in labels]
+        for tag, value in labels:
+            _check_conflict(given, where, rowno, face_id, cells.get("file") or face_id, tag, value, index)
+            out.labels.append((face_id, tag, value))
     _drop_unchanged(catalog, out, source, index)
     return out
+
+
+def _check_conflict(given: dict, where: str, rowno: int, face_id: int, file: str, tag: str, value: float,
+                    index: dict) -> None:
+    """Two rows giving one face two different labels of one group or tag: which is meant is not
+    ours to guess (a later row silently winning made every re-import write both again)."""
+    group, exclusive = index[tag]
+    key = group if exclusive else tag
+    earlier = given.setdefault((face_id, key), (rowno, tag, value))
+    if earlier[1:] != (tag, value):
+        raise CatalogError(f"{where}: {file} (face {face_id}) already has {key} = {earlier[1]!r} "
+                           f"({earlier[2]:g}) from row {earlier[0]}, here {tag!r} ({value:g}): "
+                           f"keep one of the two rows")
 
 
 def _check_header(path: Path, header: list[str], groups: dict, index: dict) -> None:
@@ -266,18 +306,18 @@ def export_labels(catalog: Catalog, out: str | os.PathLike, source: str, long_fo
             n = 0
             for fid in sorted(by_face):
                 for key, (tag, value) in by_face[fid].items():
-                    w.writerow([fid, paths[fid], tag, _fmt(value)])
+                    w.writerow([fid, spreadsheet_safe(paths[fid]), spreadsheet_safe(tag), _fmt(value)])
                     n += 1
         else:
             columns = _wide_columns(catalog, by_face)
             groups = {g["name"] for g in catalog.groups() if g["exclusive"]}
-            w.writerow(["face_id", "file"] + columns)
+            w.writerow(["face_id", "file"] + [spreadsheet_safe(c) for c in columns])
             for fid in sorted(by_face):
                 labels = by_face[fid]
                 # a group column holds the tag; an independent tag's column its value
-                w.writerow([fid, paths[fid]] + [
-                    "" if c not in labels else labels[c][0] if c in groups else _fmt(labels[c][1])
-                    for c in columns])
+                w.writerow([fid, spreadsheet_safe(paths[fid])] + [
+                    "" if c not in labels else spreadsheet_safe(labels[c][0]) if c in groups
+                    else _fmt(labels[c][1]) for c in columns])
             n = len(by_face)
     os.replace(tmp, out)
     return n

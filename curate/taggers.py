@@ -119,6 +119,7 @@ class TagSummary:
     labelled: int = 0        # of those, faces that got at least one label
     events: int = 0
     skipped: int = 0         # tagged by this version before
+    broken: list[tuple[int, str]] = field(default_factory=list)   # (face id, why): crops that do not decode
     seconds: float = 0.0
     interrupted: bool = False  # Ctrl-C: the batches written so far stay
 
@@ -146,9 +147,8 @@ def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
         progress(0, len(todo))   # sets the total and starts the clock before the first batch
     try:
         for i in range(0, len(todo), opts.batch):
-            ids = todo[i:i + opts.batch]
-            images = [Image.open(io.BytesIO(catalog.face_image(f))) for f in ids]
-            labels = tagger.predict(images, vocab, opts)
+            ids, images = _decoded(catalog, todo[i:i + opts.batch], summary)
+            labels = tagger.predict(images, vocab, opts) if images else []
             rows = [(f, tag, p) for f, face_labels in zip(ids, labels) for tag, p in face_labels]
             if rows:
                 catalog.add_labels(rows, tagger.source, tagger.version)   # one transaction a batch
@@ -156,8 +156,26 @@ def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
             summary.labelled += sum(1 for face_labels in labels if face_labels)
             summary.events += len(rows)
             if progress:
-                progress(len(ids), len(todo))
+                progress(len(todo[i:i + opts.batch]), len(todo))
     except KeyboardInterrupt:
         summary.interrupted = True
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _decoded(catalog: Catalog, ids: list[int], summary: TagSummary) -> tuple[list[int], list[Image.Image]]:
+    """The batch's crops, decoded. A crop that does not decode is set aside as `rejected` with
+    the error as its reason (so no later run stumbles on it again) and named in the summary."""
+    kept, images = [], []
+    for face_id in ids:
+        try:
+            im = Image.open(io.BytesIO(catalog.face_image(face_id)))
+            im.load()
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            why = f"unreadable crop ({type(e).__name__}: {e})"
+            catalog.set_face_status(face_id, "rejected", reason=why)
+            summary.broken.append((face_id, why))
+            continue
+        kept.append(face_id)
+        images.append(im)
+    return kept, images

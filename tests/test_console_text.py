@@ -1,0 +1,53 @@
+"""Names from files and users are printed as text, never read as Rich markup."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from curate.cli import app
+from db import Catalog
+
+runner = CliRunner()
+
+
+def run(*args) -> str:
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r.output
+
+
+def test_vocab_add_markup_names_prints_them_whole(tiny_catalog):
+    out = run("vocab", "add", "[/bold]", "--group", "other", "--db", tiny_catalog)
+    assert "[/bold]" in out
+    out = run("vocab", "add", "cat ears [cosplay]", "--group", "other", "--db", tiny_catalog)
+    assert "cat ears [cosplay]" in out
+    out = run("vocab", "list", "--db", tiny_catalog)
+    assert "[/bold]" in out and "cat ears [cosplay]" in out
+    with Catalog(tiny_catalog) as cat:   # added once each, nothing else
+        assert cat.group("other")["tags"][-2:] == ["[/bold]", "cat ears [cosplay]"]
+
+
+@pytest.fixture
+def markup_source(tiny_catalog):
+    """tiny_catalog plus a label source named `[/x]` with a tag `[red]x[/red]` in a new group."""
+    with Catalog(tiny_catalog) as cat:
+        cat.add_group("[b]group", exclusive=True)
+        cat.add_tag("[red]x[/red]", "[b]group")
+        ids = cat.face_ids()
+        cat.add_labels([(f, "blonde hair", 1.0) for f in ids] + [(f, "[red]x[/red]", 1.0) for f in ids],
+                       "[/x]", "[/annotator]")
+    return tiny_catalog
+
+
+@pytest.mark.parametrize("args", [("vocab", "list"), ("labels", "sources"), ("stats",),
+                                  ("agree", "manual", "[/x]", "--worst", "3")])
+def test_a_source_named_like_markup_is_printed_as_text(markup_source, args):
+    out = run(*args, "--db", markup_source)
+    if args[0] == "vocab":
+        assert "[b]group" in out and "[red]x[/red]" in out
+    else:
+        assert "[/x]" in out
+    if args[0] in ("labels", "stats"):
+        assert "[/annotator]" in out
