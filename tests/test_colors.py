@@ -141,7 +141,7 @@ def test_cli_calibrate_colors(shared_catalog, tmp_path):
 
 def test_embedded_palette_accuracy_on_held_out_shared_faces(shared):
     """The shipped palette was fitted on the train split (seed 0) of the shared faces; the faces
-    `curate split` puts in test were never seen. 70.9% hair / 65.2% eyes on all 382 (BENCHMARKS.md);
+    `curate split` puts in test were never seen. 69.9% hair / 64.9% eyes on all 382 (BENCHMARKS.md);
     here the first ~150 of them, with a margin for the smaller sample."""
     import hashlib
 
