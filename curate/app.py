@@ -11,7 +11,8 @@ from pathlib import Path
 import typer
 
 from db import Catalog, CatalogError
-from db.cli import DEFAULT_DB_PATH, CatalogErrors, DbOption, fail, make_console  # noqa: F401  (the commands import them from here)
+# the commands import these from here
+from db.cli import DEFAULT_DB_PATH, CatalogErrors, DbOption, fail, make_console  # noqa: F401
 
 app = typer.Typer(cls=CatalogErrors, rich_markup_mode=None,
                   help="Turn raw anime illustrations into a labelled face catalog.",

@@ -34,6 +34,7 @@ from PIL import Image
 
 from db import Catalog, CatalogError
 
+from .images import ImageError, open_crop
 from .labels_io import spreadsheet_safe
 
 FORMATS = ("imagefolder", "dataset-json", "csv")
@@ -79,7 +80,7 @@ def export(catalog: Catalog, options: ExportOptions,
         for done, face in enumerate(catalog.iter_faces(o.status, o.split, with_image=True), start=1):
             try:
                 writer.add(face, result)
-            except BrokenCrop as e:
+            except ImageError as e:
                 result.broken.append((face["id"], str(e)))
             if on_progress:
                 on_progress(done, total)
@@ -172,22 +173,11 @@ def _labels(catalog: Catalog, o: ExportOptions) -> tuple[dict[int, dict], dict |
     return labels, group
 
 
-class BrokenCrop(Exception):
-    """A stored crop that does not decode; the message says why."""
-
-
 def png(blob: bytes, fmt: str) -> tuple[bytes, tuple[int, int]]:
-    """The crop as an RGB PNG (stored PNGs that are RGB already are kept byte for byte)."""
-    try:
-        return _png(blob, fmt)
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise BrokenCrop(f"unreadable crop ({type(e).__name__}: {e})") from None
-
-
-def _png(blob: bytes, fmt: str) -> tuple[bytes, tuple[int, int]]:
-    with Image.open(io.BytesIO(blob)) as im:
+    """The crop as an RGB PNG (stored PNGs that are RGB already are kept byte for byte, but
+    decoded all the same: a broken crop must not pass as a good one). ImageError if broken."""
+    with open_crop(blob) as im:
         if fmt == "png" and im.mode == "RGB":
-            im.load()   # decoded all the same: a broken crop must not pass as a good one
             return blob, im.size
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             rgba = im.convert("RGBA")

@@ -130,6 +130,16 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     return Decoded(to_rgb(im), fmt, plain)
 
 
+def open_crop(blob: bytes) -> Image.Image:
+    """A crop stored in the catalog, decoded; ImageError when it no longer decodes."""
+    try:
+        im = Image.open(io.BytesIO(blob))
+        im.load()
+        return im
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"unreadable crop ({type(e).__name__}: {e})") from None
+
+
 def to_rgb(im: Image.Image) -> Image.Image:
     """Any Pillow mode -> 8-bit RGB, alpha composited on white.
 

@@ -267,6 +267,8 @@ def pending_files(catalog: Catalog, root: str | os.PathLike
 def record_skipped(catalog: Catalog, skipped: list[Skipped], detector: str, summary: Summary) -> None:
     """A source row for each link or folder passed over, with the reason: `curate stats` shows
     them, and a dangling link whose target appears later is read then (its size changed)."""
+    if not skipped:
+        return
     with catalog.transaction():
         for s in skipped:
             catalog.save_source(s.path, sha256=None, size=None, status=s.status, message=s.reason,

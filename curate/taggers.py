@@ -10,7 +10,6 @@ labels are never touched: they are another source.
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ from PIL import Image
 
 from db import Catalog, CatalogError
 from db import tagging as q
+
+from .images import ImageError, open_crop
 
 # Tags i2v knows that say something about the picture rather than the character:
 # curation filters on them (drop monochrome, sketches, comic panels, crowds).
@@ -169,13 +170,9 @@ def _decoded(catalog: Catalog, ids: list[int], summary: TagSummary) -> tuple[lis
     kept, images = [], []
     for face_id in ids:
         try:
-            im = Image.open(io.BytesIO(catalog.face_image(face_id)))
-            im.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as e:
-            why = f"unreadable crop ({type(e).__name__}: {e})"
-            catalog.set_face_status(face_id, "rejected", reason=why)
-            summary.broken.append((face_id, why))
-            continue
-        kept.append(face_id)
-        images.append(im)
+            images.append(open_crop(catalog.face_image(face_id)))
+            kept.append(face_id)
+        except ImageError as e:
+            catalog.set_face_status(face_id, "rejected", reason=str(e))
+            summary.broken.append((face_id, str(e)))
     return kept, images

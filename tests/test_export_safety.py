@@ -4,7 +4,6 @@ symlinked OUT, crops that no longer decode."""
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest

@@ -4,7 +4,6 @@ one file."""
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 from typer.testing import CliRunner
 
