@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Iterable
@@ -10,6 +9,8 @@ from typing import Iterable
 from PIL import Image, ImageDraw, ImageFont
 
 from db import Catalog, CatalogError
+
+from .images import ImageError, open_crop
 
 CAPTION_H = 12
 BACKGROUND = (255, 255, 255)
@@ -46,8 +47,11 @@ def contact_sheet(catalog: Catalog, out: str | os.PathLike, faces: Iterable[int]
     font = ImageFont.load_default()
     for i, fid in enumerate(ids):
         x, y = (i % columns) * tile, (i // columns) * (tile + CAPTION_H)
-        sheet.paste(_thumbnail(catalog.face_image(fid), tile), (x, y))
         text = captions.get(fid, str(fid)) if captions else str(fid)
+        try:
+            sheet.paste(_thumbnail(catalog.face_image(fid), tile), (x, y))
+        except ImageError:   # a broken crop: an empty tile that says so
+            text = f"{fid} unreadable"
         draw.text((x + 2, y + tile), _fit(draw, font, text, tile - 4), fill=CAPTION_COLOR, font=font)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +60,7 @@ def contact_sheet(catalog: Catalog, out: str | os.PathLike, faces: Iterable[int]
 
 
 def _thumbnail(blob: bytes, tile: int) -> Image.Image:
-    with Image.open(io.BytesIO(blob)) as im:
+    with open_crop(blob) as im:
         im = im.convert("RGBA")
         bg = Image.new("RGBA", im.size, BACKGROUND + (255,))  # transparent crops on white
         im = Image.alpha_composite(bg, im).convert("RGB")

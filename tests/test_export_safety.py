@@ -131,5 +131,8 @@ def test_tagging_sets_a_broken_crop_aside_and_goes_on(one_broken):
         face = cat.face(broken)
         assert face["status"] == "rejected" and "broken data stream" in face["reason"]
         assert broken not in cat.face_ids("ok")
+    sheet = db.with_name("rejected.png")                     # the contact sheet shows it as unreadable
+    run("stats", "--sheet", sheet, "--status", "rejected", "--db", db)
+    assert sheet.stat().st_size > 0
     r = run("tag", "--tagger", "animeface", "--db", db)     # the rerun does not stumble on it again
     assert "unreadable" not in r.output and "23 faces tagged" in r.output, r.output
