@@ -50,9 +50,9 @@ def explain(path: str | os.PathLike | None, e: sqlite3.Error) -> CatalogError:
     if "disk i/o" in low or "full" in low:
         return CatalogError(f"{where}: the disk failed or is full ({text}); free space or move the catalog")
     q = shlex.quote(where)
-    return CatalogError(f"{where} is damaged ({text}); the command stopped before writing to it. "
-                        f"Recover what is left with `sqlite3 {q} .recover | sqlite3 recovered.db` and use "
-                        f"--db recovered.db, or use a copy")
+    return CatalogError(f"{where} is damaged ({text}); the command stopped, and what it was writing was "
+                        f"rolled back. Recover what is left with `sqlite3 {q} .recover | sqlite3 recovered.db` "
+                        f"and use --db recovered.db, or use a copy")
 
 
 class Catalog:
