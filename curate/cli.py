@@ -9,6 +9,7 @@ from .app import app, fail
 # Each import registers its commands on `app`.
 from . import commands_catalog  # noqa: F401,E402
 from . import commands_crop  # noqa: F401,E402
+from . import commands_sketch  # noqa: F401,E402
 from . import commands_tag  # noqa: F401,E402
 
 

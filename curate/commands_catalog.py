@@ -17,6 +17,7 @@ from db import SPLITS, Catalog, CatalogError
 from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
 from .export import FORMATS, ExportOptions, check, export
 from .labels_io import export_labels, import_labels
+from .derive import KINDS as DERIVED_KINDS
 from .sheet import contact_sheet, pick_faces
 
 console = make_console()
@@ -167,25 +168,34 @@ def stats(
     n: Annotated[int, typer.Option("-n", help="Faces on the sheet (spread over the catalog).", min=1)] = 64,
     columns: Annotated[int, typer.Option(help="Tiles per row of the sheet.", min=1)] = 8,
     tile: Annotated[int, typer.Option(help="Tile size in pixels (crops are scaled to fit).", min=8)] = 96,
+    kind: Annotated[str, typer.Option(help="What the sheet shows of each face: crop, sketch (from `curate "
+                                      "sketch`), or several side by side: crop,sketch.")] = "crop",
     db: DbOption = DEFAULT_DB_PATH,
 ) -> None:
     """Summarise the catalog: sources, faces, splits, label sources and tag counts.
 
-    Example: curate stats --sheet rejected.png --status rejected -n 32
+    Examples: curate stats --sheet rejected.png --status rejected -n 32;
+    curate stats --sheet sketches.png --kind sketch
     """
     if status not in ("ok", "duplicate", "rejected"):
         fail(f"--status must be ok, duplicate or rejected, not {status!r}")
+    kinds = tuple(k.strip() for k in kind.split(",") if k.strip())
+    known = ("crop", *DERIVED_KINDS)
+    if not kinds or any(k not in known for k in kinds):
+        fail(f"--kind {kind!r}: give one or more of {', '.join(known)}, separated by commas")
     if sheet is not None and sheet.suffix.lower() != ".png":
         fail(f"--sheet {sheet}: give a .png file name")
     with _catalog(db) as catalog:
         s = catalog.stats()
         shown = 0
         if sheet is not None:
-            faces = pick_faces(catalog, n, status)
+            faces = pick_faces(catalog, n, status, kinds=kinds)
             if not faces:
-                fail(f"no faces with status {status!r} for --sheet {sheet}")
+                missing = [k for k in kinds if k != "crop"]
+                fail(f"no faces with status {status!r}" + (f" and a {' and '.join(missing)} (run `curate "
+                                                            f"{missing[0]}`)" if missing else "") + f" for --sheet {sheet}")
             shown = contact_sheet(catalog, sheet, faces=faces, n=n, columns=columns, tile=tile, status=status,
-                                  captions=_captions(catalog, faces) if status != "ok" else None)
+                                  captions=_captions(catalog, faces) if status != "ok" else None, kinds=kinds)
     if as_json:
         print(json.dumps(s, indent=2))
     else:

@@ -1,4 +1,8 @@
-"""Contact sheets: a grid of face crops with small captions, to look at a catalog."""
+"""Contact sheets: a grid of face crops with small captions, to look at a catalog.
+
+A tile can show several pictures of one face side by side (`kinds`): its crop and the images
+derived from it (`curate sketch`), e.g. kinds=("crop", "sketch") for crop | line art pairs.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,26 @@ from typing import Iterable
 from PIL import Image, ImageDraw, ImageFont
 
 from db import Catalog, CatalogError
+from db import derived
 
 from .images import ImageError, open_crop
+
+CROP = "crop"   # the face's own crop; any other kind is a derived image (db/derived.py)
 
 CAPTION_H = 12
 BACKGROUND = (255, 255, 255)
 CAPTION_COLOR = (40, 40, 40)
 
 
-def pick_faces(catalog: Catalog, n: int, status: str | None = "ok", split: str | None = None) -> list[int]:
-    """`n` face ids spread evenly over the catalog (not just the first ones), in id order."""
+def pick_faces(catalog: Catalog, n: int, status: str | None = "ok", split: str | None = None,
+               kinds: tuple[str, ...] = (CROP,)) -> list[int]:
+    """`n` face ids spread evenly over the catalog (not just the first ones), in id order;
+    only faces that have every derived image `kinds` names."""
     ids = catalog.face_ids(status, split)
+    for kind in kinds:
+        if kind != CROP:
+            have = set(derived.derived_face_ids(catalog, kind, status, split))
+            ids = [i for i in ids if i in have]
     if len(ids) <= n:
         return ids
     step = len(ids) / n
@@ -28,31 +41,36 @@ def pick_faces(catalog: Catalog, n: int, status: str | None = "ok", split: str |
 
 def contact_sheet(catalog: Catalog, out: str | os.PathLike, faces: Iterable[int] | None = None, n: int = 64,
                   columns: int = 8, tile: int = 96, status: str | None = "ok",
-                  captions: dict[int, str] | None = None) -> int:
+                  captions: dict[int, str] | None = None, kinds: tuple[str, ...] = (CROP,)) -> int:
     """Write a PNG grid of crops to `out`; returns how many faces it shows.
 
     `faces` names the faces (default: `n` spread over those with `status`). Each
-    tile is captioned with the face id, or with `captions[face_id]` when given.
+    tile is captioned with the face id, or with `captions[face_id]` when given, and
+    shows the face's pictures of each of `kinds` side by side.
     """
     if n < 1 or columns < 1 or tile < 8:
         raise CatalogError("a contact sheet needs n >= 1, columns >= 1 and tiles of at least 8 px")
-    ids = list(faces)[:n] if faces is not None else pick_faces(catalog, n, status)
+    ids = list(faces)[:n] if faces is not None else pick_faces(catalog, n, status, kinds=kinds)
     if not ids:
-        raise CatalogError(f"no faces{f' with status {status!r}' if status and faces is None else ''} "
-                           f"to put on a contact sheet")
+        with_kinds = " with " + " and ".join(k for k in kinds if k != CROP) if set(kinds) - {CROP} else ""
+        raise CatalogError(f"no faces{f' with status {status!r}' if status and faces is None else ''}"
+                           f"{with_kinds} to put on a contact sheet")
     columns = min(columns, len(ids))
     rows = -(-len(ids) // columns)
-    sheet = Image.new("RGB", (columns * tile, rows * (tile + CAPTION_H)), BACKGROUND)
+    width = tile * len(kinds)
+    sheet = Image.new("RGB", (columns * width, rows * (tile + CAPTION_H)), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
     for i, fid in enumerate(ids):
-        x, y = (i % columns) * tile, (i // columns) * (tile + CAPTION_H)
+        x, y = (i % columns) * width, (i // columns) * (tile + CAPTION_H)
         text = captions.get(fid, str(fid)) if captions else str(fid)
-        try:
-            sheet.paste(_thumbnail(catalog.face_image(fid), tile), (x, y))
-        except ImageError:   # a broken crop: an empty tile that says so
-            text = f"{fid} unreadable"
-        draw.text((x + 2, y + tile), _fit(draw, font, text, tile - 4), fill=CAPTION_COLOR, font=font)
+        for j, kind in enumerate(kinds):
+            blob = catalog.face_image(fid) if kind == CROP else derived.derived_image(catalog, kind, fid)
+            try:
+                sheet.paste(_thumbnail(blob, tile), (x + j * tile, y))
+            except ImageError:   # a broken crop: an empty tile that says so
+                text = f"{fid} unreadable"
+        draw.text((x + 2, y + tile), _fit(draw, font, text, width - 4), fill=CAPTION_COLOR, font=font)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, "PNG", optimize=True)

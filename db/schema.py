@@ -172,6 +172,26 @@ MIGRATIONS = [
         UPDATE catalog_totals SET image_bytes = image_bytes - length(OLD.image) + length(NEW.image);
     END;
     """,
+    # 2: images derived from a crop (line art for sketch-to-face models), one per face and kind
+    """
+    CREATE TABLE face_derived (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,                 -- what it is: 'sketch'
+        method TEXT NOT NULL,               -- how it was made: 'xdog'
+        params TEXT NOT NULL,               -- the method's parameters, JSON with sorted keys
+        params_hash TEXT NOT NULL,          -- of method + params: a change of either recomputes
+        face_sha256 TEXT NOT NULL,          -- the crop it was made from: a new crop recomputes
+        format TEXT,                        -- 'png'; NULL when making it failed
+        width INTEGER,
+        height INTEGER,
+        image BLOB,                         -- the derived picture; NULL when making it failed
+        sha256 TEXT,                        -- of image
+        error TEXT,                         -- why making it failed (retried once crop or params change)
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (face_id, kind)
+    );
+    CREATE INDEX face_derived_kind ON face_derived(kind, params_hash);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
