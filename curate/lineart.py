@@ -93,6 +93,8 @@ def xdog(rgb: np.ndarray, params: XDoGParams = XDoGParams()) -> np.ndarray:
     h, w = grey.shape
     lum = grey.astype(np.float32) / 255.0
     lo, hi = np.percentile(lum, [params.stretch, 100 - params.stretch])
+    if hi - lo < 0.5 * (lum.max() - lum.min()):   # thin lines on paper: the percentiles are both paper
+        lo, hi = lum.min(), lum.max()
     lum = np.clip((lum - lo) / max(hi - lo, 1e-3), 0, 1)
     scale = params.work_size / max(h, w)
     work = cv2.resize(lum, (max(1, round(w * scale)), max(1, round(h * scale))),
