@@ -126,3 +126,16 @@ def line_art_png(crop: bytes, method: str, params: XDoGParams) -> tuple[bytes, i
     buf = io.BytesIO()
     Image.fromarray(lines).save(buf, "PNG", optimize=False, compress_level=6)
     return buf.getvalue(), lines.shape[1], lines.shape[0]
+
+
+def params_from_json(stored: str | dict) -> tuple[str, XDoGParams]:
+    """What `params_json` wrote (a run's options.json keeps it too) -> (method, parameters)."""
+    values = json.loads(stored) if isinstance(stored, str) else dict(stored)
+    method = values.pop("method", "xdog")
+    version = values.pop("version", ALGORITHM_VERSION)
+    if method not in METHODS:
+        raise LineArtError(f"unknown line-art method {method!r}; one of: {', '.join(METHODS)}")
+    if version != ALGORITHM_VERSION:
+        raise LineArtError(f"these sketches were made by {method} version {version}; this program makes "
+                           f"version {ALGORITHM_VERSION}: rerun `curate sketch` (and retrain)")
+    return method, make_params(method, values)

@@ -38,8 +38,11 @@ def run(
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the app to your network.")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8501,
+    runs: Annotated[Path, typer.Option(help="Folder of training runs: the Draw page paints with the sketch "
+                                       "(pix2pix) runs in it.")] = Path("runs"),
 ) -> None:
-    """Label faces in the browser: keyboard-first single view, grid view for bulk labels, progress.
+    """Label faces in the browser: keyboard-first single view, grid view for bulk labels, progress,
+    and a Draw page that paints a drawn face with a sketch model from --runs.
 
     Labels are written as source `manual` with your name; other sources are never changed.
     """
@@ -55,7 +58,7 @@ def run(
             fail(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"label-app on {db}\n  open http://{shown}:{port}   (Ctrl+C stops it)")
-    env = dict(os.environ, LABEL_APP_DB=str(db))
+    env = dict(os.environ, LABEL_APP_DB=str(db), LABEL_APP_RUNS=str(runs.expanduser().resolve()))
     raise typer.Exit(run_child(streamlit_command(db, host, port), env))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -104,7 +105,8 @@ def sidebar_progress() -> None:
 
 with st.sidebar:
     st.markdown(f"**{md(lab.annotator)}** · {md(catalog.path.name)}")
-    mode = st.segmented_control("Mode", ["Single", "Grid", "Progress"], default="Single", key="mode") or "Single"
+    mode = st.segmented_control("Mode", ["Single", "Grid", "Progress", "Draw"], default="Single",
+                                key="mode") or "Single"
 
     st.subheader("Queue")
     sources = [NONE] + lab.sources
@@ -318,6 +320,10 @@ def main_view() -> None:
         bindings = grid_view()
     elif mode == "Progress":
         progress_view()
+        bindings = {}
+    elif mode == "Draw":   # its own module; imported only here, so labelling never waits for it
+        from label_app import draw_page
+        draw_page.render(Path(os.environ.get("LABEL_APP_RUNS", "runs")))
         bindings = {}
     else:
         bindings = single_view()

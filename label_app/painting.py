@@ -1,0 +1,79 @@
+"""What the Draw page needs from a sketch model, and how it finds one. No Streamlit here.
+
+The contract a sketch-to-face trainer (`train pix2pix`) fulfils:
+
+- A sketch run is a run folder (`runs/NNNNN-pix2pix-<labels>/`) whose `options.json` holds
+  `"model": "pix2pix"`, `"size"` (32, 64 or 128), `"sketch"` = {"kind": "sketch", "method":
+  "xdog", "params": the line-art parameters as `curate.lineart.params_json` wrote them, which
+  `params_from_json` reads back}, and, for tag-conditioned runs, `"conditions"` (the
+  `train.conditions.ConditionSpec` JSON: groups with their tags). The page lists such runs.
+- A painter: `train.paint.paint(run_dir, sketch, tags, n, seed) -> list of uint8 [S, S, 3]`:
+  `sketch` is the drawing as `train.sketch.normalise_drawing` made it at the run's size with
+  the run's parameters (uint8 [S, S], ink 0, paper 255); `tags` maps a condition group to one
+  of its tags ({"hair_color": "blonde hair"}); groups left out are drawn from the training
+  distribution; `n` paintings, the same for the same seed. It raises `train.runs.RunError`
+  or `train.conditions.ConditionError` (ValueErrors) with a one-line reason.
+
+Until a painter exists, `find_painter()` returns None and the page says so: it never shows
+pictures that no model painted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from curate.lineart import LineArtError, XDoGParams, params_from_json
+
+SKETCH_MODELS = ("pix2pix",)
+
+
+class Painter(Protocol):
+    def __call__(self, run_dir: Path, sketch: np.ndarray, tags: dict[str, str], n: int,
+                 seed: int) -> list[np.ndarray]: ...
+
+
+@dataclass
+class SketchRun:
+    dir: Path
+    size: int
+    params: XDoGParams
+    groups: dict[str, list[str]] = field(default_factory=dict)   # exclusive condition group -> tags
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+
+def read_sketch_run(run_dir: Path) -> SketchRun | None:
+    """The run's sketch settings, or None when the folder is not a (readable) sketch run."""
+    try:
+        options = json.loads((run_dir / "options.json").read_text())
+        if options.get("model") not in SKETCH_MODELS:
+            return None
+        _, params = params_from_json(options["sketch"]["params"])
+        groups = {g["name"]: list(g["tags"]) for g in options.get("conditions") or [] if g.get("exclusive")}
+        return SketchRun(run_dir, int(options["size"]), params, groups)
+    except (OSError, ValueError, KeyError, TypeError, LineArtError):
+        return None
+
+
+def sketch_runs(runs_dir: Path) -> list[SketchRun]:
+    """Sketch runs in `runs_dir`, newest (highest number) first."""
+    if not runs_dir.is_dir():
+        return []
+    found = (read_sketch_run(d) for d in sorted(runs_dir.iterdir(), reverse=True) if d.is_dir())
+    return [r for r in found if r is not None]
+
+
+def find_painter() -> Callable | None:
+    """`train.paint.paint` when this installation has it, else None."""
+    try:
+        from train.paint import paint   # written with `train pix2pix` (issue 13, part 2)
+    except ImportError:
+        return None
+    return paint

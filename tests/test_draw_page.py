@@ -1,0 +1,143 @@
+"""The app's Draw page through AppTest: no model -> says so; with a painter -> sketch in, faces out.
+
+The painter here is a deterministic stand-in injected by the test to check the page's wiring
+(what it passes, what it shows); the product itself only ever paints with `train.paint`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from curate.lineart import XDoGParams, params_json
+from label_app import painting
+
+SCRIPT = str(Path(__file__).resolve().parent.parent / "label_app" / "streamlit_app.py")
+HAIR = ["blonde hair", "black hair", "red hair"]
+
+
+def drawing_png() -> bytes:
+    im = Image.new("RGBA", (240, 240), (0, 0, 0, 0))           # transparent paper
+    d = ImageDraw.Draw(im)
+    d.ellipse([50, 30, 190, 210], outline=(0, 0, 0, 255), width=3)
+    d.ellipse([85, 100, 105, 115], outline=(0, 0, 0, 255), width=3)
+    d.ellipse([135, 100, 155, 115], outline=(0, 0, 0, 255), width=3)
+    d.arc([100, 140, 140, 170], 20, 160, fill=(0, 0, 0, 255), width=3)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def make_sketch_run(runs: Path, number: int = 1, size: int = 32) -> Path:
+    run = runs / f"{number:05d}-pix2pix-manual"
+    run.mkdir(parents=True)
+    conditions = [{"name": "hair_color", "exclusive": True, "tags": HAIR, "freq": [0.4, 0.4, 0.2]},
+                  {"name": "eye_color", "exclusive": True, "tags": ["blue eyes", "red eyes"], "freq": [0.5, 0.5]}]
+    (run / "options.json").write_text(json.dumps({
+        "model": "pix2pix", "size": size, "z_dim": 8, "arch": {},
+        "sketch": {"kind": "sketch", "method": "xdog", "params": params_json("xdog", XDoGParams())},
+        "conditions": conditions}))
+    return run
+
+
+class RecordingPainter:
+    """Paints each face as the sketch in a flat tint: enough to see the wiring, nothing learned."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, run_dir, sketch, tags, n, seed):
+        self.calls.append((Path(run_dir), sketch.copy(), dict(tags), n, seed))
+        tint = np.array([200, 160, 40], np.uint8) if tags.get("hair_color") == "blonde hair" else np.array([90, 90, 90])
+        return [np.where(sketch[..., None] < 128, 0, tint).astype(np.uint8) for _ in range(n)]
+
+
+def open_draw_page(db: Path, runs: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("LABEL_APP_DB", str(db))
+    monkeypatch.setenv("LABEL_APP_RUNS", str(runs))
+    at = AppTest.from_file(SCRIPT, default_timeout=60).run()
+    at.text_input(key="who_name").input("dora")
+    at.button[0].click().run()
+    at.segmented_control(key="mode").set_value("Draw").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def infos(at: AppTest) -> str:
+    return " ".join(e.value for e in [*at.info, *at.warning, *at.error])
+
+
+def test_without_a_painter_the_page_says_no_model(tiny_catalog, tmp_path, monkeypatch):
+    monkeypatch.setattr(painting, "find_painter", lambda: None)
+    make_sketch_run(tmp_path / "runs")
+    at = open_draw_page(tiny_catalog, tmp_path / "runs", monkeypatch)
+    assert "No sketch model is available" in infos(at)
+    at.file_uploader[0].set_value(("face.png", drawing_png(), "image/png")).run()
+    assert not at.exception
+    assert len(at.image) >= 1                                 # the normalised sketch is shown
+    assert "No sketch model is available" in infos(at)
+
+
+def test_with_a_painter_but_no_sketch_run(tiny_catalog, tmp_path, monkeypatch):
+    monkeypatch.setattr(painting, "find_painter", lambda: RecordingPainter())
+    (tmp_path / "runs" / "00001-acgan-manual").mkdir(parents=True)     # a run, but not a sketch run
+    (tmp_path / "runs" / "00001-acgan-manual" / "options.json").write_text('{"model": "acgan", "size": 32}')
+    at = open_draw_page(tiny_catalog, tmp_path / "runs", monkeypatch)
+    assert "no pix2pix runs in" in infos(at)
+
+
+def test_upload_tags_and_painted_faces(tiny_catalog, tmp_path, monkeypatch):
+    painter = RecordingPainter()
+    monkeypatch.setattr(painting, "find_painter", lambda: painter)
+    run = make_sketch_run(tmp_path / "runs", size=32)
+    at = open_draw_page(tiny_catalog, tmp_path / "runs", monkeypatch)
+    assert at.selectbox(key="draw_run").value.name == run.name
+    at.selectbox(key="draw-tag-hair_color").set_value("blonde hair")
+    at.slider(key="draw_n").set_value(3)
+    at.file_uploader[0].set_value(("face.png", drawing_png(), "image/png")).run()
+    assert not at.exception, at.exception
+    run_dir, sketch, tags, n, seed = painter.calls[-1]
+    assert run_dir == run and tags == {"hair_color": "blonde hair"} and n == 3 and seed == 0
+    assert sketch.shape == (32, 32) and sketch.dtype == np.uint8 and (sketch < 128).any()
+    assert len(at.image) == 1 + 3              # the sketch as the model sees it, and the faces
+    assert "3 faces painted in" in " ".join(c.value for c in at.caption)
+
+    at.button(key="draw_reseed").click().run()        # other faces: a new seed reaches the painter
+    assert painter.calls[-1][4] != 0
+
+
+def test_bad_drawings_and_painter_errors_are_one_line_messages(tiny_catalog, tmp_path, monkeypatch):
+    from train.runs import RunError
+
+    def broken(run_dir, sketch, tags, n, seed):
+        raise RunError(f"{run_dir} has neither G_ema.pt nor a checkpoint yet")
+    monkeypatch.setattr(painting, "find_painter", lambda: broken)
+    make_sketch_run(tmp_path / "runs")
+    at = open_draw_page(tiny_catalog, tmp_path / "runs", monkeypatch)
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 80, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    photo.save(buf, "PNG")
+    at.file_uploader[0].set_value(("holiday <b>photo</b>.png", buf.getvalue(), "image/png")).run()
+    assert "holiday <b>photo</b>.png looks like a photo" in infos(at)
+    at.file_uploader[0].set_value(("face.png", drawing_png(), "image/png")).run()
+    assert "neither G_ema.pt nor a checkpoint" in infos(at) and not at.exception
+
+
+@pytest.mark.parametrize("options, ok", [
+    ({"model": "pix2pix", "size": 64, "sketch": {"params": params_json("xdog", XDoGParams())}}, True),
+    ({"model": "pix2pix", "size": 64}, False),                                  # no sketch settings
+    ({"model": "pix2pix", "size": 64, "sketch": {"params": '{"method": "xdog", "version": 99}'}}, False),
+    ({"model": "acgan", "size": 64}, False),
+])
+def test_which_folders_are_sketch_runs(tmp_path, options, ok):
+    run = tmp_path / "00007-x"
+    run.mkdir()
+    (run / "options.json").write_text(json.dumps(options))
+    assert (painting.read_sketch_run(run) is not None) == ok
+    assert len(painting.sketch_runs(tmp_path)) == int(ok)

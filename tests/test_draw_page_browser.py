@@ -1,0 +1,102 @@
+"""The Draw page in real Chromium: strokes drawn with the mouse reach Python, are normalised and
+painted; the canvas's own undo and reset reach the page too.
+
+The painter is the test's deterministic stand-in (tests/draw_app_with_test_painter.py runs the
+real app with it), so this checks the browser-to-page wiring, not a model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_draw_page import make_sketch_run
+from test_label_app_browser import ARGS, CHROMIUM, free_port
+
+# (found, not imported: the canvas registers itself only inside a running app)
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium)"),
+              pytest.mark.skipif(importlib.util.find_spec("streamlit_drawable_canvas") is None,
+                                 reason="needs the draw extra: pip install -e '.[draw]'")]
+
+APP = Path(__file__).resolve().parent / "draw_app_with_test_painter.py"
+
+
+@pytest.fixture
+def draw_app(tiny_catalog, tmp_path):
+    make_sketch_run(tmp_path / "runs", size=64)
+    port = free_port()
+    env = dict(os.environ, LABEL_APP_DB=str(tiny_catalog), LABEL_APP_RUNS=str(tmp_path / "runs"))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(f"the app did not come up on {url}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=20)
+
+
+def stroke(page, points) -> None:
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for p in points[1:]:
+        page.mouse.move(*p, steps=2)
+    page.mouse.up()
+
+
+def test_draw_with_the_mouse_and_see_painted_faces(draw_app, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(draw_app)
+        page.get_by_label("Your name").fill("kim")
+        page.get_by_role("button", name="Start labelling").click()
+        page.get_by_text("Face #", exact=False).first.wait_for(timeout=30_000)
+        page.get_by_text("Draw", exact=True).click()
+        canvas = page.locator("canvas").last
+        expect(canvas).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Draw with the mouse or a pen")).to_be_visible(timeout=30_000)
+        box = canvas.bounding_box()
+        cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.35
+        stroke(page, [(cx + r * math.cos(a / 20 * math.pi), cy + 1.15 * r * math.sin(a / 20 * math.pi))
+                      for a in range(41)])                                              # the face
+        for ex in (-0.35, 0.35):
+            stroke(page, [(cx + ex * r - 8, cy - 0.1 * r), (cx + ex * r + 8, cy - 0.1 * r)])   # eyes
+        expect(page.get_by_text("4 faces painted in")).to_be_visible(timeout=30_000)
+        sketch = page.get_by_role("img").first            # "as the model sees it"
+        before = sketch.get_attribute("src")
+        stroke(page, [(cx - 0.2 * r, cy + 0.45 * r), (cx + 0.2 * r, cy + 0.45 * r)])   # a mouth
+        expect(page.get_by_role("img").first).not_to_have_attribute("src", before, timeout=30_000)
+        with_mouth = page.get_by_role("img").first.get_attribute("src")
+        page.screenshot(path=str(tmp_path / "draw_page.png"))
+
+        page.get_by_role("button", name="Undo").click()            # the canvas's own undo reaches the page:
+        expect(page.get_by_role("img").first).to_have_attribute("src", before, timeout=30_000)   # no mouth
+        assert with_mouth != before
+        page.get_by_role("button", name="Reset canvas & history").click()
+        expect(page.get_by_text("Draw with the mouse or a pen")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("faces painted in")).to_have_count(0)
+        browser.close()
+    assert (tmp_path / "draw_page.png").stat().st_size > 10_000
