@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
     TimeRemainingColumn
 from rich.table import Table
 
-from db import SPLITS, Catalog, CatalogError
+from db import SPLITS, Catalog, CatalogError, derived
 
 from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
 from .export import FORMATS, ExportOptions, check, export
@@ -187,6 +187,7 @@ def stats(
         fail(f"--sheet {sheet}: give a .png file name")
     with _catalog(db) as catalog:
         s = catalog.stats()
+        s["derived"] = {k: derived.derived_summary(catalog, k) for k in DERIVED_KINDS}
         shown = 0
         if sheet is not None:
             faces = pick_faces(catalog, n, status, kinds=kinds)
@@ -254,6 +255,12 @@ def _print_stats(s: dict) -> None:
         t = Table("tag", *sources, title="faces per current tag (probability >= 0.5)")
         for tag in tags:
             t.add_row(tag, *[str(counts.get((src, tag), "")) for src in sources])
+        console.print(t)
+    rows = [(kind, r) for kind, summary in s.get("derived", {}).items() for r in summary]
+    if rows:
+        t = Table("kind", "method", "parameters", "images", "errors", title="derived images (curate sketch)")
+        for kind, r in rows:
+            t.add_row(kind, r["method"], r["params_hash"], str(r["images"]), str(r["errors"]))
         console.print(t)
 
 

@@ -139,6 +139,8 @@ def test_cli_sketch_and_sheet(tiny_catalog, tmp_path):
     assert "24 made, 0 failed" in r.output
     r = runner.invoke(app, ["sketch", "--db", str(tiny_catalog), "-j", "1"])
     assert "0 made, 0 failed, 24 already current" in r.output
+    r = runner.invoke(app, ["stats", "--db", str(tiny_catalog)])
+    assert "derived images (curate sketch)" in r.output and "│ 24 " in r.output
     sheet = tmp_path / "pairs.png"
     r = runner.invoke(app, ["stats", "--db", str(tiny_catalog), "--sheet", str(sheet), "--kind", "crop,sketch",
                             "-n", "4", "--columns", "2", "--tile", "32"])
