@@ -122,8 +122,8 @@ def derive(catalog: Catalog, kind: str = "sketch", method: str = "xdog", params:
             pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (job, str(catalog.path)))
             results: Iterable[list[dict]] = pool.imap_unordered(_derive_chunk, _chunks(todo, chunk))
         else:
-            results = ([derive_one(job, *face) for face in q.crops_with_hashes(catalog, chunk)]
-                       for chunk in _chunks(todo, chunk))
+            results = ([derive_one(job, *face) for face in q.crops_with_hashes(catalog, ids)]
+                       for ids in _chunks(todo, chunk))
         for rows in results:
             pending += rows
             if len(pending) >= 8 * chunk or time.perf_counter() - last_flush > batch_seconds:

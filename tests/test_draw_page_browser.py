@@ -12,14 +12,12 @@ import math
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from test_draw_page import make_sketch_run
-from test_label_app_browser import ARGS, CHROMIUM, free_port
+from test_label_app_browser import ARGS, CHROMIUM, free_port, wait_until_up
 
 # (found, not imported: the canvas registers itself only inside a running app)
 pytestmark = [pytest.mark.browser,
@@ -41,15 +39,7 @@ def draw_app(tiny_catalog, tmp_path):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(f"the app did not come up on {url}")
-                time.sleep(0.3)
+        wait_until_up(url, proc)
         yield url
     finally:
         os.killpg(proc.pid, 15)

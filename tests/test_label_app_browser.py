@@ -33,6 +33,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    """Wait for a Streamlit server's health check to answer; fail if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=2).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError(f"the app did not come up on {url}")
+            time.sleep(0.3)
+
+
 def label_app_command() -> list[str]:
     exe = shutil.which("label-app")
     return [exe] if exe else [sys.executable, "-m", "label_app.launch"]
@@ -54,15 +67,7 @@ def running_app(tiny_catalog):
         first = proc.stdout.readline()
         first += proc.stdout.readline()
         assert url in first, first
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(f"label-app did not come up on {url}")
-                time.sleep(0.3)
+        wait_until_up(url, proc)
         yield url, tiny_catalog
     finally:
         os.killpg(proc.pid, 15)
