@@ -193,8 +193,8 @@ def stats(
             faces = pick_faces(catalog, n, status, kinds=kinds)
             if not faces:
                 missing = [k for k in kinds if k != "crop"]
-                fail(f"no faces with status {status!r}" + (f" and a {' and '.join(missing)} (run `curate "
-                                                            f"{missing[0]}`)" if missing else "") + f" for --sheet {sheet}")
+                needs = f" and a {' and '.join(missing)} (run `curate {missing[0]}`)" if missing else ""
+                fail(f"no faces with status {status!r}{needs} for --sheet {sheet}")
             shown = contact_sheet(catalog, sheet, faces=faces, n=n, columns=columns, tile=tile, status=status,
                                   captions=_captions(catalog, faces) if status != "ok" else None, kinds=kinds)
     if as_json:

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 from db import Catalog, CatalogError
 from db import derived as q
 
-from .lineart import LineArtError, XDoGParams, line_art_png, params_hash, params_json
+from .lineart import LineArtError, XDoGParams, line_art_png, make_params, params_hash, params_json
 
 KINDS = ("sketch",)
 CHUNK = 32           # faces per worker task: enough to amortise the hand-over, small enough to share out
@@ -85,13 +85,13 @@ def derive(catalog: Catalog, kind: str = "sketch", method: str = "xdog", params:
            batch_seconds: float = 2.0, limit: int | None = None, chunk: int = CHUNK) -> DeriveSummary:
     """Make the `kind` image of every ok face that lacks a current one; returns what happened.
 
-    `on_progress(n_done_now, total)` is called first with 0, then after every `chunk` faces. `workers`: 0 = one per core;
-    several need a catalog file (they open it themselves). KeyboardInterrupt commits what is
-    in hand and returns with `summary.interrupted`.
+    `on_progress(n_done_now, total)` is called first with 0, then after every `chunk` faces.
+    `workers`: 0 = one per core; several need a catalog file (they open it themselves).
+    KeyboardInterrupt commits what is in hand and returns with `summary.interrupted`.
     """
     if kind not in KINDS:
         raise CatalogError(f"unknown derived kind {kind!r}; one of: {', '.join(KINDS)}")
-    params = params or XDoGParams()
+    params = params or make_params(method)     # also refuses an unknown method, before any work
     job = _Job(kind, method, params, params_json(method, params), params_hash(method, params))
     started = time.perf_counter()
     todo = q.faces_to_derive(catalog, kind, job.params_hash)

@@ -27,6 +27,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .images import to_rgb
+
 ALGORITHM_VERSION = 1   # bump when the code changes what a parameter set produces: every image is remade
 
 
@@ -55,14 +57,11 @@ class XDoGParams:
                 raise LineArtError(f"xdog parameter out of range: needs {rule}")
 
 
-METHODS = {"xdog": XDoGParams}
 
 
 def make_params(method: str = "xdog", overrides: dict[str, str | float] | None = None) -> XDoGParams:
     """The parameters of `method`, defaults overridden by `overrides` (strings are parsed)."""
-    if method not in METHODS:
-        raise LineArtError(f"unknown line-art method {method!r}; one of: {', '.join(METHODS)}")
-    cls = METHODS[method]
+    cls = _method(method)[0]
     types = {f.name: f.type for f in fields(cls)}
     values = {}
     for key, value in (overrides or {}).items():
@@ -113,16 +112,23 @@ def xdog(rgb: np.ndarray, params: XDoGParams = XDoGParams()) -> np.ndarray:
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+METHODS = {"xdog": (XDoGParams, xdog)}     # name -> (its parameters, the function)
+
+
+def _method(method: str):
+    if method not in METHODS:
+        raise LineArtError(f"unknown line-art method {method!r}; one of: {', '.join(METHODS)}")
+    return METHODS[method]
+
+
 def line_art_png(crop: bytes, method: str, params: XDoGParams) -> tuple[bytes, int, int]:
     """A crop's encoded bytes -> (PNG of its line art, width, height)."""
     try:
         with Image.open(io.BytesIO(crop)) as im:
-            im = im.convert("RGBA")
-            white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-            rgb = np.asarray(Image.alpha_composite(white, im).convert("RGB"))
+            rgb = np.asarray(to_rgb(im))        # transparency on white, as everywhere in curate
     except Exception as e:  # a broken blob is that face's problem, named in the summary
         raise LineArtError(f"crop does not decode ({type(e).__name__}: {str(e)[:120]})") from None
-    lines = xdog(rgb, params)
+    lines = _method(method)[1](rgb, params)
     buf = io.BytesIO()
     Image.fromarray(lines).save(buf, "PNG", optimize=False, compress_level=6)
     return buf.getvalue(), lines.shape[1], lines.shape[0]
@@ -133,8 +139,7 @@ def params_from_json(stored: str | dict) -> tuple[str, XDoGParams]:
     values = json.loads(stored) if isinstance(stored, str) else dict(stored)
     method = values.pop("method", "xdog")
     version = values.pop("version", ALGORITHM_VERSION)
-    if method not in METHODS:
-        raise LineArtError(f"unknown line-art method {method!r}; one of: {', '.join(METHODS)}")
+    _method(method)
     if version != ALGORITHM_VERSION:
         raise LineArtError(f"these sketches were made by {method} version {version}; this program makes "
                            f"version {ALGORITHM_VERSION}: rerun `curate sketch` (and retrain)")

@@ -37,6 +37,7 @@ from curate.lineart import XDoGParams, xdog
 MIN_SIDE = 16               # smaller pictures hold no drawing of a face
 CROP_MARGIN = 1.5           # as `curate crop`: crop side = face box side x this
 MIN_FACE_SCORE = 0.7        # animeface likelihood, as `curate crop --min-score`
+DETECT_SIDE = 640           # faces are looked for in the picture shrunk to this long side
 ANALYSIS_SIDE = 256         # the measures below are taken at most at this size
 PAPER_BAND = 0.1            # luminance within this of the paper tone counts as paper
 MAX_NON_PAPER = 0.5         # drawings: at most half the picture away from the paper tone
@@ -132,10 +133,16 @@ def check_drawing(stats: DrawingStats, label: str = "the drawing") -> None:
 
 
 def find_face(rgb: np.ndarray):
-    """The most likely face box animeface finds (likelihood >= 0.7), or None."""
+    """The most likely face box animeface finds (likelihood >= 0.7), or None. It looks at the picture
+    shrunk to DETECT_SIDE (a face worth painting is large in a drawing), in a fraction of the time."""
     from curate.detectors import AnimeFaceDetector
-    boxes = [b for b in AnimeFaceDetector().detect(Image.fromarray(rgb)) if (b.score or 0) >= MIN_FACE_SCORE]
-    return max(boxes, key=lambda b: (b.score or 0, b.w * b.h)) if boxes else None
+    picture = Image.fromarray(rgb)
+    scale = max(picture.size) / DETECT_SIDE
+    if scale > 1:
+        picture = picture.resize((round(picture.width / scale), round(picture.height / scale)), reducing_gap=2.0)
+    boxes = [b for b in AnimeFaceDetector().detect(picture) if (b.score or 0) >= MIN_FACE_SCORE]
+    best = max(boxes, key=lambda b: (b.score or 0, b.w * b.h)) if boxes else None
+    return best.scaled(scale) if best is not None and scale > 1 else best
 
 
 def crop_to_face(rgb: np.ndarray) -> tuple[np.ndarray, object]:
