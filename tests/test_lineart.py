@@ -94,7 +94,8 @@ def test_rerun_adds_nothing_and_changes_recompute(tiny_catalog):
         assert derive(cat, params=XDoGParams(sigma=0.8), workers=1).made == 1
 
 
-def test_interrupted_run_resumes_without_doubles(tiny_catalog):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_interrupted_run_resumes_without_doubles(tiny_catalog, workers):
     with Catalog(tiny_catalog) as cat:
         n = len(cat.face_ids("ok"))
         calls = []
@@ -104,9 +105,9 @@ def test_interrupted_run_resumes_without_doubles(tiny_catalog):
             if len(calls) == 3:              # (0 at the start), after the second chunk of 4 faces
                 raise KeyboardInterrupt
 
-        first = derive(cat, workers=1, on_progress=interrupt, chunk=4)
+        first = derive(cat, workers=workers, on_progress=interrupt, chunk=4)
         assert first.interrupted and first.made == 8 and count_rows(cat) == 8
-        rest = derive(cat, workers=1)
+        rest = derive(cat, workers=workers)
         assert not rest.interrupted and first.made + rest.made == n and count_rows(cat) == n
 
 
@@ -159,3 +160,23 @@ def test_sheet_of_sketches_needs_sketches(tiny_catalog, tmp_path):
     r = CliRunner().invoke(app, ["stats", "--db", str(tiny_catalog), "--sheet", str(tmp_path / "s.png"),
                                  "--kind", "sketch"])
     assert r.exit_code == 2 and "run `curate sketch`" in r.output
+
+
+def test_cli_ctrl_c_keeps_what_is_done_and_says_how_to_finish(tiny_catalog, monkeypatch):
+    from curate import commands_sketch
+
+    def derive_until_ctrl_c(*args, on_progress, **kw):
+        calls = []
+
+        def progress(done, total):
+            on_progress(done, total)
+            calls.append(done)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+        return derive(*args, on_progress=progress, chunk=4, **kw)
+    monkeypatch.setattr(commands_sketch, "derive", derive_until_ctrl_c)
+    r = CliRunner().invoke(app, ["sketch", "--db", str(tiny_catalog), "-j", "1"])
+    assert r.exit_code == 130 and "interrupted: work so far is saved" in r.output and "8 made" in r.output
+    monkeypatch.undo()
+    r = CliRunner().invoke(app, ["sketch", "--db", str(tiny_catalog), "-j", "1"])
+    assert r.exit_code == 0 and "16 made, 0 failed, 8 already current" in r.output
