@@ -2,9 +2,10 @@
 
     python benchmarks/sketch.py extract [--faces 3000] [--repeat 2]
         `curate sketch` (the library call `derive`, as the command makes it) on the shared
-        labelled faces with 1 worker and with 2, alternating, each on a fresh copy of the
-        catalog, against a plain loop over the same crops (decode, XDoG, PNG-encode, nothing
-        stored). Prints faces/s and the 2-worker speed-up. The catalog is the one
+        labelled faces with 1 worker and with 2, alternating, on a copy of the catalog emptied
+        of line art before each run, against a plain loop over the same crops (decode, XDoG,
+        PNG-encode, nothing stored). Prints faces/s (wall), CPU ms per face (all processes:
+        what the work costs whatever else runs) and the 2-worker speed-up. The catalog is the one
         benchmarks/shared_catalog.py builds (once); it is copied, never written to.
 
     python benchmarks/sketch.py pictures [--out docs]
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -43,17 +45,24 @@ from db.training import iter_face_images  # noqa: E402
 from shared_catalog import SHARED, labelled_catalog  # noqa: E402
 
 
-def plain_loop(catalog: Catalog, ids: list[int]) -> float:
-    """Seconds for the simplest loop: every crop decoded, turned into line art and PNG-encoded."""
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the workers, once joined)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def plain_loop(catalog: Catalog, ids: list[int]) -> tuple[float, float]:
+    """(wall s, CPU s) of the simplest loop: every crop decoded, turned into line art and PNG-encoded."""
     blobs = [b for _, b in iter_face_images(catalog, ids)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     for blob in blobs:
         line_art_png(blob, "xdog", XDoGParams())
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
 def extract(args) -> None:
-    source = labelled_catalog()
+    source = labelled_catalog(args.db)
+    plain = "plain loop (1 process, nothing stored)"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "bench.db"
         shutil.copy(source, work)
@@ -61,22 +70,25 @@ def extract(args) -> None:
             ids = cat.face_ids("ok")[:args.faces]
             n = len(ids)
             print(f"{n} shared faces ({source}), load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-            runs: dict[str, list[float]] = {"plain loop (1 process, nothing stored)": [], "curate sketch -j 1": [],
-                                            "curate sketch -j 2": []}
+            runs: dict[str, list[tuple[float, float]]] = {plain: [], "curate sketch -j 1": [],
+                                                          "curate sketch -j 2": []}
             for _ in range(args.repeat):
-                runs["plain loop (1 process, nothing stored)"].append(n / plain_loop(cat, ids))
+                runs[plain].append(plain_loop(cat, ids))
                 for workers in (1, 2):
                     cat.conn.execute("DELETE FROM face_derived")
                     cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    cpu = cpu_seconds()
                     s = derive(cat, workers=workers, limit=n)
                     assert s.made == n and not s.errors, s
-                    runs[f"curate sketch -j {workers}"].append(n / s.wall_s)
-    print(f"\n{'':40s} {'faces/s (median)':>16s}  {'runs':s}")
-    for name, rates in runs.items():
-        print(f"{name:40s} {statistics.median(rates):16.0f}  {', '.join(f'{r:.0f}' for r in rates)}")
-    one, two = (statistics.median(runs[f"curate sketch -j {w}"]) for w in (1, 2))
-    plain = statistics.median(runs["plain loop (1 process, nothing stored)"])
-    print(f"\n2 workers / 1 worker: {two / one:.2f}x;  1 worker / plain loop: {one / plain:.2f}x "
+                    runs[f"curate sketch -j {workers}"].append((s.wall_s, cpu_seconds() - cpu))
+    print(f"\n{'':40s} {'faces/s':>8s} {'CPU ms/face':>12s}  runs (faces/s)")
+    rate = {}
+    for name, times in runs.items():
+        rate[name] = statistics.median(n / wall for wall, _ in times)
+        cpu_ms = statistics.median(cpu / n * 1000 for _, cpu in times)
+        print(f"{name:40s} {rate[name]:8.0f} {cpu_ms:12.2f}  {', '.join(f'{n / w:.0f}' for w, _ in times)}")
+    one, two = rate["curate sketch -j 1"], rate["curate sketch -j 2"]
+    print(f"\n2 workers / 1 worker: {two / one:.2f}x;  1 worker / plain loop: {one / rate[plain]:.2f}x "
           f"(the cost of reading and storing); load average now {os.getloadavg()[0]:.2f}")
 
 
@@ -87,7 +99,7 @@ def pictures(args) -> None:
     from train.sketch_augment import SketchAugment, ink_tensor
 
     out = Path(args.out)
-    source = labelled_catalog()
+    source = labelled_catalog(args.db)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "pictures.db"
         shutil.copy(source, work)
@@ -122,6 +134,9 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2)
     p = sub.add_parser("pictures", help="the docs/ pictures of sketches and augmentations")
     p.add_argument("--out", default=str(ROOT / "docs"))
+    for p in sub.choices.values():
+        p.add_argument("--db", type=Path, help="the labelled catalog (default: benchmarks/shared_catalog.py's, "
+                       "built once); it is copied, never written to")
     args = parser.parse_args()
     {"extract": extract, "pictures": pictures}[args.job](args)
 
