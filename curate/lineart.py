@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .images import to_rgb
+from .images import ImageError, open_crop, to_rgb
 
 ALGORITHM_VERSION = 1   # bump when the code changes what a parameter set produces: every image is remade
 
@@ -124,10 +124,10 @@ def _method(method: str):
 def line_art_png(crop: bytes, method: str, params: XDoGParams) -> tuple[bytes, int, int]:
     """A crop's encoded bytes -> (PNG of its line art, width, height)."""
     try:
-        with Image.open(io.BytesIO(crop)) as im:
+        with open_crop(crop) as im:
             rgb = np.asarray(to_rgb(im))        # transparency on white, as everywhere in curate
-    except Exception as e:  # a broken blob is that face's problem, named in the summary
-        raise LineArtError(f"crop does not decode ({type(e).__name__}: {str(e)[:120]})") from None
+    except ImageError as e:   # a broken blob is that face's problem, named in the summary
+        raise LineArtError(str(e)) from None
     lines = _method(method)[1](rgb, params)
     buf = io.BytesIO()
     Image.fromarray(lines).save(buf, "PNG", optimize=False, compress_level=6)

@@ -19,6 +19,7 @@ import streamlit as st
 from PIL import Image
 
 from label_app import painting
+from label_app.safe_text import md
 from train.sketch import DrawingError, normalise_drawing
 
 CANVAS_SIDE = 320
@@ -85,7 +86,7 @@ def run_controls(runs: list[painting.SketchRun]) -> tuple[painting.SketchRun, di
     tags = {}
     cols = st.columns(max(1, len(run.groups)))
     for col, (group, choices) in zip(cols, run.groups.items()):
-        pick = col.selectbox(pretty(group), [ANY, *choices], key=f"draw-tag-{group}")
+        pick = col.selectbox(md(pretty(group)), [ANY, *choices], key=f"draw-tag-{group}")
         if pick != ANY:
             tags[group] = pick
     c1, c2, c3 = st.columns([1, 1, 1])
@@ -122,7 +123,7 @@ def render(runs_dir: Path, painter=None) -> None:
                     "(`train pix2pix` is not part of it).")
             run = None
         elif not runs:
-            st.info(f"No sketch model is available: no pix2pix runs in `{runs_dir}`. Train one with "
+            st.info(f"No sketch model is available: no pix2pix runs in {md(runs_dir)}. Train one with "
                     f"`train pix2pix --labels manual --attrs hair_color,eye_color --size 64`, or start "
                     f"the app with `label-app --runs DIR`.")
             run = None
@@ -136,7 +137,7 @@ def render(runs_dir: Path, painter=None) -> None:
         else:
             lines = normalise(picture, name, run)
             if isinstance(lines, str):
-                st.warning(lines)
+                st.warning(md(lines))
                 lines = None
             else:
                 st.image(Image.fromarray(lines), width=192)
@@ -147,6 +148,6 @@ def render(runs_dir: Path, painter=None) -> None:
             try:
                 faces = painter(run.dir, lines, tags, n, seed)
             except (RunError, ValueError, OSError) as e:   # ConditionError is a ValueError
-                st.error(f"{run.name}: {e}")
+                st.error(md(f"{run.name}: {e}"))
             else:
                 show_faces(faces, time.perf_counter() - started)

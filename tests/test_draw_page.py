@@ -6,6 +6,7 @@ The painter here is a deterministic stand-in injected by the test to check the p
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from pathlib import Path
@@ -70,7 +71,8 @@ def open_draw_page(db: Path, runs: Path, monkeypatch) -> AppTest:
 
 
 def infos(at: AppTest) -> str:
-    return " ".join(e.value for e in [*at.info, *at.warning, *at.error])
+    """The alerts' text as the browser shows it (data in them is escaped: shown, never markup)."""
+    return html.unescape(" ".join(e.value for e in [*at.info, *at.warning, *at.error]))
 
 
 def test_without_a_painter_the_page_says_no_model(tiny_catalog, tmp_path, monkeypatch):
@@ -125,6 +127,7 @@ def test_bad_drawings_and_painter_errors_are_one_line_messages(tiny_catalog, tmp
     photo.save(buf, "PNG")
     at.file_uploader[0].set_value(("holiday <b>photo</b>.png", buf.getvalue(), "image/png")).run()
     assert "holiday <b>photo</b>.png looks like a photo" in infos(at)
+    assert "<b>" not in " ".join(w.value for w in at.warning)          # the name is text, not markup
     at.file_uploader[0].set_value(("face.png", drawing_png(), "image/png")).run()
     assert "neither G_ema.pt nor a checkpoint" in infos(at) and not at.exception
 

@@ -128,7 +128,7 @@ def test_a_broken_crop_is_an_error_naming_the_face(tiny_catalog):
         cat.conn.execute("UPDATE face_images SET image = ? WHERE face_id = ?", (b"not a picture", bad))
         s = derive(cat, workers=1)
         assert s.made == len(cat.face_ids()) - 1
-        assert [f for f, _ in s.errors] == [bad] and "does not decode" in s.errors[0][1]
+        assert [f for f, _ in s.errors] == [bad] and "unreadable crop" in s.errors[0][1]
         assert derived.derived_errors(cat, "sketch") == s.errors
         assert derive(cat, workers=1).errors == []          # not retried until crop or params change
 
