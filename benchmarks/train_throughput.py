@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from db import Catalog  # noqa: E402
 from benchmarks.shared_catalog import labelled_catalog  # noqa: E402
 from train.compat import import_torchvision  # noqa: E402
-from train.loop import pick_precision, train  # noqa: E402
+from train.device import pick_precision  # noqa: E402
+from train.loop import train  # noqa: E402
 from train.models import build  # noqa: E402
 from train.options import TrainOptions  # noqa: E402
 

@@ -7,10 +7,12 @@
 - `fail()`: one red line on stderr, then exit.
 - `CatalogErrors`: the command group class (`typer.Typer(cls=CatalogErrors)`): a CatalogError,
   or a SQLite error (a damaged or read-only catalog), anywhere in a command becomes one line.
+- `did_you_mean()`: the closest known name, for "unknown ..." messages.
 """
 
 from __future__ import annotations
 
+import difflib
 import sqlite3
 from pathlib import Path
 from typing import Annotated
@@ -51,3 +53,9 @@ class CatalogErrors(TyperGroup):
             fail(str(e))
         except sqlite3.DatabaseError as e:
             fail(str(explain(Catalog.last_opened, e)))
+
+
+def did_you_mean(word: str, choices) -> str:
+    """` (did you mean 'x'?)` with the known name closest to `word`, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

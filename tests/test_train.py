@@ -20,7 +20,8 @@ import train.cli  # noqa: F401  (registers the commands)
 from train.conditions import ConditionSpec, ConditionGroup
 from train.loop import train
 from train.options import TrainOptions
-from train.runs import generate, load_run
+from train.runs import load_run
+from train.sampling import generate
 
 runner = CliRunner()
 TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch", "4", "--z-dim", "16", "--min-per-tag", "1",
@@ -82,8 +83,8 @@ def test_resume_is_exact(tiny_catalog, tmp_path):
     assert not (halves / "G_ema.pt").exists()
     res = invoke("acgan", "--resume", halves, "--no-progress")
     assert res.exit_code == 0, res.output
-    a = torch.load(load_run(straight).latest_checkpoint(), weights_only=False)
-    b = torch.load(load_run(halves).latest_checkpoint(), weights_only=False)
+    a = torch.load(load_run(straight).latest_checkpoint(), weights_only=True)
+    b = torch.load(load_run(halves).latest_checkpoint(), weights_only=True)
     assert a["step"] == b["step"] == 2000
     for net in ("G", "D", "G_ema"):
         for k in a[net]:
@@ -94,7 +95,7 @@ def test_resume_is_exact(tiny_catalog, tmp_path):
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "auto"])
 def test_precisions_train_and_options_record_what_ran(precision, tiny_catalog, tmp_path):
-    from train.loop import pick_precision
+    from train.device import pick_precision
 
     run = load_run(train(tiny_options(tiny_catalog, tmp_path, iters=4, precision=precision)))
     ran = pick_precision(precision, torch.device("cpu"))
@@ -177,7 +178,7 @@ def test_condition_sampling_follows_the_label_distribution():
 
 
 def test_fake_conditions_keep_the_tags_that_go_together():
-    from train.loop import fake_conditions
+    from train.losses import fake_conditions
 
     # hair and eyes always match on the training faces: blonde+blue or red+red, 3 to 1
     labels = torch.tensor([[1., 0., 1., 0.]] * 75 + [[0., 1., 0., 1.]] * 25)
@@ -212,7 +213,7 @@ def test_ddp_two_cpu_processes(tiny_catalog, tmp_path):
     run = load_run(r0["run_dir"])
     assert run.options["world_size"] == 2
     assert len(list((tmp_path / "runs").iterdir())) == 1          # only rank 0 writes
-    assert torch.load(run.latest_checkpoint(), weights_only=False)["step"] == 3
+    assert torch.load(run.latest_checkpoint(), weights_only=True)["step"] == 3
     rows = list(csv.DictReader(open(run.metrics_path)))
     assert rows[-1]["step"] == "3"
 
@@ -234,7 +235,7 @@ def test_tensorboard_and_wandb_log_without_network(tiny_catalog, tmp_path, monke
 
 
 def test_a_discriminator_that_wins_is_flagged(tiny_catalog, tmp_path):
-    from train.loop import discriminator_wins
+    from train.diagnostics import discriminator_wins
 
     assert discriminator_wins(0.999, 0.001, 9.0) and not discriminator_wins(0.9, 0.1, 3.0)
     # D far stronger than G: a tiny fixed-lr G against a wide D with a high lr

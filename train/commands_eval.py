@@ -8,22 +8,22 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from db import DEFAULT_DB, Catalog, CatalogError
+from db.cli import DbOption, make_console
 
 from .app import app, fail
 from .judge import JudgeError, JudgeOptions, load_judge, train_judge
 from .metrics import WeightsError
 from .runs import RunError, load_run
 
-console = Console(stderr=True, soft_wrap=True)
+console = make_console(stderr=True)
 
 
 def _log(message: str) -> None:
-    console.print(f"[dim]{message}[/dim]")
+    console.print(message, style="dim")
 
 
 def _open(db: Path) -> Catalog:
@@ -54,7 +54,7 @@ def _print_scores(judge) -> None:
 
 @app.command()
 def judge(
-    db: Annotated[Path, typer.Option("--db", help="The catalog file.")] = Path(DEFAULT_DB),
+    db: DbOption = Path(DEFAULT_DB),
     labels: Annotated[str, typer.Option(help="Label source to learn (its train split; scored on its test split).")]
     = "manual",
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Judge file [judges/<labels>.pt].")] = None,
@@ -131,7 +131,8 @@ def eval_(
     run: Annotated[Path, typer.Argument(help="Run folder (runs/NNNNN-...).")],
     judge_file: Annotated[Path, typer.Option("--judge", help="Judge file from `train judge`.")]
     = Path("judges/manual.pt"),
-    db: Annotated[Optional[Path], typer.Option("--db", help="Catalog [the run's own].")] = None,
+    db: Annotated[Optional[Path], typer.Option("--db", envvar="CURATE_DB",
+                                               help="Catalog (or set CURATE_DB) [the run's own].")] = None,
     n: Annotated[int, typer.Option("--n", help="Generated faces.")] = 10000,
     per_class: Annotated[int, typer.Option(help="Generated faces per hair colour for intra-class FID.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of noise and conditions.")] = 0,
@@ -152,8 +153,8 @@ def eval_(
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Evaluated run folders (each has eval.json).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Report folder.")] = Path("report"),
-    db: Annotated[Optional[Path], typer.Option("--db", help="Catalog for the label agreement section "
-                                                "[the first run's].")] = None,
+    db: Annotated[Optional[Path], typer.Option("--db", envvar="CURATE_DB", help="Catalog for the label agreement "
+                                                "section (or set CURATE_DB) [the first run's].")] = None,
     seed: Annotated[int, typer.Option(help="Noise seed of the sample grids.")] = 0,
 ) -> None:
     """Write OUT/index.html (self-contained) and OUT/report.md comparing evaluated runs."""
@@ -175,7 +176,7 @@ def compare(
 
 def parse_run_specs(text: str) -> list[tuple[str, str]]:
     """"acgan:manual,cgan:manual" -> [("acgan", "manual"), ("cgan", "manual")]."""
-    from .models import MODELS
+    from .losses import MODELS
     out = []
     for item in [s.strip() for s in text.split(",") if s.strip()]:
         model, _, labels = item.partition(":")
@@ -189,7 +190,7 @@ def parse_run_specs(text: str) -> list[tuple[str, str]]:
 
 @app.command()
 def experiment(
-    db: Annotated[Path, typer.Option("--db", "--catalog", help="The catalog file.")] = Path(DEFAULT_DB),
+    db: DbOption = Path(DEFAULT_DB),
     runs: Annotated[str, typer.Option(help="MODEL:LABELS,... to train, each with the same budget and seed.")]
     = "acgan:manual,acgan:i2v,cgan:manual",
     judge_labels: Annotated[str, typer.Option(help="Label source of the judge.")] = "manual",

@@ -1,6 +1,9 @@
-"""`train dcgan|wgan-gp|cgan|acgan`, `train sample`, `train animate`: thin wrappers over train.loop / train.runs."""
+"""`train <model>` for every model of the registry, `train sample`, `train animate`: thin
+wrappers over train.loop / train.runs. A command gathers its options into one TrainOptions
+(or, with --resume, merges them into the run's own in `options.resume_options`), selects
+the faces once, prints what it selected and calls `train()`."""
 
-from __future__ import annotations
+# no `from __future__ import annotations`: the options' help texts are built per model when defined
 
 import json
 import os
@@ -8,30 +11,25 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from db import DEFAULT_DB, Catalog, CatalogError
+from db import Catalog, CatalogError
+from db.cli import DEFAULT_DB_PATH, DbOption, make_console
 
 from .app import app, fail
 from .conditions import ConditionError
 from .data import DataError, select_faces
-from .options import TrainOptions
-from .runs import RunError, generate, image_grid, load_run
-
-HELP = {
-    "dcgan": "Train an unconditional DCGAN (Radford et al.) on the catalog's faces.",
-    "wgan-gp": "Train an unconditional WGAN-GP (critic without batch norm, gradient penalty, n_critic steps).",
-    "cgan": "Train a conditional GAN: the tags are fed to G and D.",
-    "acgan": "Train an ACGAN: D has an auxiliary classifier head for the tags.",
-}
+from .losses import LOSSES
+from .options import TrainOptions, resume_options
+from .runs import RunError, load_run
+from .sampling import generate, image_grid
 
 
 def _split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _print_counts(console: Console, counts: dict, n: int, dropped: int, source: str | None) -> None:
+def _print_counts(console, counts: dict, n: int, dropped: int, source: str | None) -> None:
     if not counts:
         console.print(f"{n} faces (no conditions)")
         return
@@ -46,13 +44,40 @@ def _print_counts(console: Console, counts: dict, n: int, dropped: int, source: 
     console.print(table)
 
 
+def options_from_cli(model: str, p: dict) -> dict:
+    """The command line's values under TrainOptions' names."""
+    out = {k: v for k, v in p.items() if k not in ("db", "lr", "resume", "dry_run", "ctx")}
+    out.update(model=model, catalog=str(p["db"] or DEFAULT_DB_PATH), attrs=_split_list(p["attrs"]),
+               common=_split_list(p["common"]), lr_g=p["lr_g"] if p["lr_g"] is not None else p["lr"],
+               lr_d=p["lr_d"] if p["lr_d"] is not None else p["lr"], runs_dir=str(p["runs_dir"]),
+               cache_dir=str(p["cache_dir"]) if p["cache_dir"] else None, diffaug=p["diffaug"] or "")
+    out["backbone"] = out.pop("arch")
+    if p["attrs"] is None and LOSSES[model].conditional:
+        out["attrs"] = ["hair_color", "eye_color"]
+    return out
+
+
+def given_options(ctx: typer.Context, model: str, p: dict) -> dict:
+    """The options the user gave (command line or environment), under TrainOptions' names."""
+    values = options_from_cli(model, p)
+    given = {}
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)     # typer vendors click: compare by name
+        if source is None or source.name == "DEFAULT":
+            continue
+        names = {"db": ["catalog"], "lr": ["lr_g", "lr_d"], "arch": ["backbone"]}.get(param.name, [param.name])
+        given.update({k: values[k] for k in names if k in values})
+    return given
+
+
 def _make_command(model: str):
     def command(
-        db: Annotated[Path, typer.Option("--db", help="The catalog file.")] = Path(DEFAULT_DB),
+        ctx: typer.Context,
+        db: DbOption = None,
         labels: Annotated[Optional[str], typer.Option(help="Label source (manual, i2v, animeface, any imported "
                                                        "name); unconditional models: which faces to use.")] = None,
         attrs: Annotated[Optional[str], typer.Option(help="Tag groups to condition on, comma-separated "
-                                                      "[default for cgan/acgan: hair_color,eye_color].")] = None,
+                                                      "[conditional models: hair_color,eye_color].")] = None,
         min_prob: Annotated[Optional[float], typer.Option(help="Probabilistic sources: keep labels >= this.")] = None,
         common: Annotated[Optional[str], typer.Option(help="Keep only faces also labelled by these sources "
                                                        "(comma-separated): same faces across label sources.")] = None,
@@ -67,7 +92,17 @@ def _make_command(model: str):
         ngf: Annotated[int, typer.Option(help="Generator width.")] = 64,
         ndf: Annotated[int, typer.Option(help="Discriminator width.")] = 64,
         deep: Annotated[bool, typer.Option(help="Extra stride-1 conv per resolution (the study's "
-                                           "'DCGAN with extra layers').")] = False,
+                                           "'DCGAN with extra layers'; --arch dcgan only).")] = False,
+        arch: Annotated[str, typer.Option(help="Network backbone: dcgan (the study's) or resnet (SNGAN-style "
+                                          "residual blocks).")] = "dcgan",
+        loss: Annotated[Optional[str], typer.Option(help="Adversarial loss: bce, hinge, or wasserstein (needs "
+                                                    "--sn d or wgan-gp) [the model's: " + LOSSES[model].defaults["loss"]
+                                                    + "].")] = None,
+        sn: Annotated[Optional[str], typer.Option(help="Spectral normalisation in none, d, g or both nets [the "
+                                                  "model's: " + LOSSES[model].defaults["sn"] + "].")] = None,
+        diffaug: Annotated[Optional[str], typer.Option(help="DiffAugment policy applied to real and fake faces "
+                                                       "before D: a subset of color,translation,cutout "
+                                                       "[none].")] = None,
         lr: Annotated[Optional[float], typer.Option(help="Learning rate of both nets.")] = None,
         lr_g: Annotated[Optional[float], typer.Option(help="Generator learning rate.")] = None,
         lr_d: Annotated[Optional[float], typer.Option(help="Discriminator learning rate.")] = None,
@@ -75,7 +110,7 @@ def _make_command(model: str):
         beta2: Annotated[Optional[float], typer.Option(help="Adam beta2.")] = None,
         n_critic: Annotated[Optional[int], typer.Option(help="D steps per G step [wgan-gp: 5, else 1].")] = None,
         gp_weight: Annotated[float, typer.Option(help="WGAN-GP gradient penalty weight.")] = 10.0,
-        aux_weight: Annotated[float, typer.Option(help="ACGAN auxiliary loss weight.")] = 1.0,
+        aux_weight: Annotated[float, typer.Option(help="Auxiliary classifier loss weight (acgan, reacgan).")] = 1.0,
         ema_beta: Annotated[float, typer.Option(help="EMA decay of G per step.")] = 0.995,
         flip: Annotated[bool, typer.Option(help="Random horizontal flips.")] = True,
         seed: Annotated[int, typer.Option(help="Random seed (init, noise, data order).")] = 0,
@@ -93,50 +128,44 @@ def _make_command(model: str):
         tensorboard: Annotated[bool, typer.Option(help="Also log to TensorBoard (RUN/tensorboard).")] = False,
         wandb: Annotated[bool, typer.Option(help="Also log to Weights & Biases (offline unless "
                                             "WANDB_MODE=online).")] = False,
-        resume: Annotated[Optional[Path], typer.Option(help="Continue this run folder exactly where its "
-                                                       "newest checkpoint left off (--iters sets a new end).")] = None,
+        resume: Annotated[Optional[Path], typer.Option(help="Continue this run folder exactly where its newest "
+                                                       "checkpoint left off, with its own options (--iters sets a "
+                                                       "new end; options that contradict the run are "
+                                                       "refused).")] = None,
         dry_run: Annotated[bool, typer.Option(help="Print the options and dataset counts; write nothing.")] = False,
         progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
     ) -> None:
+        params = dict(locals())
         from .loop import TrainingStopped, train
 
         main_process = os.environ.get("RANK", "0") == "0"     # under torchrun, rank 0 alone speaks
-        console = Console(stderr=True, quiet=not main_process, soft_wrap=True)
+        console = make_console(stderr=True, quiet=not main_process)
         try:
             if resume is not None:
                 run = load_run(resume)
                 if run.model != model:
                     fail(f"{resume} is a {run.model} run, not {model}: use `train {run.model} --resume {resume}`")
-                opts = TrainOptions.from_dict({**run.options, "iters": iters, "device": device, "progress": progress})
+                opts, notes = resume_options(run.options, given_options(ctx, model, params))
+                for note in notes:
+                    console.print(f"resuming with {note}", style="yellow")
                 if dry_run:
-                    console.print_json(json.dumps(run.options))
+                    console.print_json(json.dumps(opts.to_dict()))
                     return
                 run_dir = train(opts, resume=resume, console=console)
             else:
-                conditional = model in ("cgan", "acgan")
-                opts = TrainOptions(
-                    model=model, catalog=str(db), labels=labels,
-                    attrs=_split_list(attrs) if attrs is not None else (["hair_color", "eye_color"] if conditional
-                                                                        else []),
-                    min_prob=min_prob, common=_split_list(common), min_per_tag=min_per_tag, drop_rare=drop_rare,
-                    size=size, iters=iters, epochs=epochs, batch=batch, z_dim=z_dim, ngf=ngf, ndf=ndf, deep=deep,
-                    lr_g=lr_g if lr_g is not None else lr, lr_d=lr_d if lr_d is not None else lr,
-                    beta1=beta1, beta2=beta2, n_critic=n_critic, gp_weight=gp_weight, aux_weight=aux_weight,
-                    ema_beta=ema_beta, flip=flip, seed=seed, runs_dir=str(runs_dir),
-                    cache_dir=str(cache_dir) if cache_dir else None, log_every=log_every, diag_every=diag_every,
-                    sample_every=sample_every, checkpoint_every=checkpoint_every, device=device, precision=precision,
-                    tensorboard=tensorboard, wandb=wandb, progress=progress)
-                with Catalog(db, create=False) as catalog:
-                    ids, _, _, counts, dropped = select_faces(catalog, opts)
+                opts = TrainOptions(**options_from_cli(model, params))
+                with Catalog(opts.catalog, create=False) as catalog:
+                    selected = select_faces(catalog, opts)
                     if dry_run:
                         from db.training import content_fingerprint
                         opts.catalog_fingerprint = content_fingerprint(catalog)
+                ids, _, _, counts, dropped = selected
                 _print_counts(console, counts, len(ids), dropped, labels)
                 if dry_run:
                     console.print_json(json.dumps(opts.to_dict()))
                     console.print("dry run: nothing written")
                     return
-                run_dir = train(opts, console=console)
+                run_dir = train(opts, console=console, selected=selected)
         except TrainingStopped as e:
             fail(f"training stopped: {e}", code=1)
         except (DataError, RunError, CatalogError, ConditionError, ValueError) as e:
@@ -144,12 +173,12 @@ def _make_command(model: str):
         if main_process:
             typer.echo(str(run_dir))
 
-    command.__doc__ = HELP[model]
+    command.__doc__ = LOSSES[model].help
     return command
 
 
-for _model in HELP:
-    app.command(name=_model, help=HELP[_model])(_make_command(_model))
+for _model, _loss in LOSSES.items():
+    app.command(name=_model, help=_loss.help)(_make_command(_model))
 
 
 @app.command()
@@ -167,16 +196,18 @@ def sample(
     """Generate a grid of faces from a trained run, optionally with given tags."""
     from PIL import Image
 
+    console = make_console(stderr=True)
     try:
         r = load_run(run)
         conditions = None
         if tags:
             if r.spec is None or not r.conditional:
-                fail(f"{run} is an unconditional {r.model} run: --tags needs a cgan or acgan run")
+                fail(f"{run} is an unconditional {r.model} run: --tags needs a conditional run")
             conditions = [r.spec.parse_tags(tags)]
         if n < 1:
             fail("-n must be at least 1")
-        images, _ = generate(r, n, conditions, seed=seed, ema=ema, device=device)
+        G = r.generator(ema=ema, device=device, warn=lambda text: console.print(text, style="yellow"))
+        images, _ = generate(r, n, conditions, seed=seed, G=G, device=device)
     except (RunError, ConditionError, ValueError) as e:
         fail(str(e))
     if output.suffix.lower() != ".png":

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from db.cli import did_you_mean
+
 
 class ConditionError(ValueError):
     """A tag or group that the run's vocabulary does not know."""
@@ -63,7 +65,8 @@ class ConditionSpec:
         for g in self.groups:
             if tag in g.tags:
                 return g
-        raise ConditionError(f"unknown tag {tag!r} for this run; known tags: {', '.join(self.tags)}")
+        raise ConditionError(f"unknown tag {tag!r} for this run{did_you_mean(tag, self.tags)}; "
+                             f"known tags: {', '.join(self.tags)}")
 
     def parse_tags(self, text: str | list[str]) -> dict:
         """"blonde hair, blue eyes" -> {"hair_color": "blonde hair", "eye_color": "blue eyes"}."""
@@ -100,7 +103,8 @@ class ConditionSpec:
                         raise ConditionError(f"{key} is exclusive: one tag, not {values}")
                     for tag in values:
                         if tag not in g.tags:
-                            raise ConditionError(f"unknown {key} {tag!r} for this run; known: {', '.join(g.tags)}")
+                            raise ConditionError(f"unknown {key} {tag!r} for this run{did_you_mean(tag, g.tags)}; "
+                                                 f"known: {', '.join(g.tags)}")
                         c[i, g.offset + g.tags.index(tag)] = 1.0
                 else:
                     g = self.tag_group(key)

@@ -51,7 +51,7 @@ def select_faces(catalog: Catalog, opts: TrainOptions) -> tuple[list[int], dict[
     if opts.conditional and not opts.attrs:
         raise DataError(f"{opts.model} needs --attrs (tag groups, e.g. hair_color,eye_color)")
     if not opts.conditional and opts.attrs:
-        raise DataError(f"{opts.model} is unconditional: --attrs is for cgan/acgan")
+        raise DataError(f"{opts.model} is unconditional: --attrs is for the conditional models")
     if opts.labels is None:
         ids = catalog.face_ids("ok", opts.split)
         if not ids:
@@ -161,8 +161,11 @@ def cached_images(catalog: Catalog, ids: list[int], size: int, cache_dir: Path |
     return out
 
 
-def load_training_set(catalog: Catalog, opts: TrainOptions, progress=None, images: bool = True) -> TrainingSet:
-    ids, labels, spec, counts, dropped = select_faces(catalog, opts)
+def load_training_set(catalog: Catalog, opts: TrainOptions, progress=None, images: bool = True,
+                      selected: tuple | None = None) -> TrainingSet:
+    """The faces, labels and images of a run; `selected`: what `select_faces` returned, when the
+    caller already selected the faces (a run selects them once)."""
+    ids, labels, spec, counts, dropped = selected if selected is not None else select_faces(catalog, opts)
     y = encode_labels(spec, ids, labels) if spec is not None and opts.conditional else None
     cache = Path(opts.cache_dir) if opts.cache_dir else default_cache_dir()
     x = cached_images(catalog, ids, opts.size, cache, progress) if images else torch.empty(0)

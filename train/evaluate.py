@@ -28,7 +28,8 @@ from db import Catalog
 
 from . import metrics as M
 from .judge import Judge, LabelledSet, accuracy, load_labelled
-from .runs import Run, generate
+from .runs import Run
+from .sampling import generate
 
 DIVERSITY_MAX = 2000       # pairwise distances on at most this many samples (N² memory)
 

@@ -28,6 +28,8 @@ from torch import nn
 
 from db import Catalog
 
+from . import safe_load
+
 JUDGE_FORMAT = 1
 
 
@@ -218,7 +220,9 @@ def load_judge(path: str | Path) -> Judge:
     if not path.is_file():
         raise JudgeError(f"no judge at {path} (train one with `train judge`)")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        blob = safe_load.load(path)      # tensors and plain values only: a judge from elsewhere runs nothing
+    except safe_load.UnsafeFileError as e:
+        raise JudgeError(str(e)) from e
     except Exception as e:
         raise JudgeError(f"{path} is not a judge file ({type(e).__name__}: {e})") from e
     if not isinstance(blob, dict) or blob.get("format") != JUDGE_FORMAT:

@@ -1,19 +1,19 @@
-"""Every option of a training run in one plain structure (saved as the run's options.json)."""
+"""Every option of a training run in one plain structure (saved as the run's options.json),
+the rules on which combinations make sense, and how a resumed run's options are merged.
+
+A model's own defaults (optimiser, adversarial loss, spectral norm) live on its loss class
+(train.losses) and fill whatever the command line leaves out, so the study's models keep
+exactly the values they always had.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 
-from .models import MODELS, SIZES
-
-# Per-model optimiser defaults: DCGAN's Adam(2e-4, 0.5) and WGAN-GP's Adam(1e-4, 0, 0.9), n_critic 5.
-MODEL_DEFAULTS = {
-    "dcgan": dict(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, n_critic=1),
-    "cgan": dict(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, n_critic=1),
-    "acgan": dict(lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, n_critic=1),
-    "wgan-gp": dict(lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, n_critic=5),
-}
+from .augment import parse_policy
+from .losses import LOSS_CHOICES, loss_class
+from .models import ARCHS, SIZES, SN_CHOICES
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -38,6 +38,11 @@ class TrainOptions:
     ngf: int = 64
     ndf: int = 64
     deep: bool = False
+    backbone: str = "dcgan"                # --arch dcgan | resnet (SNGAN-style blocks); options.json's
+                                           # "arch" is the nets' constructor arguments
+    loss: str | None = None                # bce | hinge | wasserstein [the model's]
+    sn: str | None = None                  # spectral norm in none | d | g | both [the model's]
+    diffaug: str = ""                      # DiffAugment policy, e.g. "color,translation,cutout"
     lr_g: float | None = None
     lr_d: float | None = None
     beta1: float | None = None
@@ -56,22 +61,24 @@ class TrainOptions:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     dwin_window: int = 200
-    device: str = "auto"
+    device: str = "auto"                 # auto | cpu | cuda ...: options.json records the one that ran
     precision: str = "auto"              # fp32 | bf16 (autocast) | auto: resolved when the run starts
     tensorboard: bool = False
     wandb: bool = False
     progress: bool = True
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; one of {', '.join(MODELS)}")
+        cls = loss_class(self.model)
         if self.size not in SIZES:
             raise ValueError(f"--size must be one of {', '.join(map(str, SIZES))}, not {self.size}")
-        for key, value in MODEL_DEFAULTS[self.model].items():
+        for key, value in cls.defaults.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        for name, value, choices in (("precision", self.precision, PRECISIONS), ("loss", self.loss, LOSS_CHOICES),
+                                     ("sn", self.sn, SN_CHOICES), ("arch", self.backbone, tuple(ARCHS))):
+            if value not in choices:
+                raise ValueError(f"--{name} must be one of {', '.join(choices)}, not {value!r}")
+        self.diffaug = ",".join(parse_policy(self.diffaug))
         if self.iters is not None and self.epochs is not None:
             raise ValueError("give --iters or --epochs, not both")
         for name in ("batch", "z_dim", "ngf", "ndf", "log_every", "diag_every", "checkpoint_every", "n_critic"):
@@ -79,10 +86,17 @@ class TrainOptions:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
         if self.iters is not None and self.iters < 0:
             raise ValueError("--iters must be >= 0")
+        # combinations that make no sense
+        if self.loss == "wasserstein" and not cls.lipschitz and self.sn not in ("d", "both"):
+            raise ValueError(f"--loss wasserstein needs a Lipschitz discriminator: add --sn d, or train wgan-gp "
+                             f"(gradient penalty); {self.model} has neither")
+        if self.deep and self.backbone != "dcgan":
+            raise ValueError("--deep is the DCGAN study's extra layers; --arch resnet already has two convolutions "
+                             "per resolution")
 
     @property
     def conditional(self) -> bool:
-        return self.model in ("cgan", "acgan")
+        return loss_class(self.model).conditional
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,3 +105,29 @@ class TrainOptions:
     def from_dict(cls, d: dict) -> "TrainOptions":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# What a resumed run may change: where and how it runs, what it logs, and where it ends.
+# Everything else is the run: a different value is refused, never silently ignored.
+RESUMABLE = ("iters", "epochs", "catalog", "device", "precision", "progress", "log_every", "diag_every",
+             "sample_every", "checkpoint_every", "keep_checkpoints", "tensorboard", "wandb", "cache_dir")
+
+
+def resume_options(saved: dict, given: dict) -> tuple[TrainOptions, list[str]]:
+    """The options of a resumed run: the run's own (`saved`, its options.json) with what the user
+    `given` may change. Returns them and notes on changes worth saying; raises ValueError naming
+    every given option that contradicts the run."""
+    run = TrainOptions.from_dict(saved)
+    flag = lambda name: "--" + {"backbone": "arch", "catalog": "db"}.get(name, name).replace("_", "-")  # noqa: E731
+    clashes = [f"{flag(k)} {v} (the run has {getattr(run, k)})" for k, v in given.items()
+               if k not in RESUMABLE and hasattr(run, k) and v != getattr(run, k)]
+    if clashes:
+        raise ValueError("a resumed run keeps its options, and these contradict it: " + "; ".join(clashes)
+                         + ". Leave them out, or start a new run")
+    merged = {**saved, "device": "auto"}     # the saved device is where it ran, not a wish
+    merged.update({k: v for k, v in given.items() if k in RESUMABLE})
+    if "iters" in given or "epochs" in given:          # a new end: the one given
+        merged["epochs" if "iters" in given else "iters"] = None
+    notes = [f"{flag(k)}: {saved.get(k)} -> {merged[k]}" for k in ("precision", "catalog")
+             if k in given and given[k] != saved.get(k)]
+    return TrainOptions.from_dict(merged), notes

@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image
 
 from .evaluate import read_eval
-from .runs import Run, generate, image_grid, load_run
+from .runs import Run, load_run
+from .sampling import generate, image_grid
 
 GRID_COLUMNS = 8
 NOT_CURVES = ("time", "seconds", "epoch", "kimg", "images_per_s")   # bookkeeping, not training signals

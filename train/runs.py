@@ -1,29 +1,45 @@
-"""Run folders: loading a finished (or running) run and generating images from it.
+"""Run folders: their layout, what is written into them, and loading them back.
 
 A run lives in `runs/NNNNN-<model>-<labels>/` (e.g. `runs/00003-acgan-manual/`, `-uncond` without
-labels). `options.json` holds every option needed to repeat it (model, size, nets, optimiser,
-steps, seed, label source, attributes, the catalog path and its content fingerprint) plus
-`arch` (the generator's and discriminator's constructor arguments) and `conditions` (the
-condition vocabulary with the training label frequencies, absent for unconditional models).
+labels; the label source's name is made safe as one folder name). `options.json` holds every
+option needed to repeat it (model, size, nets, optimiser, steps, seed, label source,
+attributes, the catalog path and its content fingerprint, the device that ran) plus `arch`
+(the generator's and discriminator's constructor arguments) and `conditions` (the condition
+vocabulary with the training label frequencies, absent for unconditional models).
 `metrics.csv` has one row every `log_every` steps (losses, D(x), D(G(z)), gradient norms,
 auxiliary accuracy on real and fake, mode-collapse diagnostics). `samples/NNNNNN.png` are grids
 from a fixed noise and fixed conditions (rows = the first exclusive group's tags, usually hair
 colours) at step NNNNNN. `checkpoints/NNNNNN.pt` hold G, D, the EMA of G, both optimisers, RNG
 states and the step (the newest few are kept); `G_ema.pt` is the final EMA generator
 (`{"arch": ..., "state": ...}`), written when the run ends. `log.txt` has the run's messages.
+
+Checkpoints hold tensors and plain values only and are loaded that way (train.safe_load): a
+run folder from someone else cannot run code here.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import math
+import os
+import random
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import safe_load
 from .conditions import ConditionSpec
-from .models import Generator
+from .models import build_generator
+
+CHECKPOINT_KEYS = ("step", "G", "D", "G_ema", "opt_G", "opt_D")
+METRICS = ["step", "epoch", "kimg", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "gp",
+           "grad_norm_d", "grad_norm_g", "aux_loss_real", "aux_acc_real", "aux_acc_fake", "grad_cosine",
+           "sample_distance", "d_wins"]
 
 
 class RunError(Exception):
@@ -75,22 +91,49 @@ class Run:
         ckpts = self.checkpoints()
         return ckpts[-1] if ckpts else None
 
-    def generator(self, ema: bool = True, device: str | torch.device = "cpu") -> Generator:
+    def load_latest(self, keys=CHECKPOINT_KEYS, warn=print) -> tuple[Path, dict]:
+        """The newest checkpoint that loads. A corrupt one (a crash while writing, a bad disk) is
+        passed over for the one before it, with a warning; an unsafe one stops everything."""
+        first_error = None
+        for path in reversed(self.checkpoints()):
+            try:
+                ckpt = load_checkpoint(path)
+                missing = [k for k in keys if k not in ckpt]
+                if missing:
+                    raise RunError(f"checkpoint {path} lacks {', '.join(map(repr, missing))}: not a checkpoint "
+                                   "of this tool")
+            except RunError as e:
+                if isinstance(e.__cause__, safe_load.UnsafeFileError):
+                    raise
+                first_error = first_error or e
+                warn(f"warning: {e}; trying the checkpoint before it")
+                continue
+            if first_error is not None:
+                warn(f"warning: using {path} (step {ckpt['step']}) instead")
+            return path, ckpt
+        if first_error is not None:
+            raise first_error
+        raise RunError(f"{self.dir} has no checkpoint yet")
+
+    def generator(self, ema: bool = True, device: str | torch.device = "cpu", warn=print) -> torch.nn.Module:
         """The trained generator in eval mode: G(z, c) -> images in [-1, 1], NCHW.
 
         The final `G_ema.pt` when the run has ended, else the newest checkpoint's
         EMA (or raw, with ema=False) generator.
         """
         final = self.dir / "G_ema.pt"
+        key = "G_ema" if ema else "G"
         if ema and final.exists():
             state = load_checkpoint(final)["state"]
+        elif not self.checkpoints():
+            raise RunError(f"{self.dir} has neither G_ema.pt nor a checkpoint yet")
         else:
-            ckpt = self.latest_checkpoint()
-            if ckpt is None:
-                raise RunError(f"{self.dir} has neither G_ema.pt nor a checkpoint yet")
-            state = load_checkpoint(ckpt)["G_ema" if ema else "G"]
-        G = Generator(**self.options["arch"]["G"])
-        G.load_state_dict(state)
+            state = self.load_latest((key,), warn)[1][key]
+        G = build_generator(self.options["arch"]["G"])
+        try:
+            G.load_state_dict(state)
+        except (RuntimeError, KeyError) as e:
+            raise RunError(f"the generator weights of {self.dir} do not fit its options.json: {e}") from e
         return G.to(device).eval()
 
 
@@ -110,57 +153,148 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """torch.load with a clear error for truncated or foreign files."""
+    """A checkpoint or G_ema.pt, tensors and plain values only, with a clear error for truncated,
+    foreign or unsafe files."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = safe_load.load(path)
+    except safe_load.UnsafeFileError as e:
+        raise RunError(str(e)) from e
     except Exception as e:  # torch raises many kinds for a corrupt zip/pickle
         raise RunError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e})") from e
+    if not isinstance(ckpt, dict):
+        raise RunError(f"checkpoint {path} is not a checkpoint of this tool")
+    return ckpt
 
 
-@torch.no_grad()
-def generate(run: Run, n: int, conditions: list[dict] | None = None, seed: int = 0, batch: int = 256,
-             device: str | torch.device = "cpu", ema: bool = True, G: Generator | None = None,
-             ) -> tuple[torch.Tensor, list[dict]]:
-    """n images as uint8 [n, 3, H, W] and the tag dict each was conditioned on.
-
-    `conditions`: None draws them from the training label distribution; a list of tag
-    dicts (length n, or length 1 to repeat) fixes them, groups it leaves out are drawn.
-    Unconditional runs return empty tag dicts. Same seed, same images.
-    """
-    G = G if G is not None else run.generator(ema=ema, device=device)
-    gen = torch.Generator().manual_seed(seed)
-    spec = run.spec if run.conditional else None
-    z = torch.randn(n, run.z_dim, generator=gen)
-    if spec is None:
-        c, dicts = None, [{} for _ in range(n)]
-    else:
-        if conditions is None:
-            c, dicts = spec.sample(n, gen)
-        else:
-            if len(conditions) == 1:
-                conditions = conditions * n
-            if len(conditions) != n:
-                raise ValueError(f"{len(conditions)} conditions for {n} images")
-            dicts = spec.complete(conditions, gen)
-            c = spec.encode(dicts)
-    out = []
-    for i in range(0, n, batch):
-        x = G(z[i:i + batch].to(device), None if c is None else c[i:i + batch].to(device))
-        out.append(to_uint8(x.float().cpu()))
-    return (torch.cat(out) if out else torch.zeros(0, 3, run.size, run.size, dtype=torch.uint8)), dicts
+# -- writing -------------------------------------------------------------------------
 
 
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float -> uint8 [0, 255]."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+def run_name(number: int, model: str, labels: str | None) -> str:
+    """`NNNNN-<model>-<labels>`: the label source's name comes from users and catalogs, so
+    everything but letters, digits, `.`, `_` and `-` becomes `_`: one folder, never a path."""
+    slug = re.sub(r"[^\w.-]+", "_", labels or "uncond").strip("._-")[:40] or "labels"
+    return f"{number:05d}-{model}-{slug}"
 
 
-def image_grid(images: torch.Tensor, nrow: int, pad: int = 2) -> np.ndarray:
-    """uint8 [N, 3, H, W] -> one HxWx3 uint8 array, `nrow` images per row."""
-    n, _, h, w = images.shape
-    rows = (n + nrow - 1) // nrow
-    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, 3), 255, np.uint8)
-    for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
-        r, c = divmod(i, nrow)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = img
-    return grid
+def new_run_dir(runs_dir: str | Path, model: str, labels: str | None) -> Path:
+    """Create the next numbered run folder (atomically: two runs starting together get two)."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        numbers = [int(p.name[:5]) for p in runs_dir.iterdir() if p.name[:5].isdigit()]
+        path = runs_dir / run_name(max(numbers, default=-1) + 1, model, labels)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        (path / "samples").mkdir()
+        (path / "checkpoints").mkdir()
+        return path
+
+
+def write_options(run_dir: Path, options: dict) -> None:
+    (run_dir / "options.json").write_text(json.dumps(options, indent=2))
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def rng_state() -> dict:
+    """The global RNG states as tensors and plain values (loadable with weights_only)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np_state = state["numpy"]
+    if isinstance(np_state, dict):
+        np_state = (np_state["name"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                    np_state["has_gauss"], np_state["cached_gaussian"])
+    np.random.set_state(np_state)      # a tuple with a numpy array in checkpoints of earlier versions
+
+
+def save_checkpoint(run_dir: Path, state: dict, keep: int) -> Path:
+    path = run_dir / "checkpoints" / f"{state['step']:06d}.pt"
+    save_atomic(state, path)
+    for old in load_run(run_dir).checkpoints()[:-keep]:
+        old.unlink()
+    return path
+
+
+def save_final_generator(run_dir: Path, arch_g: dict, state: dict) -> None:
+    save_atomic({"arch": arch_g, "state": state}, run_dir / "G_ema.pt")
+
+
+class RunLogger:
+    """metrics.csv (always), log.txt, and optionally TensorBoard / W&B. Only rank 0 has one."""
+
+    def __init__(self, run_dir: Path, options: dict, console, resume_step: int | None):
+        self.run_dir, self.console = run_dir, console
+        self.metrics_path = run_dir / "metrics.csv"
+        rows = []
+        if resume_step is not None and self.metrics_path.exists():
+            with open(self.metrics_path, newline="") as f:   # drop rows logged after the checkpoint
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        self.file = open(self.metrics_path, "w", newline="")
+        self.writer = csv.DictWriter(self.file, METRICS, extrasaction="ignore")
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        self.file.flush()
+        self.log_file = open(run_dir / "log.txt", "a")
+        self.tb = self.wandb = None
+        if options["tensorboard"]:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:
+                raise RunError("--tensorboard needs the tensorboard package: pip install tensorboard") from e
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        if options["wandb"]:
+            try:
+                import wandb
+            except ImportError as e:
+                raise RunError("--wandb needs the wandb package: pip install wandb "
+                               "(runs offline unless WANDB_MODE=online)") from e
+            self.wandb = wandb.init(project="animeface-gan-study", name=run_dir.name, dir=str(run_dir),
+                                    config=options, mode=os.environ.get("WANDB_MODE", "offline"),
+                                    resume="allow", id=run_dir.name)
+
+    def message(self, text: str, style: str = "") -> None:
+        """A line into log.txt and onto the console (as text: names in it are data, never markup)."""
+        self.log_file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
+        self.log_file.flush()
+        if self.console is not None:
+            self.console.print(text, style=style or None, markup=False)
+
+    def row(self, row: dict) -> None:
+        self.writer.writerow({k: row.get(k, "") for k in METRICS})
+        self.file.flush()
+        scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        if self.tb is not None:
+            for k, v in scalars.items():
+                if k != "step":
+                    self.tb.add_scalar(k, v, row["step"])
+        if self.wandb is not None:
+            self.wandb.log(scalars, step=row["step"])
+
+    def image(self, path: Path, step: int) -> None:
+        if self.tb is not None:
+            from PIL import Image
+            self.tb.add_image("samples", np.asarray(Image.open(path)), step, dataformats="HWC")
+        if self.wandb is not None:
+            import wandb
+            self.wandb.log({"samples": wandb.Image(str(path))}, step=step)
+
+    def close(self) -> None:
+        self.file.close()
+        self.log_file.close()
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()

@@ -1,0 +1,7 @@
+"""DCGAN (Radford et al. 2015): unconditional, the adversarial term alone."""
+
+from .base import Loss
+
+
+class DCGAN(Loss):
+    help = "Train an unconditional DCGAN (Radford et al.) on the catalog's faces."
