@@ -34,27 +34,33 @@ def arch_kwargs(arch: str, size: int, z_dim: int, ngf: int, ndf: int, deep: bool
     return {"G": g, "D": d}
 
 
-def _build(kind: str, kw: dict) -> nn.Module:
+def _construct(kind: str, kw: dict) -> tuple[nn.Module, object, bool]:
     kw = dict(kw)
     module = ARCHS[kw.pop("net", "dcgan")]        # run folders before --arch: DCGAN, no SN
     sn = kw.pop("sn", False)
-    net = getattr(module, kind)(**kw)
-    net.apply(module.init_weights)
+    return getattr(module, kind)(**kw), module.init_weights, sn
+
+
+def _finish(net: nn.Module, init, sn: bool) -> nn.Module:
+    net.apply(init)
     if sn:
         add_spectral_norm(net)
     return net
 
 
 def build_generator(kw: dict) -> nn.Module:
-    return _build("Generator", kw)
+    return _finish(*_construct("Generator", kw))
 
 
 def build_discriminator(kw: dict) -> nn.Module:
-    return _build("Discriminator", kw)
+    return _finish(*_construct("Discriminator", kw))
 
 
 def build(arch: dict) -> tuple[nn.Module, nn.Module]:
-    return build_generator(arch["G"]), build_discriminator(arch["D"])
+    """(G, D), initialised. Both are constructed before either is initialised: the order the
+    global RNG has been drawn in since the first version, so a seed gives the same nets."""
+    g, d = _construct("Generator", arch["G"]), _construct("Discriminator", arch["D"])
+    return _finish(*g), _finish(*d)
 
 
 def add_spectral_norm(net: nn.Module) -> None:
@@ -62,6 +68,7 @@ def add_spectral_norm(net: nn.Module) -> None:
     divided by its largest singular value, estimated by one power iteration per training forward
     pass; the iteration's vectors are buffers, so they are checkpointed (exact resume) and copied
     into the EMA generator with the other buffers."""
+    exempt = {id(sub) for m in net.modules() if getattr(m, "no_spectral_norm", False) for sub in m.modules()}
     for m in list(net.modules()):
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)) and id(m) not in exempt:
             spectral_norm(m)

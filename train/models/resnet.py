@@ -19,7 +19,10 @@ from .heads import DiscriminatorHeads, SumPool, n_stages
 
 
 class CondBatchNorm(nn.Module):
-    """Batch norm whose scale and shift are 1 + W_g c and W_b c (plain affine batch norm when c_dim = 0)."""
+    """Batch norm whose scale and shift are 1 + W_g c and W_b c (plain affine batch norm when c_dim = 0).
+    W_g and W_b start at zero, so spectral norm (which would divide by their zero norm) leaves them."""
+
+    no_spectral_norm = True
 
     def __init__(self, ch: int, c_dim: int):
         super().__init__()
