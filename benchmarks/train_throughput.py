@@ -9,8 +9,14 @@
 Prints images/s and the ratios ours/reference (goal >= 1.3) and ours/compute (goal >= 0.95).
 The three are interleaved round by round so a machine shared with other jobs loads them alike.
 
+`--options` measures instead what the newer options cost per step, `train` itself at the
+default precision, each variant against plain `acgan` in the same round:
+`--diffaug color,translation,cutout`, `--sn d`, `--sn both`, `--arch resnet`, and the
+models `cgan-pd` (hinge, SN in D) and `reacgan` (hinge, SN in D, D2D-CE).
+
     python benchmarks/train_throughput.py --size 64 --steps 20      # ../shared's labelled faces
     python benchmarks/train_throughput.py --db catalog.db --size 32
+    python benchmarks/train_throughput.py --options --size 32 --steps 40 --rounds 2
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from benchmarks.shared_catalog import labelled_catalog  # noqa: E402
 from train.compat import import_torchvision  # noqa: E402
 from train.device import pick_precision  # noqa: E402
 from train.loop import train  # noqa: E402
-from train.models import build  # noqa: E402
+from train.losses import loss_class  # noqa: E402
+from train.models import arch_kwargs, build  # noqa: E402
 from train.options import TrainOptions  # noqa: E402
 
 
@@ -80,7 +87,9 @@ def step_fn(model: str, G, D, opt_G, opt_D, z_dim: int, n_classes: int):
 
 def nets(model: str, size: int, n_classes: int):
     torch.manual_seed(0)
-    G, D = build(model, size, 100, n_classes if model == "acgan" else 0, 64, 64, False)
+    cls = loss_class(model)
+    G, D = build(arch_kwargs("dcgan", size, 100, 64, 64, False, "none", n_classes if cls.conditional else 0,
+                             cls.d_norm, {"aux_dim": n_classes} if model == "acgan" else {}))
     opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
     return G, D, opt_G, opt_D
@@ -118,9 +127,10 @@ def compute_limit(model: str, size: int, batch: int, steps: int, n_classes: int)
     return steps * batch / (time.perf_counter() - t0)
 
 
-def ours(model: str, db: Path, size: int, batch: int, steps: int, tmp: Path, precision: str) -> float:
+def ours(model: str, db: Path, size: int, batch: int, steps: int, tmp: Path, precision: str, **extra) -> float:
     opts = TrainOptions(model=model, catalog=str(db), size=size, batch=batch, iters=steps + 1, ngf=64, ndf=64,
-                        labels="manual", attrs=["hair_color"] if model == "acgan" else [], precision=precision,
+                        labels="manual", attrs=["hair_color"] if loss_class(model).conditional else [],
+                        precision=precision, **extra,
                         runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), log_every=1,
                         diag_every=10**9, sample_every=10**9, checkpoint_every=10**9, progress=False)
     run_dir = train(opts)
@@ -130,6 +140,37 @@ def ours(model: str, db: Path, size: int, batch: int, steps: int, tmp: Path, pre
     last = rows[-1] if len(rows) < 3 else last
     imgs = (float(last["kimg"]) - float(first["kimg"])) * 1000
     return imgs / (float(last["seconds"]) - float(first["seconds"]))
+
+
+# what --options compares, each against plain acgan in the same round
+VARIANTS = {
+    "acgan": ("acgan", {}),
+    "acgan --diffaug color,translation,cutout": ("acgan", {"diffaug": "color,translation,cutout"}),
+    "acgan --diffaug translation,cutout": ("acgan", {"diffaug": "translation,cutout"}),
+    "acgan --sn d": ("acgan", {"sn": "d"}),
+    "acgan --sn both": ("acgan", {"sn": "both"}),
+    "acgan --arch resnet": ("acgan", {"backbone": "resnet"}),
+    "cgan-pd (hinge, --sn d)": ("cgan-pd", {}),
+    "cgan-pd --diffaug color,translation,cutout": ("cgan-pd", {"diffaug": "color,translation,cutout"}),
+    "reacgan (hinge, --sn d)": ("reacgan", {}),
+}
+
+
+def options_costs(args) -> None:
+    precision = pick_precision("auto", torch.device("cpu"))
+    print(f"train's images/s per option, {args.size}x{args.size}, batch {args.batch}, ngf = ndf = 64, "
+          f"{args.steps} timed steps, {args.rounds} round(s), {precision}, torch threads {torch.get_num_threads()}")
+    got: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.rounds):
+            for name, (model, extra) in VARIANTS.items():
+                got[name].append(ours(model, args.db, args.size, args.batch, args.steps, Path(tmp), precision,
+                                      **extra))
+    base = statistics.median(got["acgan"])
+    for name, values in got.items():
+        med = statistics.median(values)
+        print(f"{name:45s} {med:7.1f} img/s | {med / base:.2f}x plain acgan | cost per step "
+              f"{100 * (base / med - 1):+5.0f}%")
 
 
 def main() -> None:
@@ -142,8 +183,12 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=3000, help="faces exported for the reference")
     ap.add_argument("--workers", type=int, default=2, help="reference DataLoader workers")
     ap.add_argument("--models", default="dcgan,acgan")
+    ap.add_argument("--options", action="store_true", help="measure the newer options' cost per step instead")
     args = ap.parse_args()
     args.db = labelled_catalog(args.db)
+    if args.options:
+        options_costs(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         n = export_faces(args.db, tmp / "faces", args.faces)

@@ -31,8 +31,8 @@ def d2d_ce(embed: torch.Tensor, proxies: torch.Tensor, y: torch.Tensor) -> torch
 
 
 class ReACGAN(ACGAN):
-    help = ("Train a ReACGAN (Kang et al. 2021): ACGAN with the Data-to-Data Cross-Entropy; "
-            "hinge loss and spectral norm in D by default.")
+    help = ("Train a ReACGAN: an ACGAN whose classifier learns with the Data-to-Data Cross-Entropy "
+            "(Kang, Shin & Park 2021); hinge loss and spectral norm in D by default.")
     defaults = dict(ACGAN.defaults, loss="hinge", sn="d")
 
     @classmethod
