@@ -28,7 +28,7 @@ from .diagnostics import DiscriminatorWatch, mean_pairwise_distance
 from .losses import loss_class
 from .models import arch_kwargs, build
 from .options import TrainOptions
-from .sampling import fixed_sample_inputs, image_grid, to_uint8
+from .sampling import image_grid, to_uint8
 from .step import Step, TrainingStopped
 
 __all__ = ["train", "TrainingStopped"]
@@ -134,11 +134,10 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
         logger.message(("resumed at step %d" % start) if ckpt is not None else f"new run {run_dir}")
 
     images, labels = data.images, data.labels   # uint8 on CPU; batches move as uint8 (4x less to copy)
-    sample_z, sample_c, sample_cols = fixed_sample_inputs(opts.z_dim, opts.seed, spec if model.conditional else None)
+    loss = model(opts, spec, D, labels, device)
+    grid_args, grid_cols = loss.grid_inputs()
+    diversity_args = loss.diversity_inputs()
     sample_every = opts.sample_every or max(1, round(steps_per_epoch / opts.n_critic))
-    diversity_z = torch.randn(64, opts.z_dim, generator=torch.Generator().manual_seed(opts.seed + 11))
-    diversity_c = spec.sample_tensor(64, torch.Generator().manual_seed(opts.seed + 11)) \
-        if model.conditional else None
     if logger is not None and ckpt is None:
         real = images[torch.randperm(n, generator=torch.Generator().manual_seed(1))[:64]]
         logger.message(f"sample distance of 64 real faces: {mean_pairwise_distance(real / 127.5 - 1):.4f} "
@@ -152,15 +151,18 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
     def save_checkpoint(step: int) -> Path | None:
         return runs.save_checkpoint(run_dir, run_state(step), opts.keep_checkpoints) if main else None
 
+    def on_device(args: tuple, start: int = 0, stop: int | None = None) -> tuple:
+        """G's arguments (tensors or None), rows start:stop, on the run's device."""
+        return tuple(None if a is None else a[start:stop].to(device) for a in args)
+
     @torch.no_grad()
     def save_samples(step: int) -> None:
         if not main:
             return
-        x = torch.cat([G_ema(sample_z[i:i + 128].to(device),
-                             None if sample_c is None else sample_c[i:i + 128].to(device)).float().cpu()
-                       for i in range(0, len(sample_z), 128)])
+        x = torch.cat([G_ema(*on_device(grid_args, i, i + 128)).float().cpu()
+                       for i in range(0, len(grid_args[0]), 128)])
         path = run_dir / "samples" / f"{step:06d}.png"
-        Image.fromarray(image_grid(to_uint8(x), sample_cols)).save(path)
+        Image.fromarray(image_grid(to_uint8(x), grid_cols)).save(path)
         logger.image(path, step)
 
     def data_batch(index: int):
@@ -178,7 +180,6 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
         y = labels[idx].to(device) if labels is not None else None
         return x, y, gen
 
-    loss = model(opts, spec, D, labels, device)
     train_step = Step(G, D, G_ema, opt_G, opt_D, loss, data_batch, opts, world, autocast)
 
     # -- Ctrl-C: finish the step, then checkpoint --
@@ -221,8 +222,7 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
             if step % opts.diag_every == 0:
                 with torch.no_grad():
                     G.eval()
-                    acc["sample_distance"] = [mean_pairwise_distance(
-                        G(diversity_z.to(device), None if diversity_c is None else diversity_c.to(device)))]
+                    acc["sample_distance"] = [mean_pairwise_distance(G(*on_device(diversity_args)))]
                     G.train()
             if main and (log_now or step == total):
                 now = time.perf_counter()

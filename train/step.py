@@ -49,7 +49,7 @@ class Step:
         reuse = n == 1       # one D step: its fakes serve G's step too (one G forward saved)
         for k in range(n):
             real, c_real, gen = self.batch(step * n + k)
-            g_args, c_fake = self.loss.fake_inputs(gen, len(real))
+            g_args, c_fake = self.loss.fake_inputs(gen, real, c_real)
             with self.autocast:
                 with torch.set_grad_enabled(reuse):
                     fake = self.G(*g_args)
@@ -57,7 +57,7 @@ class Step:
             self.update(self.D, self.opt_D, loss_d, f"discriminator loss is {{}} at step {step}",
                         stats if log_now and k == n - 1 else None, "grad_norm_d")
         if not reuse:
-            g_args, c_fake = self.loss.fake_inputs(gen, len(real))
+            g_args, c_fake = self.loss.fake_inputs(gen, real, c_real)
         self.D.requires_grad_(False)     # G's backward pass needs no weight gradients of D
         with self.autocast:
             if not reuse:

@@ -13,6 +13,7 @@ import torch
 
 from ..augment import DiffAugment
 from ..conditions import ConditionSpec
+from ..sampling import fixed_sample_inputs
 from .adversarial import ADVERSARIAL
 
 
@@ -46,11 +47,26 @@ class Loss:
         self.adv = ADVERSARIAL[opts.loss]
         self.augment = DiffAugment(opts.diffaug)
 
-    def fake_inputs(self, gen: torch.Generator, m: int) -> tuple[tuple, torch.Tensor | None]:
-        """(G's arguments, the fakes' condition) for m fakes, drawn from `gen`."""
+    def fake_inputs(self, gen: torch.Generator, real: torch.Tensor, c_real) -> tuple[tuple, torch.Tensor | None]:
+        """(G's arguments, the fakes' condition) for a batch of fakes beside the real batch, drawn
+        from `gen`: noise, and conditions as the training faces carry them."""
+        m = len(real)
         z = torch.randn(m, self.opts.z_dim, generator=gen).to(self.device)
         c = fake_conditions(self.labels, m, gen).to(self.device) if self.conditional else None
         return (z, c), c
+
+    def grid_inputs(self) -> tuple[tuple, int]:
+        """G's arguments for the sample grids the run writes (the same at every step), and the
+        grid's columns: rows = the tags of the first exclusive group."""
+        z, c, cols = fixed_sample_inputs(self.opts.z_dim, self.opts.seed, self.spec if self.conditional else None)
+        return (z, c), cols
+
+    def diversity_inputs(self, m: int = 64) -> tuple:
+        """G's arguments for the fixed batch whose spread metrics.csv follows (mode collapse)."""
+        gen = torch.Generator().manual_seed(self.opts.seed + 11)
+        z = torch.randn(m, self.opts.z_dim, generator=gen)
+        return z, self.spec.sample_tensor(m, torch.Generator().manual_seed(self.opts.seed + 11)) \
+            if self.conditional else None
 
     def run_D(self, x: torch.Tensor, c: torch.Tensor | None, gen: torch.Generator):
         """D on (augmented) images: (score [N], auxiliary output or None)."""
