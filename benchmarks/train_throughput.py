@@ -9,14 +9,15 @@
 Prints images/s and the ratios ours/reference (goal >= 1.3) and ours/compute (goal >= 0.95).
 The three are interleaved round by round so a machine shared with other jobs loads them alike.
 
-`--options` measures instead what the newer options cost per step, `train` itself at the
-default precision, each variant against plain `acgan` in the same round:
+`--options` measures instead what the newer options cost per step: `train`'s own step
+(train.step with each model's loss object) on a batch in memory at the default precision,
+the variants interleaved step-chunk by step-chunk, each against plain `acgan`:
 `--diffaug color,translation,cutout`, `--sn d`, `--sn both`, `--arch resnet`, and the
 models `cgan-pd` (hinge, SN in D) and `reacgan` (hinge, SN in D, D2D-CE).
 
     python benchmarks/train_throughput.py --size 64 --steps 20      # ../shared's labelled faces
     python benchmarks/train_throughput.py --db catalog.db --size 32
-    python benchmarks/train_throughput.py --options --size 32 --steps 40 --rounds 2
+    python benchmarks/train_throughput.py --options --size 32 --steps 3 --rounds 10
 """
 
 from __future__ import annotations
@@ -127,10 +128,9 @@ def compute_limit(model: str, size: int, batch: int, steps: int, n_classes: int)
     return steps * batch / (time.perf_counter() - t0)
 
 
-def ours(model: str, db: Path, size: int, batch: int, steps: int, tmp: Path, precision: str, **extra) -> float:
+def ours(model: str, db: Path, size: int, batch: int, steps: int, tmp: Path, precision: str) -> float:
     opts = TrainOptions(model=model, catalog=str(db), size=size, batch=batch, iters=steps + 1, ngf=64, ndf=64,
-                        labels="manual", attrs=["hair_color"] if loss_class(model).conditional else [],
-                        precision=precision, **extra,
+                        labels="manual", attrs=["hair_color"] if model == "acgan" else [], precision=precision,
                         runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), log_every=1,
                         diag_every=10**9, sample_every=10**9, checkpoint_every=10**9, progress=False)
     run_dir = train(opts)
@@ -151,26 +151,58 @@ VARIANTS = {
     "acgan --sn both": ("acgan", {"sn": "both"}),
     "acgan --arch resnet": ("acgan", {"backbone": "resnet"}),
     "cgan-pd (hinge, --sn d)": ("cgan-pd", {}),
-    "cgan-pd --diffaug color,translation,cutout": ("cgan-pd", {"diffaug": "color,translation,cutout"}),
     "reacgan (hinge, --sn d)": ("reacgan", {}),
 }
 
 
+def variant_step(model: str, extra: dict, size: int, batch: int, precision: str):
+    """One training step of `train` (train.step.Step with the model's loss object) on a batch
+    already in memory: what an option costs in compute, with nothing else in the way."""
+    import copy
+
+    from train.conditions import ConditionGroup, ConditionSpec
+    from train.step import Step
+
+    opts = TrainOptions(model=model, size=size, batch=batch, labels="manual", attrs=["hair_color"],
+                        precision=precision, **extra)
+    cls = loss_class(model)
+    spec = ConditionSpec([ConditionGroup("hair_color", True, [f"hair {i}" for i in range(12)], [1 / 12] * 12)])
+    torch.manual_seed(0)
+    labels = torch.eye(12)[torch.randint(12, (1024,))]
+    G, D = build(arch_kwargs(opts.backbone, size, opts.z_dim, opts.ngf, opts.ndf, opts.deep, opts.sn,
+                             12 if cls.conditional else 0, cls.d_norm, cls.d_heads(spec)))
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    G.to(memory_format=torch.channels_last)
+    D.to(memory_format=torch.channels_last)
+    opt_G = torch.optim.Adam(G.parameters(), opts.lr_g, betas=(opts.beta1, opts.beta2))
+    opt_D = torch.optim.Adam(D.parameters(), opts.lr_d, betas=(opts.beta1, opts.beta2))
+    x = (torch.rand(batch, 3, size, size) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    data = lambda i: (x, labels[:batch], torch.Generator().manual_seed(i))  # noqa: E731
+    loss = cls(opts, spec, D, labels, torch.device("cpu"))
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    return Step(G, D, G_ema, opt_G, opt_D, loss, data, opts, 1, autocast)
+
+
 def options_costs(args) -> None:
     precision = pick_precision("auto", torch.device("cpu"))
-    print(f"train's images/s per option, {args.size}x{args.size}, batch {args.batch}, ngf = ndf = 64, "
-          f"{args.steps} timed steps, {args.rounds} round(s), {precision}, torch threads {torch.get_num_threads()}")
+    print(f"seconds per training step by option, {args.size}x{args.size}, batch {args.batch}, ngf = ndf = 64, "
+          f"{precision}, torch threads {torch.get_num_threads()}; {args.rounds} rounds of {args.steps} steps "
+          f"per variant, interleaved; medians")
+    steps = {name: variant_step(model, extra, args.size, args.batch, precision)
+             for name, (model, extra) in VARIANTS.items()}
     got: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.rounds):
-            for name, (model, extra) in VARIANTS.items():
-                got[name].append(ours(model, args.db, args.size, args.batch, args.steps, Path(tmp), precision,
-                                      **extra))
+    for r in range(args.rounds + 1):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            for i in range(args.steps):
+                step(r * args.steps + i, False)
+            if r:       # round 0 warms up
+                got[name].append((time.perf_counter() - t0) / args.steps)
     base = statistics.median(got["acgan"])
     for name, values in got.items():
         med = statistics.median(values)
-        print(f"{name:45s} {med:7.1f} img/s | {med / base:.2f}x plain acgan | cost per step "
-              f"{100 * (base / med - 1):+5.0f}%")
+        print(f"{name:45s} {1000 * med:7.1f} ms/step | {args.batch / med:6.1f} img/s | {med / base:.2f}x "
+              f"plain acgan's time (spread {min(values) / base:.2f}-{max(values) / base:.2f})")
 
 
 def main() -> None:
@@ -184,11 +216,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="reference DataLoader workers")
     ap.add_argument("--models", default="dcgan,acgan")
     ap.add_argument("--options", action="store_true", help="measure the newer options' cost per step instead")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads [torch's default]; 1 keeps the "
+                    "figures steady on a machine other jobs share")
     args = ap.parse_args()
-    args.db = labelled_catalog(args.db)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.options:
         options_costs(args)
         return
+    args.db = labelled_catalog(args.db)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         n = export_faces(args.db, tmp / "faces", args.faces)
