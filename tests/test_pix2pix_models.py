@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from train.models_pix2pix import PatchDiscriminator, UNetGenerator, arch_kwargs, build, receptive_field
+from train.models.pix2pix import PatchDiscriminator, UNetGenerator, arch_kwargs, build, receptive_field
 
 
 @pytest.mark.parametrize("size, patches", [(32, 6), (64, 6), (128, 14)])

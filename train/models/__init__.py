@@ -1,5 +1,6 @@
 """Networks only: the backbones (`--arch dcgan|resnet`) every model can use, built from plain
 constructor arguments (`arch` in options.json) so a run folder rebuilds its own nets.
+`pix2pix.py` holds the sketch-to-face U-Net and PatchGAN (built by their own `build`).
 
 What a model needs of the nets (a condition in G, which heads D has) comes from its loss
 class (train.losses); this package never asks which model it serves.

@@ -13,7 +13,7 @@
   receptive field 70 px; 2 stride-2 layers at 32x32, receptive field 34). It judges the pair
   (sketch, face), concatenated, optionally with the tags as constant maps; it returns one
   logit per patch [N, 1, h, w] and, with `aux_dim`, auxiliary tag logits [N, aux_dim] from
-  its pooled features (ACGAN-style), as `train.models.Discriminator` returns (adv, aux).
+  its pooled features (ACGAN-style), as the discriminators of `train.models` return (adv, aux).
 
 Constructor arguments are plain numbers and strings (`arch_kwargs` -> options.json's `arch`).
 """
@@ -24,6 +24,8 @@ import math
 
 import torch
 from torch import nn
+
+from .dcgan import init_weights
 
 SIZES = (32, 64, 128)
 
@@ -153,7 +155,6 @@ def arch_kwargs(size: int, c_dim: int = 0, z_dim: int = 8, ngf: int = 64, ndf: i
 
 def build(arch: dict) -> tuple[UNetGenerator, PatchDiscriminator]:
     """Networks from `arch_kwargs`, with pix2pix's N(0, 0.02) initialisation."""
-    from .models import init_weights
     G, D = UNetGenerator(**arch["G"]), PatchDiscriminator(**arch["D"])
     G.apply(init_weights)
     D.apply(init_weights)
