@@ -197,9 +197,11 @@ def test_animate_writes_gif_and_mp4(tiny_catalog, tmp_path):
     assert len(imageio.mimread(gif)) == 4        # steps 0, 2, 4, 6
 
 
-def test_ddp_two_cpu_processes(tiny_catalog, tmp_path):
-    """torchrun with two CPU processes on gloo: gradients are averaged, rank 0 alone writes."""
-    opts = tiny_options(tiny_catalog, tmp_path, iters=3)
+@pytest.mark.parametrize("extra", [{}, dict(model="cgan-pd", sn="both", diffaug="color,translation,cutout")])
+def test_ddp_two_cpu_processes(extra, tiny_catalog, tmp_path):
+    """torchrun with two CPU processes on gloo: gradients are averaged, rank 0 alone writes (and with
+    spectral norm in both nets, the power-iteration vectors stay the same on both ranks)."""
+    opts = tiny_options(tiny_catalog, tmp_path, iters=3, **extra)
     worker = Path(__file__).with_name("ddp_worker.py")
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                           str(worker), json.dumps(opts.to_dict()), str(tmp_path)],
