@@ -7,12 +7,19 @@ themselves on `app`; each builds a `db.Catalog` and calls the library.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from db import Catalog, CatalogError
 # the commands import these from here
 from db.cli import DEFAULT_DB_PATH, CatalogErrors, DbOption, fail, make_console  # noqa: F401
+
+RayOption = Annotated[Optional[str], typer.Option(
+    "--ray", metavar="auto|local|ADDRESS",
+    help="Run the work on Ray (pip install -e '.[ray]'): auto = the cluster this machine belongs to, "
+         "local = a Ray started here for this run, or the cluster's address. This process still writes "
+         "the catalog. See the README for clusters.")]
 
 app = typer.Typer(cls=CatalogErrors, rich_markup_mode=None,
                   help="Turn raw anime illustrations into a labelled face catalog.",

@@ -11,13 +11,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 
-from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
+from .app import DEFAULT_DB_PATH, DbOption, RayOption, app, fail, make_console, open_catalog
 from .detectors import DEFAULT_MIN_SCORE, DETECTORS, DetectorError
+from .on_ray import RayUnavailable, require_ray
 from .images import DEFAULT_MAX_PIXELS
 from .pipeline import CropOptions, SourceResult, Summary, run
 
 Folder = Annotated[Path, typer.Argument(help="Folder of pictures (searched recursively), or one file.")]
-Workers = Annotated[int, typer.Option("--workers", "-j", help="Worker processes (0: one per core).", min=0)]
+Workers = Annotated[int, typer.Option("--workers", "-j", help="Worker processes (0: one per core); with "
+                                      "--ray, actors (0: one per CPU of the cluster).", min=0)]
 NearDup = Annotated[int, typer.Option("--near-dup", help="pHash Hamming distance (0-64) at or below which a "
                                       "face is marked a near-duplicate of an earlier one; -1 turns it off.",
                                       min=-1, max=64)]
@@ -53,13 +55,14 @@ def crop(
     min_chroma: MinChroma = None,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     workers: Workers = 0,
+    ray: RayOption = None,
 ) -> None:
     """Detect faces in every picture under FOLDER and store square crops in the catalog.
 
     Reruns skip files already processed; broken files are recorded as errors and
     the run goes on. Exact and near-duplicate faces are marked, never deleted.
 
-    Example: curate crop raw/ --detector lbp --size 128 --min-blur 50
+    Examples: curate crop raw/ --detector lbp --size 128 --min-blur 50;  curate crop raw/ --ray auto
     """
     if min_score is None:
         min_score = DEFAULT_MIN_SCORE.get(detector)
@@ -67,7 +70,7 @@ def crop(
                           size=size, min_face=min_face, max_upscale=max_upscale, detect_max=detect_max,
                           min_score=min_score, near_dup=near_dup, min_blur=min_blur, min_chroma=min_chroma,
                           max_pixels=max_pixels, workers=workers)
-    _run(folder, db, options)
+    _run(folder, db, options, ray)
 
 
 @app.command("import")
@@ -83,6 +86,7 @@ def import_faces(
     min_chroma: MinChroma = None,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     workers: Workers = 0,
+    ray: RayOption = None,
 ) -> None:
     """Import a folder of already-cropped faces (e.g. a Kaggle anime-face set).
 
@@ -90,12 +94,17 @@ def import_faces(
     """
     options = CropOptions(no_detect=no_detect, keep_max=keep_max, near_dup=near_dup, min_blur=min_blur,
                           min_chroma=min_chroma, max_pixels=max_pixels, workers=workers)
-    _run(folder, db, options)
+    _run(folder, db, options, ray)
 
 
-def _run(folder: Path, db: Path, options: CropOptions) -> None:
+def _run(folder: Path, db: Path, options: CropOptions, ray: str | None = None) -> None:
     if not folder.exists():
         fail(f"{folder} does not exist")
+    if ray is not None:
+        try:
+            require_ray()   # before the catalog file is made
+        except RayUnavailable as e:
+            fail(str(e))
     catalog = open_catalog(db)
     console = make_console(stderr=True)
     counts = {"faces": 0, "no face": 0, "errors": 0}
@@ -114,8 +123,8 @@ def _run(folder: Path, db: Path, options: CropOptions) -> None:
                             errors=counts["errors"])
 
         try:
-            summary = run(catalog, folder, options, on_progress=advance)
-        except DetectorError as e:
+            summary = run(catalog, folder, options, on_progress=advance, ray=ray)
+        except (DetectorError, RayUnavailable) as e:
             fail(str(e))
         finally:
             catalog.close()
@@ -134,5 +143,7 @@ def _print_summary(console: Console, s: Summary, db: Path) -> None:
         console.print(f"  error: {os.path.relpath(path)}: {message}")
     if len(s.errors) > 10:
         console.print(f"  ... and {len(s.errors) - 10} more errors (see `curate stats --db {db}`)")
+    if s.failed:
+        console.print(f"stopped: {s.failed}", style="red")
     if s.interrupted:
         console.print("interrupted: work so far is saved; rerun the same command to finish", style="yellow")

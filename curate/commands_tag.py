@@ -13,7 +13,7 @@ from rich.table import Table
 
 from db import CatalogError
 
-from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
+from .app import DEFAULT_DB_PATH, DbOption, RayOption, app, fail, make_console, open_catalog
 
 i2v_app = typer.Typer(rich_markup_mode=None, help="illustration2vec model files.", no_args_is_help=True)
 app.add_typer(i2v_app, name="i2v")
@@ -62,18 +62,26 @@ def tag(
     retag: Annotated[bool, typer.Option(help="Tag again faces this model version tagged already.")] = False,
     palette: Annotated[Optional[Path], typer.Option(help="animeface: a palette from "
                                                      "`curate calibrate-colors` instead of the embedded one.")] = None,
+    ray: RayOption = None,
 ) -> None:
     """Auto-tag the catalog's faces; resumable (faces this model version tagged are skipped).
 
     Labels go in as their own source (i2v or animeface) with probabilities as values;
     manual labels are never touched.
 
-    Examples: curate tag --tagger animeface;  curate tag --tagger i2v --model-dir models/ --batch 16
+    Examples: curate tag --tagger animeface;  curate tag --tagger i2v --model-dir models/ --batch 16;
+    curate tag --tagger i2v --ray auto (on a Ray cluster, GPU actors where it has GPUs)
     """
     from .i2v.download import default_dir
+    from .on_ray import RayUnavailable, require_ray
     from .i2v.network import I2VError, load_model
     from .taggers import AnimefaceTagger, I2VTagger, TagOptions, tag_catalog
 
+    if ray is not None:
+        try:
+            require_ray()   # before the model is loaded
+        except RayUnavailable as e:
+            fail(str(e))
     opts = TagOptions(threshold=threshold, tag_thresholds=_parse_thresholds(tag_threshold), batch=batch,
                       limit=limit, retag=retag)
     if tagger is TaggerName.i2v:
@@ -106,7 +114,10 @@ def tag(
             elapsed = time.perf_counter() - done[1]
             bar.update(task, advance=n, total=total,
                        rate=f"{done[0] / elapsed:.1f} faces/s" if elapsed > 0 else "")
-        summary = tag_catalog(catalog, the_tagger, opts, step)
+        try:
+            summary = tag_catalog(catalog, the_tagger, opts, step, ray=ray)
+        except RayUnavailable as e:
+            fail(str(e))
     console.print(f"{summary.faces} faces tagged by {the_tagger.version} in {summary.seconds:.1f} s "
                   f"({summary.faces_per_s:.1f} faces/s): {summary.labelled} got labels, "
                   f"{summary.events} label events; {summary.skipped} skipped (tagged before).")
@@ -118,6 +129,8 @@ def tag(
         console.print(f"face {face_id}: {why}: set aside as rejected", style="yellow")
     if len(summary.broken) > 10:
         console.print(f"... and {len(summary.broken) - 10} more broken crops set aside as rejected", style="yellow")
+    if summary.failed:
+        console.print(f"stopped: {summary.failed}", style="red")
     if summary.interrupted:
         looked_at = summary.faces + len(summary.broken)
         more = "" if limit is None else \

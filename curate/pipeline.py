@@ -10,6 +10,7 @@ committed (so two runs at once on one catalog neither double nor miss anything).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -18,14 +19,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from db import Catalog
 from db import ingest
 
-from . import detectors, quality
+from . import detectors, on_ray, quality
 from .cropping import crop_square, cut
 from .images import DEFAULT_MAX_PIXELS, ImageError, Skipped, decode, iter_image_files, png_bytes
 
@@ -75,6 +76,7 @@ class Summary:
     detect_s: float = 0.0        # summed over workers: time inside detector calls
     wall_s: float = 0.0
     interrupted: bool = False
+    failed: str | None = None    # why the workers (a Ray cluster) stopped for good
 
     @property
     def processed(self) -> int:
@@ -280,23 +282,65 @@ def record_skipped(catalog: Catalog, skipped: list[Skipped], detector: str, summ
 
 def run(catalog: Catalog, root: str | os.PathLike, options: CropOptions,
         on_progress: Callable[[SourceResult, int], None] | None = None,
-        batch_size: int = 32, batch_seconds: float = 2.0) -> Summary:
+        batch_size: int = 32, batch_seconds: float = 2.0, ray: str | None = None) -> Summary:
     """Process every picture under `root` not yet in the catalog; returns what happened.
 
-    `on_progress(result, total)` is called after each file. Ctrl-C (KeyboardInterrupt)
-    commits the results already in hand and returns with `summary.interrupted`.
+    The work runs in local worker processes (`options.workers`), or on a Ray cluster with
+    `ray` = "auto", "local" or its address; either way the results come back here, to the one
+    writer. `on_progress(result, total)` is called after each file. Ctrl-C (KeyboardInterrupt)
+    commits the results already in hand and returns with `summary.interrupted`; so does a
+    cluster that fails for good, with `summary.failed` saying why.
     """
     started = time.perf_counter()
+    if ray is not None:
+        on_ray.require_ray()   # says how to install it before anything is read or written
     spec = None if options.no_detect else detectors.resolve(options.detector, options.cascade)
     todo, found, unnamed, passed_over = pending_files(catalog, root)
     summary = Summary(files=found, skipped=found - len(todo) - len(unnamed))
     record_skipped(catalog, passed_over, "none" if options.no_detect else options.detector, summary)
     summary.errors += [(os.fsencode(p).decode("utf-8", "replace"), "file name is not valid UTF-8: rename it")
                        for p in unnamed]
+    if not todo:
+        results = contextlib.nullcontext(iter(()))
+    elif ray is not None:
+        results = on_ray.crop_results(todo, options, spec, ray)
+    else:
+        results = local_results(todo, options, spec)
+    try:
+        write_stream(catalog, results, options, summary, len(todo), on_progress, batch_size, batch_seconds)
+    finally:
+        summary.wall_s = time.perf_counter() - started
+    return summary
+
+
+@contextlib.contextmanager
+def local_results(todo: list[str], options: CropOptions, spec) -> Iterator[Iterable[SourceResult]]:
+    """The results of `todo`, in order, from worker processes on this machine (-j N)."""
+    workers = min(options.workers or os.cpu_count() or 1, max(len(todo), 1))
+    if workers <= 1:
+        _init_worker(options, spec)
+        yield map(process_file, todo)
+        return
+    # fork: workers start in milliseconds and inherit the imported modules
+    pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (options, spec, True))
+    try:
+        # imap keeps the file order, so which of two duplicates is "the original" is
+        # reproducible; workers still run ahead, only the writing waits
+        yield pool.imap(process_file, todo, chunksize=1)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def write_stream(catalog: Catalog, results, options: CropOptions, summary: Summary, total: int,
+                 on_progress: Callable[[SourceResult, int], None] | None = None,
+                 batch_size: int = 32, batch_seconds: float = 2.0) -> None:
+    """The one writer: results (a context manager giving an iterable, from any kind of
+    workers) go into the catalog in batches of sources, each batch one transaction."""
     index = NearDuplicateIndex()
     pending: list[SourceResult] = []
     last_flush = time.perf_counter()
-    workers = min(options.workers or os.cpu_count() or 1, max(len(todo), 1))
 
     def flush():
         nonlocal pending, last_flush
@@ -304,36 +348,24 @@ def run(catalog: Catalog, root: str | os.PathLike, options: CropOptions,
             write_results(catalog, pending, index, options, summary)
         pending, last_flush = [], time.perf_counter()
 
-    pool = None
     try:
-        if workers > 1:
-            # fork: workers start in milliseconds and inherit the imported modules
-            pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (options, spec, True))
-            # imap keeps the file order, so which of two duplicates is "the original" is
-            # reproducible; workers still run ahead, only the writing waits
-            results: Iterable[SourceResult] = pool.imap(process_file, todo, chunksize=1)
-        else:
-            _init_worker(options, spec)
-            results = map(process_file, todo)
-        for result in results:
-            summary.detect_s += result.detect_s
-            pending.append(result)
-            if len(pending) >= batch_size or time.perf_counter() - last_flush > batch_seconds:
+        with results as stream:
+            try:
+                for result in stream:
+                    summary.detect_s += result.detect_s
+                    pending.append(result)
+                    if len(pending) >= batch_size or time.perf_counter() - last_flush > batch_seconds:
+                        flush()
+                    if on_progress:
+                        on_progress(result, total)
                 flush()
-            if on_progress:
-                on_progress(result, len(todo))
-        flush()
-        if pool:
-            pool.close()
+            except (KeyboardInterrupt, on_ray.WorkersFailed):
+                flush()  # keep what is already done, before the workers are stopped
+                raise
     except KeyboardInterrupt:
         summary.interrupted = True
-        flush()  # keep what is already done
-    finally:
-        if pool:
-            pool.terminate()
-            pool.join()
-        summary.wall_s = time.perf_counter() - started
-    return summary
+    except on_ray.WorkersFailed as e:
+        summary.interrupted, summary.failed = True, str(e)
 
 
 def _is_utf8(path: str) -> bool:

@@ -9,11 +9,12 @@ labels are never touched: they are another source.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -21,6 +22,7 @@ from PIL import Image
 from db import Catalog, CatalogError
 from db import tagging as q
 
+from . import on_ray
 from .images import ImageError, open_crop
 
 # Tags i2v knows that say something about the picture rather than the character:
@@ -38,6 +40,7 @@ class TagOptions:
     batch: int = 32
     limit: int | None = None                      # tag at most this many (new) faces
     retag: bool = False                           # tag faces this version tagged already
+    workers: int = 0                              # --ray: actors (0: one per cluster CPU, or GPU)
 
 
 class AnimefaceTagger:
@@ -82,6 +85,11 @@ class I2VTagger:
     def vocabulary(self) -> list[tuple[str, bool, list[str]]]:
         return [(QUALITY_GROUP, False, [t for t in QUALITY_TAGS if t in self.index])]
 
+    def to(self, device: str) -> "I2VTagger":
+        """Onto another device (a Ray actor's GPU): a torch tagger has this, others do not."""
+        self.model, self.device = self.model.to(device), device
+        return self
+
     def probabilities(self, images: list[Image.Image]) -> np.ndarray:
         from .i2v.preprocess import preprocess_batch
         x = self.torch.from_numpy(preprocess_batch(images)).to(self.device)
@@ -123,6 +131,7 @@ class TagSummary:
     broken: list[tuple[int, str]] = field(default_factory=list)   # (face id, why): crops that do not decode
     seconds: float = 0.0
     interrupted: bool = False  # Ctrl-C: the batches written so far stay
+    failed: str | None = None  # why the Ray cluster stopped for good (the batches written stay)
 
     @property
     def faces_per_s(self) -> float:
@@ -130,11 +139,14 @@ class TagSummary:
 
 
 def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
-                progress: Callable[[int, int], None] | None = None) -> TagSummary:
+                progress: Callable[[int, int], None] | None = None, ray: str | None = None) -> TagSummary:
     """Tag every ok face not yet tagged by this tagger version, batch by batch.
 
-    Each batch is written in one transaction, so an interrupted run keeps what it
-    finished and the next run starts where it stopped."""
+    The batches are computed here, or on a Ray cluster with `ray` = "auto", "local" or its
+    address; either way this process writes them, each batch in one transaction, so an
+    interrupted run keeps what it finished and the next run starts where it stopped."""
+    if ray is not None:
+        on_ray.require_ray()
     for group, exclusive, tags in tagger.vocabulary():
         q.ensure_group(catalog, group, exclusive, tags)
     vocab = catalog.tag_index()
@@ -146,33 +158,54 @@ def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
     start = time.perf_counter()
     if progress:
         progress(0, len(todo))   # sets the total and starts the clock before the first batch
+    if not todo:
+        batches = contextlib.nullcontext(iter(()))
+    elif ray is not None:
+        batches = on_ray.tag_results(catalog, todo, tagger, vocab, opts, ray)
+    else:
+        batches = contextlib.nullcontext(local_predictions(catalog, todo, tagger, vocab, opts))
     try:
-        for i in range(0, len(todo), opts.batch):
-            ids, images = _decoded(catalog, todo[i:i + opts.batch], summary)
-            labels = tagger.predict(images, vocab, opts) if images else []
-            rows = [(f, tag, p) for f, face_labels in zip(ids, labels) for tag, p in face_labels]
-            if rows:
-                catalog.add_labels(rows, tagger.source, tagger.version)   # one transaction a batch
-            summary.faces += len(ids)
-            summary.labelled += sum(1 for face_labels in labels if face_labels)
-            summary.events += len(rows)
-            if progress:
-                progress(len(todo[i:i + opts.batch]), len(todo))
+        with batches as stream:
+            for ids, labels, broken in stream:
+                for face_id, why in broken:   # set aside, so no later run stumbles on it again
+                    catalog.set_face_status(face_id, "rejected", reason=why)
+                    summary.broken.append((face_id, why))
+                rows = [(f, tag, p) for f, face_labels in zip(ids, labels) for tag, p in face_labels]
+                if rows:
+                    catalog.add_labels(rows, tagger.source, tagger.version)   # one transaction a batch
+                summary.faces += len(ids)
+                summary.labelled += sum(1 for face_labels in labels if face_labels)
+                summary.events += len(rows)
+                if progress:
+                    progress(len(ids) + len(broken), len(todo))
     except KeyboardInterrupt:
         summary.interrupted = True
+    except on_ray.WorkersFailed as e:
+        summary.interrupted, summary.failed = True, str(e)
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _decoded(catalog: Catalog, ids: list[int], summary: TagSummary) -> tuple[list[int], list[Image.Image]]:
-    """The batch's crops, decoded. A crop that does not decode is set aside as `rejected` with
-    the error as its reason (so no later run stumbles on it again) and named in the summary."""
-    kept, images = [], []
-    for face_id in ids:
+Prediction = tuple[list[int], list[list[tuple[str, float]]], list[tuple[int, str]]]
+
+
+def local_predictions(catalog: Catalog, todo: list[int], tagger, vocab: dict, opts: TagOptions
+                      ) -> Iterator[Prediction]:
+    """predict_blobs of each batch, computed in this process."""
+    for i in range(0, len(todo), opts.batch):
+        ids = todo[i:i + opts.batch]
+        yield predict_blobs(tagger, vocab, opts, ids, [catalog.face_image(f) for f in ids])
+
+
+def predict_blobs(tagger, vocab: dict, opts: TagOptions, ids: list[int], blobs: list[bytes]) -> Prediction:
+    """One batch of crops (their stored bytes) -> (ids of the faces that decode, their (tag,
+    probability) labels, (face id, why) of the crops that do not): what every kind of worker
+    runs, here or in a Ray actor. The writer sets the broken ones aside as `rejected`."""
+    kept, images, broken = [], [], []
+    for face_id, blob in zip(ids, blobs):
         try:
-            images.append(open_crop(catalog.face_image(face_id)))
+            images.append(open_crop(blob))
             kept.append(face_id)
         except ImageError as e:
-            catalog.set_face_status(face_id, "rejected", reason=str(e))
-            summary.broken.append((face_id, str(e)))
-    return kept, images
+            broken.append((face_id, str(e)))
+    return kept, (tagger.predict(images, vocab, opts) if images else []), broken

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from .catalog import SPLIT_JOIN, Catalog
 
@@ -22,11 +22,15 @@ def content_fingerprint(catalog: Catalog) -> str:
     return h.hexdigest()[:16]
 
 
-def face_hashes(catalog: Catalog, face_ids: Iterable[int]) -> dict[int, str]:
-    """Face id -> sha256 of its crop."""
-    wanted = set(face_ids)
-    return {fid: sha for fid, sha in catalog.conn.execute("SELECT id, sha256 FROM faces ORDER BY id")
-            if fid in wanted}
+def iter_face_hashes(catalog: Catalog, face_ids: list[int], batch: int = 500) -> Iterator[tuple[int, str]]:
+    """(id, sha256 of its crop) for the given faces, in the given order, a batch at a time
+    (a million faces never sit in memory at once)."""
+    for i in range(0, len(face_ids), batch):
+        chunk = face_ids[i:i + batch]
+        marks = ",".join("?" * len(chunk))
+        hashes = dict(catalog.conn.execute(f"SELECT id, sha256 FROM faces WHERE id IN ({marks})", chunk))
+        for fid in chunk:
+            yield fid, hashes[fid]
 
 
 def iter_face_images(catalog: Catalog, face_ids: list[int], batch: int = 500) -> Iterator[tuple[int, bytes]]:

@@ -1,26 +1,23 @@
 """Training data: the catalog's labelled crops as one uint8 tensor plus condition vectors.
 
-Crops are decoded and resized once into a cache file keyed by the faces' content hashes
-and the size, so a training step only indexes a tensor (no JPEG/PNG decoding, no workers).
+Crops are decoded and resized once into a memory-mapped cache file keyed by the faces'
+content hashes and the size (train/face_cache.py), so a training step only indexes a
+tensor (no JPEG/PNG decoding, no workers) and memory does not grow with the data set.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from db import Catalog, CatalogError
-from db.training import face_hashes, iter_face_images
 
 from .conditions import ConditionGroup, ConditionSpec
+from .face_cache import cached_images
 from .options import TrainOptions
 
 
@@ -31,7 +28,7 @@ class DataError(ValueError):
 @dataclass
 class TrainingSet:
     face_ids: list[int]
-    images: torch.Tensor              # uint8 [N, 3, S, S]
+    images: torch.Tensor              # uint8 [N, 3, S, S], over a memory-mapped file: images[idx] reads those rows
     labels: torch.Tensor | None       # float [N, spec.dim]
     spec: ConditionSpec | None
     counts: dict[str, dict[str, int]]  # group -> tag -> faces
@@ -118,47 +115,6 @@ def encode_labels(spec: ConditionSpec, ids: list[int], labels: dict[int, dict]) 
                              and (labels[fid][t][1] is None or labels[fid][t][1] >= 0.5)]
         dicts.append(d)
     return spec.encode(dicts)
-
-
-def decode_crop(blob: bytes, size: int) -> np.ndarray:
-    img = Image.open(io.BytesIO(blob)).convert("RGB")
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.Resampling.LANCZOS)
-    return np.array(img, dtype=np.uint8).transpose(2, 0, 1)
-
-
-def cached_images(catalog: Catalog, ids: list[int], size: int, cache_dir: Path | None,
-                  progress=None) -> torch.Tensor:
-    """uint8 [N, 3, size, size] for the faces `ids`, decoded once and cached by content."""
-    hashes = face_hashes(catalog, ids)
-    key = hashlib.sha256(f"{size}:".encode() + "".join(f"{i}:{hashes[i]};" for i in ids).encode()).hexdigest()[:20]
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"faces-{size}px-{len(ids)}-{key}.pt"
-        if path.exists():
-            try:
-                cached = torch.load(path, map_location="cpu", weights_only=True)
-                if cached.shape == (len(ids), 3, size, size):
-                    return cached
-            except Exception:
-                pass  # a truncated cache file is rebuilt below
-    out = torch.empty(len(ids), 3, size, size, dtype=torch.uint8)
-    task = progress.add_task(f"decoding {len(ids)} crops to {size}x{size}", total=len(ids)) if progress else None
-    for i, (fid, blob) in enumerate(iter_face_images(catalog, ids)):
-        try:
-            out[i] = torch.from_numpy(decode_crop(blob, size))
-        except Exception as e:
-            raise CatalogError(f"face {fid} in {catalog.path}: crop does not decode ({e})") from e
-        if task is not None and i % 200 == 0:
-            progress.update(task, completed=i + 1)
-    if task is not None:
-        progress.update(task, completed=len(ids))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(out, tmp)
-        os.replace(tmp, path)
-    return out
 
 
 def load_training_set(catalog: Catalog, opts: TrainOptions, progress=None, images: bool = True,
