@@ -15,7 +15,7 @@ from rich.table import Table
 from db import SPLITS, Catalog, CatalogError, derived
 
 from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
-from .export import FORMATS, ExportOptions, check, export
+from .export import ALL_FACES, FORMATS, ExportOptions, check, export
 from .labels_io import export_labels, import_labels
 from .derive import KINDS as DERIVED_KINDS
 from .sheet import contact_sheet, pick_faces
@@ -279,6 +279,8 @@ def export_command(
                                              "in OUT/_unlabelled/ instead of leaving them out.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it is not empty (its old contents "
                                         "are deleted once the new export is complete).")] = False,
+    shard_size: Annotated[int, typer.Option("--shard-size", help="webdataset: faces per tar shard.", min=1)]
+    = 10_000,
     db: DbOption = DEFAULT_DB_PATH,
 ) -> None:
     """Write ok faces as PNG files for training code that does not read the catalog.
@@ -290,6 +292,8 @@ def export_command(
     a spreadsheet would run as formulas (=, +, -, @ first) get a ' before them.
 
     Crops that no longer decode are left out and named. OUT may be a symbolic link to a folder.
+    webdataset: OUT/<split>-000000.tar ... (png + json labels + cls per face; pip install -e '.[export]').
+    hf: a Hugging Face datasets folder, one split each, image + a column per tag group (load_from_disk).
 
     Example: curate export out/hair --format imagefolder --group hair_color --source manual --split train
     """
@@ -298,7 +302,7 @@ def export_command(
     if split is not None and split not in SPLITS:
         fail(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     options = ExportOptions(format=format, out=out, source=source, group=group, split=split,
-                            unlabelled=unlabelled, force=force)
+                            unlabelled=unlabelled, force=force, shard_size=shard_size)
     columns = (TextColumn("export", style="bold"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with _catalog(db) as catalog, contextlib.ExitStack() as stack:
@@ -307,7 +311,7 @@ def export_command(
         task = progress.add_task("export", total=None)
         result = export(catalog, options, lambda done, total: progress.update(task, completed=done, total=total))
     sizes = ", ".join(f"{w}x{h}" for w, h in sorted(result.sizes))
-    what = "faces without a label left out" if format != "csv" else "faces without a label of " + repr(source)
+    what = "faces without a label of " + repr(source) if format in ALL_FACES else "faces without a label left out"
     console.print(f"{result.written} faces -> {out} ({format}; sizes {sizes or '-'}); "
                   f"{result.skipped_unlabelled} {what}")
     if result.per_class:

@@ -9,6 +9,7 @@
   the tag's place in the group; only labelled faces.
 * `csv`: OUT/images/<face_id>.png plus OUT/faces.csv (face id, file, split, source
   path, box, the source's current labels).
+* `webdataset`, `hf`: tar shards, a Hugging Face dataset (export_shards.py).
 
 Everything is written into a folder beside OUT and moved into place at the end,
 so a failed export leaves no half-written OUT (and `force` replaces an old one
@@ -37,7 +38,8 @@ from db import Catalog, CatalogError
 from .images import ImageError, open_crop
 from .labels_io import spreadsheet_safe
 
-FORMATS = ("imagefolder", "dataset-json", "csv")
+FORMATS = ("imagefolder", "dataset-json", "csv", "webdataset", "hf")
+ALL_FACES = ("csv", "webdataset", "hf")     # formats that export faces without a label too
 UNLABELLED = "_unlabelled"
 MAX_NAME_BYTES = 200   # file systems allow 255; room for a "-2"
 
@@ -52,6 +54,7 @@ class ExportOptions:
     status: str = "ok"
     unlabelled: bool = False        # imagefolder: put unlabelled faces in _unlabelled/
     force: bool = False             # replace a non-empty OUT
+    shard_size: int = 10_000        # webdataset: faces per tar shard
 
 
 @dataclass
@@ -75,8 +78,7 @@ def export(catalog: Catalog, options: ExportOptions,
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         result = ExportResult(out)
-        writer = {"imagefolder": _ImageFolder, "dataset-json": _DatasetJson, "csv": _Csv}[o.format](
-            work, catalog, o, labels, group)
+        writer = _writers()[o.format](work, catalog, o, labels, group)
         for done, face in enumerate(catalog.iter_faces(o.status, o.split, with_image=True), start=1):
             try:
                 writer.add(face, result)
@@ -98,6 +100,9 @@ def check(catalog: Catalog, o: ExportOptions) -> tuple[dict[int, dict], dict | N
     """Refuse bad options before anything is written: (labels, class group, faces to export)."""
     if o.format not in FORMATS:
         raise CatalogError(f"--format must be one of {', '.join(FORMATS)}, not {o.format!r}")
+    if o.format in ("webdataset", "hf"):
+        from .export_shards import require
+        require(o.format)
     _check_out(catalog, _followed(Path(o.out)), o.force)
     labels, group = _labels(catalog, o)
     total = len(catalog.face_ids(o.status, o.split))
@@ -152,7 +157,7 @@ def _check_out(catalog: Catalog, out: Path, force: bool) -> None:
 def _labels(catalog: Catalog, o: ExportOptions) -> tuple[dict[int, dict], dict | None]:
     """Face id -> {key: (tag, value)} of the source, and the group classes come from."""
     rows = catalog.current_labels(o.source) if o.source else []
-    if not rows and o.format != "csv":
+    if not rows and o.format not in ALL_FACES:
         known = ", ".join(r["source"] for r in catalog.label_sources()) or "none"
         raise CatalogError(f"label source {o.source!r} has no labels (known: {known})")
     labels: dict[int, dict] = {}
@@ -167,6 +172,8 @@ def _labels(catalog: Catalog, o: ExportOptions) -> tuple[dict[int, dict], dict |
                                    f"one ({', '.join(g['name'] for g in catalog.groups() if g['exclusive'])})")
         else:
             exclusive = [g for g in catalog.groups() if g["exclusive"]]
+            if not exclusive and o.format in ALL_FACES:   # their classes are optional
+                return labels, None
             if not exclusive:
                 raise CatalogError("the vocabulary has no exclusive group to take classes from")
             group = exclusive[0]
@@ -294,3 +301,9 @@ def _cell(v) -> str:
     if isinstance(v, (int, float)):
         return f"{v:g}" if isinstance(v, float) else str(v)
     return spreadsheet_safe(str(v))
+
+
+def _writers() -> dict:
+    from .export_shards import HuggingFaceDataset, WebDatasetShards
+    return {"imagefolder": _ImageFolder, "dataset-json": _DatasetJson, "csv": _Csv,
+            "webdataset": WebDatasetShards, "hf": HuggingFaceDataset}
