@@ -9,6 +9,13 @@
         beyond detection (time outside detect calls / total).
         Goals: N=2 workers >= 1.8x the plain loop; overhead < 15%.
 
+    python benchmarks/crop.py ray [--workers 2] [--limit N]
+        `curate crop -j N` against `curate crop --ray` on a local Ray of N CPUs, alternately, twice
+        each, on the same files (the -j runs in a process of their own, where no Ray runs). Ray's
+        own start-up (once per cluster) is timed apart; each --ray run includes what a command
+        pays each time: the dataset, the actors and their detectors. Prints the ratio of the
+        best runs and checks that both catalogs hold the same faces.
+
     python benchmarks/crop.py detectors
         precision / recall of every detector on ../shared/data/face_patches (146 faces, 218
         non-faces). A patch counts as "face" when the detector finds at least one box. Patches are
@@ -86,13 +93,57 @@ def plain_parallel(files: list[Path], options: CropOptions, workers: int) -> dic
             "faces": sum(p["faces"] for p in parts), "workers": workers}
 
 
-def pipeline(folder: Path, options: CropOptions) -> dict:
+def pipeline(folder: Path, options: CropOptions, ray: str | None = None, keep: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        catalog = Catalog(Path(tmp) / "bench.db")
-        summary = run(catalog, folder, options)
+        catalog = Catalog(keep or Path(tmp) / "bench.db")
+        summary = run(catalog, folder, options, ray=ray)
         catalog.close()
     faces = sum(summary.faces.values())
     return {"wall": summary.wall_s, "detect": summary.detect_s, "faces": faces, "workers": options.workers}
+
+
+FACES = ("SELECT s.path, s.status, f.box_x, f.box_y, f.box_w, f.box_h, f.sha256, f.status, f.reason "
+         "FROM sources s LEFT JOIN faces f ON f.source_id = s.id ORDER BY s.path, f.id")
+
+
+def ray_vs_local(args) -> None:
+    import json
+    import subprocess
+
+    import ray
+
+    files = sorted(iter_image_files(RAW))[: args.limit or None]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "raw"
+        folder.mkdir()
+        for f in files:
+            os.symlink(f, folder / f.name)
+        print(f"{len(files)} illustrations from {RAW}, animeface, cores {os.cpu_count()}, "
+              f"load before {os.getloadavg()[0]:.2f}")
+        t = time.perf_counter()
+        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        print(f"local Ray of {args.workers} CPUs started in {time.perf_counter() - t:.1f} s (once per cluster)")
+        local = ("import json, sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+                 "from benchmarks.crop import CropOptions, pipeline; "
+                 "print(json.dumps(pipeline(Path(sys.argv[2]), CropOptions(workers=int(sys.argv[3])), "
+                 "keep=Path(sys.argv[4]))))")
+        walls: dict[str, list[float]] = {"-j": [], "ray": []}
+        for rep in range(2):
+            db = Path(tmp) / f"j{rep}.db"
+            out = subprocess.run([sys.executable, "-c", local, str(ROOT), str(folder), str(args.workers), str(db)],
+                                 check=True, capture_output=True, text=True).stdout
+            walls["-j"].append(json.loads(out.splitlines()[-1])["wall"])
+            print(f"  curate crop -j {args.workers}:   {walls['-j'][-1]:6.1f} s", flush=True)
+            walls["ray"].append(pipeline(folder, CropOptions(workers=args.workers), ray="auto",
+                                         keep=Path(tmp) / f"ray{rep}.db")["wall"])
+            print(f"  curate crop --ray:  {walls['ray'][-1]:6.1f} s", flush=True)
+        ray.shutdown()
+        same = [Catalog(Path(tmp) / f"{k}0.db").query(FACES) for k in ("j", "ray")]
+        best = {k: min(v) for k, v in walls.items()}
+        print(f"best of two: -j {args.workers} {best['-j']:.1f} s ({len(files) / best['-j']:.2f} images/s), --ray "
+              f"{best['ray']:.1f} s ({len(files) / best['ray']:.2f} images/s): Ray takes "
+              f"{best['ray'] / best['-j']:.2f}x the time of -j {args.workers}; same faces: {same[0] == same[1]}; "
+              f"load after {os.getloadavg()[0]:.2f}")
 
 
 def throughput(args) -> None:
@@ -163,12 +214,15 @@ def main() -> None:
     t.add_argument("--detector", default="animeface", choices=detectors.DETECTORS)
     t.add_argument("--workers", type=int, default=2)
     t.add_argument("--limit", type=int, default=0, help="only the first N illustrations")
+    r = sub.add_parser("ray")
+    r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--limit", type=int, default=0, help="only the first N illustrations")
     d = sub.add_parser("detectors")
     d.add_argument("--detectors", default=",".join(detectors.DETECTORS))
     args = parser.parse_args()
     if not RAW.is_dir():
         sys.exit(f"{SHARED} is missing: these benchmarks use ../shared")
-    throughput(args) if args.what == "throughput" else detector_accuracy(args)
+    {"throughput": throughput, "ray": ray_vs_local, "detectors": detector_accuracy}[args.what](args)
 
 
 if __name__ == "__main__":

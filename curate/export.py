@@ -156,13 +156,10 @@ def _check_out(catalog: Catalog, out: Path, force: bool) -> None:
 
 def _labels(catalog: Catalog, o: ExportOptions) -> tuple[dict[int, dict], dict | None]:
     """Face id -> {key: (tag, value)} of the source, and the group classes come from."""
-    rows = catalog.current_labels(o.source) if o.source else []
-    if not rows and o.format not in ALL_FACES:
+    labels = catalog.labels_by_face(o.source) if o.source else {}
+    if not labels and o.format not in ALL_FACES:
         known = ", ".join(r["source"] for r in catalog.label_sources()) or "none"
         raise CatalogError(f"label source {o.source!r} has no labels (known: {known})")
-    labels: dict[int, dict] = {}
-    for r in rows:
-        labels.setdefault(r["face_id"], {})[r["key"]] = (r["tag"], r["value"])
     group = None
     if o.format != "csv":
         if o.group:

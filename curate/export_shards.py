@@ -20,6 +20,7 @@ Arrow stream files per split that `save_to_disk` then lays out.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from db import Catalog, CatalogError
@@ -60,13 +61,14 @@ class WebDatasetShards:
         self.work, self.o, self.labels, self.group = work, o, labels, group
         self.groups = catalog.groups()
         self.writers: dict = {}
+        self.mtime = int(time.time())   # whole seconds: a float makes tarfile write a pax header per member
 
     def add(self, face: dict, result) -> None:
         from .export import png
         split = face.get("split") or UNSPLIT
         if split not in self.writers:
             self.writers[split] = self.wds.ShardWriter(str(self.work / f"{split}-%06d.tar"),
-                                                       maxcount=self.o.shard_size, verbose=0)
+                                                       maxcount=self.o.shard_size, verbose=0, mtime=self.mtime)
         data, size = png(face["image"], face["format"])   # first: a broken crop is left out (export.py)
         face_labels = self.labels.get(face["id"], {})
         if not face_labels:

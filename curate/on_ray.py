@@ -65,9 +65,9 @@ def connected(address: str) -> Iterator[object]:
         try:
             if address == "local":
                 ray.init(runtime_env=env, include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.WARNING)
+                         logging_level=logging.ERROR)
             else:
-                ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
+                ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = "no Ray cluster found from this machine (`ray start --head` makes one; --ray local " \
                     "starts one for this run)" if address == "auto" else f"cannot reach the Ray cluster at {address}"
@@ -76,7 +76,7 @@ def connected(address: str) -> Iterator[object]:
     ctx.execution_options.preserve_order = True   # results in work-list order, as imap gives them
     ctx.enable_progress_bars = False              # ours is on screen
     ctx.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     try:
         yield ray
     finally:

@@ -136,7 +136,7 @@ def test_tag_on_ray_writes_what_a_local_run_writes(local_ray, tiny_catalog, tmp_
     events = {}
     for db, ray in [(local, None), (tiny_catalog, "auto")]:
         with Catalog(db) as cat:
-            summary = tag_catalog(cat, I2VTagger(model), TagOptions(batch=5, threshold=0.0), ray=ray)
+            summary = tag_catalog(cat, I2VTagger(model), TagOptions(batch=5, threshold=0.0, workers=1), ray=ray)
             assert summary.faces == 24 and not summary.interrupted
             again = tag_catalog(cat, I2VTagger(model), TagOptions(batch=5, threshold=0.0), ray=ray)
             assert again.faces == 0 and again.skipped == 24                    # a rerun adds nothing

@@ -30,7 +30,7 @@ from PIL import Image
 from db import Catalog, CatalogError
 from db.training import iter_face_hashes, iter_face_images
 
-CHUNK = 1024            # faces a worker decodes and writes at once
+CHUNK = 256             # faces a worker decodes and writes at once (small: the workers finish together)
 
 
 def decode_crop(blob: bytes, size: int) -> np.ndarray:
