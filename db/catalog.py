@@ -459,9 +459,9 @@ class Catalog:
 
     def label_sources(self) -> list[dict]:
         """Every label source with its event count, faces labelled and annotators."""
-        # Counts kept by triggers (label_source_counts): reading 700k events took seconds.
-        faces = dict(self.conn.execute(
-            "SELECT source, count(*) FROM (SELECT DISTINCT source, face_id FROM label_current) GROUP BY source"))
+        # Counts kept by triggers (label_source_counts, label_face_counts): reading 700k events took
+        # seconds, counting the faces of 5.6M current labels 2.4 s.
+        faces = dict(self.conn.execute("SELECT source, faces FROM label_face_counts"))
         return [{"source": r["source"], "events": r["events"], "faces": faces.get(r["source"], 0),
                  "annotators": r["annotators"]} for r in self.query(
             "SELECT source, sum(events) AS events, group_concat(nullif(annotator, '')) AS annotators "
@@ -527,10 +527,18 @@ class Catalog:
         return out
 
     def split_counts(self) -> dict[str, int]:
+        """Ok faces per split ("none": without one). Counted on face_splits' index, less the splits
+        of faces that are not ok (few), rather than by joining every face to its split (0.5 s at
+        a million faces)."""
         out = dict.fromkeys(SPLITS + ("none",), 0)
-        for split, n in self.conn.execute(f"SELECT coalesce(sp.split, 'none'), count(*) FROM faces f {SPLIT_JOIN} "
-                                          "WHERE f.status = 'ok' GROUP BY 1"):
-            out[split] = n
+        others = [s for s in FACE_STATUSES if s != "ok"]
+        not_ok = dict(self.conn.execute(
+            f"SELECT sp.split, count(*) FROM faces f JOIN face_splits sp ON sp.face_id = f.id "
+            f"WHERE f.status IN ({', '.join('?' * len(others))}) GROUP BY 1", others))
+        for split, n in self.conn.execute("SELECT split, count(*) FROM face_splits GROUP BY split"):
+            out[split] = n - not_ok.get(split, 0)
+        ok = self.conn.execute("SELECT count(*) FROM faces WHERE status = 'ok'").fetchone()[0]
+        out["none"] = ok - sum(out[s] for s in SPLITS)
         return out
 
     # -- training sets ------------------------------------------------------
@@ -594,14 +602,15 @@ class Catalog:
             "rejected": dict(self.conn.execute("SELECT reason, count(*) FROM faces WHERE status='rejected' "
                                                "GROUP BY reason")),
             "detectors": dict(self.conn.execute("SELECT detector, count(*) FROM faces GROUP BY detector")),
-            "sizes": dict(self.conn.execute("SELECT width || 'x' || height, count(*) FROM faces "
-                                            "WHERE status='ok' GROUP BY 1 ORDER BY 2 DESC LIMIT 5")),
+            # grouped in the order of the (status, width, height) index: no temporary B-tree
+            "sizes": dict(self.conn.execute("SELECT width || 'x' || height, n FROM (SELECT width, height, "
+                                            "count(*) AS n FROM faces WHERE status='ok' GROUP BY width, height) "
+                                            "ORDER BY n DESC LIMIT 5")),
             "splits": self.split_counts(),
             "label_sources": self.label_sources(),
-            "tag_counts": self.query(
-                "SELECT source, tag, count(*) AS n FROM label_current "
-                "WHERE tag IS NOT NULL AND (value IS NULL OR value >= 0.5) "
-                "GROUP BY source, tag ORDER BY source, n DESC"),
+            # faces per tag with value NULL or >= 0.5, kept by triggers (label_tag_counts)
+            "tag_counts": self.query("SELECT source, tag, faces AS n FROM label_tag_counts WHERE faces > 0 "
+                                     "ORDER BY source, n DESC"),
             # sum(length(image)), kept by triggers: summing it would read every crop
             "catalog_bytes": one("SELECT image_bytes FROM catalog_totals"),
         }
