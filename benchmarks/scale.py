@@ -128,27 +128,36 @@ def app(path: Path, actions: int) -> None:
     benchmark("label_app").bench_functions(path, actions, ACTION_GOAL_MS, GRID_GOAL_MS)
 
 
-def run_timed(args: list[str], **kw) -> float:
-    t = time.perf_counter()
-    subprocess.run(args, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, **kw)
-    return time.perf_counter() - t
+PROBE = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+"""
+
+
+def run_timed(args: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of a command, in a probe process of its own (its only child)."""
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], check=True, capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
+    return float(out[0]), float(out[1])
 
 
 def cli(path: Path, work: Path) -> None:
     py = [sys.executable, "-m", "curate.cli"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    print(f"\n{'command':<64} {'s':>7}")
-    print(f"{'curate --help (start-up alone)':<64} {run_timed(py + ['--help'], **quiet):>7.2f}")
-    print(f"{'curate stats':<64} {run_timed(py + ['stats', '--db', str(path)], **quiet):>7.2f}")
-    split = run_timed(py + ["split", "--val", "0.05", "--test", "0.05", "--db", str(path)], **quiet)
-    print(f"{'curate split --val 0.05 --test 0.05 (nothing new)':<64} {split:>7.2f}")
+    print(f"\n{'command':<64} {'s':>7} {'peak RSS MB':>12}")
+    for name, args in [("curate --help (start-up alone)", ["--help"]),
+                       ("curate stats", ["stats", "--db", str(path)]),
+                       ("curate split --val 0.05 --test 0.05 (nothing new)",
+                        ["split", "--val", "0.05", "--test", "0.05", "--db", str(path)])]:
+        print(f"{name:<64} {'%7.2f %12.0f' % run_timed(py + args)}", flush=True)
     out = work / "export-wds"
     shutil.rmtree(out, ignore_errors=True)
-    seconds = run_timed(py + ["export", str(out), "--format", "webdataset", "--source", "i2v", "--shard-size",
-                              "100000", "--db", str(path)], **quiet)
+    seconds, rss = run_timed(py + ["export", str(out), "--format", "webdataset", "--source", "i2v",
+                                   "--shard-size", "100000", "--db", str(path)])
     faces = Catalog(path).conn.execute("SELECT count(*) FROM faces WHERE status = 'ok'").fetchone()[0]
     size = sum(p.stat().st_size for p in out.glob("*.tar"))
-    print(f"{'curate export --format webdataset (every face, i2v labels)':<64} {seconds:>7.2f}  "
+    print(f"{'curate export --format webdataset (every face, i2v labels)':<64} {seconds:>7.2f} {rss:>12.0f}  "
           f"{faces / seconds:,.0f} faces/s, {len(list(out.glob('*.tar')))} shards, {size / 1e9:.2f} GB")
     shutil.rmtree(out)
 

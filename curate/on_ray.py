@@ -6,7 +6,7 @@ the work runs in an actor pool (each actor builds its detector or tagger once), 
 results stream back, in order, to this process: the one writer, which writes them through
 the same code as local workers (pipeline.write_stream, taggers.tag_catalog).
 
-Where things must be on a real cluster (README, "Curating on a Ray cluster"):
+Where things must be on a real cluster (README, "On a Ray cluster"):
 - the catalog stays on the driver's machine; only this process writes it. `curate tag`
   reads the crops there, in tasks pinned to the driver's node, so run the driver on a
   node of the cluster (the head node, say), not through Ray Client.
