@@ -167,25 +167,46 @@ def train_ids(path: Path) -> list[int]:
         return cat.face_ids("ok", "train")
 
 
+def _build_alone(path: str, ids: list[int], folder: str) -> None:
+    from train.face_cache import cached_images
+    with Catalog(path) as cat:
+        cached_images(cat, ids, 64, Path(folder), workers=1)
+
+
 def cache(path: Path, work: Path, sample: int) -> None:
+    """Faces/s of the cache build with 1 and 2 workers, and of two 1-worker builds of half the
+    faces each at the same time: what this machine gives two processes now (a busy machine
+    shows there, not in the build)."""
+    import multiprocessing
     from train.face_cache import cached_images
     ids = train_ids(path)
     sub = ids[:sample]
     print(f"\ntraining cache, 64x64, {len(sub):,} faces per build (load {os.getloadavg()[0]:.2f}):")
-    rates: dict[int, list[float]] = {1: [], 2: []}
+    rates: dict[str, list[float]] = {"1 worker": [], "2 workers": [], "2 processes of 1 worker, half each": []}
     with Catalog(path) as cat:
-        for workers in (1, 2, 1, 2):
-            folder = work / f"cache-{workers}"
-            shutil.rmtree(folder, ignore_errors=True)
-            t = time.perf_counter()
-            cached_images(cat, sub, 64, folder, workers=workers)
-            rates[workers].append(len(sub) / (time.perf_counter() - t))
-            print(f"  {workers} worker{'s' if workers > 1 else ' '}: {rates[workers][-1]:,.0f} faces/s", flush=True)
-            shutil.rmtree(folder)
-        best = {w: max(r) for w, r in rates.items()}
-        ratio = best[2] / best[1]
+        for _ in range(2):
+            for name in rates:
+                folders = [work / f"cache-{i}" for i in range(2)]
+                for f in folders:
+                    shutil.rmtree(f, ignore_errors=True)
+                t = time.perf_counter()
+                if name.startswith("2 processes"):
+                    half = len(sub) // 2
+                    with multiprocessing.get_context("fork").Pool(2) as pool:
+                        pool.starmap(_build_alone, [(str(path), sub[:half], str(folders[0])),
+                                                    (str(path), sub[half:], str(folders[1]))])
+                else:
+                    cached_images(cat, sub, 64, folders[0], workers=int(name[0]))
+                rates[name].append(len(sub) / (time.perf_counter() - t))
+                print(f"  {name:<36} {rates[name][-1]:7,.0f} faces/s", flush=True)
+                for f in folders:
+                    shutil.rmtree(f, ignore_errors=True)
+        best = {name: max(r) for name, r in rates.items()}
+        ratio = best["2 workers"] / best["1 worker"]
+        ceiling = best["2 processes of 1 worker, half each"] / best["1 worker"]
         print(f"  2 workers / 1 worker: {ratio:.2f}x (best of two each; goal >= {CACHE_GOAL}x: "
-              f"{'ok' if ratio >= CACHE_GOAL else 'MISSED'}); load {os.getloadavg()[0]:.2f}")
+              f"{'ok' if ratio >= CACHE_GOAL else 'MISSED'}); two separate processes got {ceiling:.2f}x; "
+              f"load {os.getloadavg()[0]:.2f}")
         t = time.perf_counter()
         images = cached_images(cat, ids, 64, work / "cache", workers=2)
         seconds = time.perf_counter() - t

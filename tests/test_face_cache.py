@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
+import torch
 
 from conftest import png_bytes
 from db import Catalog, CatalogError
@@ -23,31 +26,25 @@ def faces(tmp_path):
     return path, ids
 
 
-def mapped_files(tensor) -> set[str]:
-    """The files whose memory mapping holds this tensor's data (from /proc/self/maps)."""
-    addr = tensor.data_ptr()
-    out = set()
-    for line in open("/proc/self/maps"):
-        parts = line.split()
-        lo, hi = (int(x, 16) for x in parts[0].split("-"))
-        if lo <= addr < hi and len(parts) > 5:
-            out.add(parts[5])
-    return out
-
-
-def test_cache_is_memory_mapped_and_equals_decoding_in_memory(faces, tmp_path, monkeypatch):
+def test_cache_is_read_per_batch_and_equals_decoding_in_memory(faces, tmp_path, monkeypatch):
     path, ids = faces
     monkeypatch.setattr(face_cache, "CHUNK", 8)            # 5 chunks, so both workers write some
     with Catalog(path) as cat:
         in_memory = cached_images(cat, ids, 16, None)
-        mapped = cached_images(cat, ids, 16, tmp_path / "cache", workers=2)
+        rows = cached_images(cat, ids, 16, tmp_path / "cache", workers=2)
         again = cached_images(cat, ids[::-1], 16, tmp_path / "cache", workers=2)   # other order: other file
-    assert mapped.dtype == in_memory.dtype and mapped.shape == (40, 3, 16, 16)
-    assert mapped.equal(in_memory) and again.equal(in_memory.flip(0))
     files = sorted((tmp_path / "cache").glob("*.npy"))
     assert len(files) == 2 and not list((tmp_path / "cache").glob("*.partial*"))
-    assert str(files[0]) in mapped_files(mapped) or str(files[1]) in mapped_files(mapped)
-    assert mapped[[3, 1]].equal(in_memory[[3, 1]])        # what a training step does: rows by index
+    assert len(rows) == 40 and rows.shape == (40, 3, 16, 16) and rows.dtype == torch.uint8
+    assert rows[:].equal(in_memory) and again[:].equal(in_memory.flip(0))
+    # what a training step, evaluation and a torchrun rank's share do: rows by index, in any order
+    for idx in [torch.tensor([3, 1, 3]), [0, 39], torch.tensor(7), 5, -1, slice(10, 20), slice(0, 40, 7)]:
+        assert rows[idx].equal(in_memory[idx]), idx
+    with pytest.raises(IndexError):
+        rows[torch.tensor([40])]
+    # nothing of the file is mapped into the process: memory holds the batch, not the data set
+    assert not any(str(f) in line for line in open("/proc/self/maps") for f in files)
+    assert pickle.loads(pickle.dumps(rows))[[2]].equal(in_memory[[2]])   # (DataLoader workers)
 
 
 def test_interrupted_build_resumes_and_a_half_written_cache_is_never_used(faces, tmp_path, monkeypatch):
@@ -70,12 +67,12 @@ def test_interrupted_build_resumes_and_a_half_written_cache_is_never_used(faces,
         images = cached_images(cat, ids, 16, cache, workers=1)
         missing = [ids[c * 8:(c + 1) * 8] for c in range(5) if str(c) not in done]
         assert ids[16:24] in missing and decoded == missing  # the resumed build decoded only what was missing
-        assert images.equal(expected)
+        assert images[:].equal(expected)
         # a cache file cut short (a disk that filled up, a copy interrupted) is rebuilt, not used
         final = next(cache.glob("*.npy"))
         del images
         final.write_bytes(final.read_bytes()[:-100])
         decoded.clear()
-        assert cached_images(cat, ids, 16, cache, workers=1).equal(expected)
+        assert cached_images(cat, ids, 16, cache, workers=1)[:].equal(expected)
         assert len(decoded) == 5
     assert np.load(final, mmap_mode="r").shape == (40, 3, 16, 16)
