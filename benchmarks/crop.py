@@ -10,8 +10,8 @@
         Goals: N=2 workers >= 1.8x the plain loop; overhead < 15%.
 
     python benchmarks/crop.py ray [--workers 2] [--limit N]
-        `curate crop -j N` against `curate crop --ray` on a local Ray of N CPUs, alternately, twice
-        each, on the same files (the -j runs in a process of their own, where no Ray runs). Ray's
+        `curate crop -j N` against `curate crop --ray` on a local Ray of N CPUs, twice each, each
+        kind first once, on the same files (the -j runs in a process of their own, where no Ray runs). Ray's
         own start-up (once per cluster) is timed apart; each --ray run includes what a command
         pays each time: the dataset, the actors and their detectors. Prints the ratio of the
         best runs and checks that both catalogs hold the same faces.
@@ -129,16 +129,18 @@ def ray_vs_local(args) -> None:
                  "keep=Path(sys.argv[4]))))")
         walls: dict[str, list[float]] = {"-j": [], "ray": []}
         for rep in range(2):
-            db = Path(tmp) / f"j{rep}.db"
-            out = subprocess.run([sys.executable, "-c", local, str(ROOT), str(folder), str(args.workers), str(db)],
-                                 check=True, capture_output=True, text=True).stdout
-            walls["-j"].append(json.loads(out.splitlines()[-1])["wall"])
-            print(f"  curate crop -j {args.workers}:   {walls['-j'][-1]:6.1f} s", flush=True)
-            walls["ray"].append(pipeline(folder, CropOptions(workers=args.workers), ray="auto",
-                                         keep=Path(tmp) / f"ray{rep}.db")["wall"])
-            print(f"  curate crop --ray:  {walls['ray'][-1]:6.1f} s", flush=True)
+            for kind in (("-j", "ray") if rep == 0 else ("ray", "-j")):   # each first once
+                db = Path(tmp) / f"{kind}{rep}.db"
+                if kind == "-j":
+                    out = subprocess.run([sys.executable, "-c", local, str(ROOT), str(folder), str(args.workers),
+                                          str(db)], check=True, capture_output=True, text=True).stdout
+                    walls[kind].append(json.loads(out.splitlines()[-1])["wall"])
+                else:
+                    walls[kind].append(pipeline(folder, CropOptions(workers=args.workers), ray="auto", keep=db)["wall"])
+                name = f"-j {args.workers}" if kind == "-j" else "--ray"
+                print(f"  curate crop {name:<6} {walls[kind][-1]:6.1f} s  (load {os.getloadavg()[0]:.2f})", flush=True)
         ray.shutdown()
-        same = [Catalog(Path(tmp) / f"{k}0.db").query(FACES) for k in ("j", "ray")]
+        same = [Catalog(Path(tmp) / f"{k}0.db").query(FACES) for k in ("-j", "ray")]
         best = {k: min(v) for k, v in walls.items()}
         print(f"best of two: -j {args.workers} {best['-j']:.1f} s ({len(files) / best['-j']:.2f} images/s), --ray "
               f"{best['ray']:.1f} s ({len(files) / best['ray']:.2f} images/s): Ray takes "
