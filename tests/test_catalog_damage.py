@@ -44,11 +44,14 @@ def raw(db: Path, *statements: str) -> None:
 def test_a_damaged_page(tiny_catalog, tmp_path):
     conn = sqlite3.connect(tiny_catalog)
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'label_current'").fetchone()[0]
+    # label_current, and the counts `labels sources` and `stats` read instead of it (schema 3)
+    roots = [conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
+             for name in ("label_current", "label_source_counts")]
     conn.close()
     data = bytearray(tiny_catalog.read_bytes())
-    start = (root - 1) * page_size
-    data[start:start + page_size] = bytes([0xA5]) * page_size      # garbage where a table's root page was
+    for root in roots:
+        start = (root - 1) * page_size
+        data[start:start + page_size] = bytes([0xA5]) * page_size      # garbage where a table's root page was
     tiny_catalog.write_bytes(bytes(data))
     before = fingerprint(tiny_catalog)
     labels = tmp_path / "labels.csv"
