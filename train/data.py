@@ -1,8 +1,8 @@
 """Training data: the catalog's labelled crops as one uint8 tensor plus condition vectors.
 
-Crops are decoded and resized once into a memory-mapped cache file keyed by the faces'
-content hashes and the size (train/face_cache.py), so a training step only indexes a
-tensor (no JPEG/PNG decoding, no workers) and memory does not grow with the data set.
+Crops are decoded and resized once into a cache file keyed by the faces' content hashes and
+the size (train/face_cache.py); a training step reads its batch's rows from it (no JPEG/PNG
+decoding, no workers), so memory does not grow with the data set.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from db import Catalog, CatalogError
 
 from .conditions import ConditionGroup, ConditionSpec
-from .face_cache import cached_images
+from .face_cache import FaceRows, cached_images
 from .options import TrainOptions
 
 
@@ -28,7 +28,7 @@ class DataError(ValueError):
 @dataclass
 class TrainingSet:
     face_ids: list[int]
-    images: torch.Tensor              # uint8 [N, 3, S, S], over a memory-mapped file: images[idx] reads those rows
+    images: FaceRows | torch.Tensor   # uint8 [N, 3, S, S]: images[idx] -> a tensor of those rows
     labels: torch.Tensor | None       # float [N, spec.dim]
     spec: ConditionSpec | None
     counts: dict[str, dict[str, int]]  # group -> tag -> faces
