@@ -255,10 +255,11 @@ def train_probe(path: Path, work: Path, label: str) -> tuple[float, float, float
 
 def train(big: Path, small: Path, work: Path) -> None:
     from train.face_cache import cached_images
-    with Catalog(small) as cat:
-        if not cat.split_counts()["train"]:
-            cat.assign_splits(0.05, 0.05, seed=0)
-        cached_images(cat, cat.face_ids("ok", "train"), 64, work / "cache", workers=2)
+    for path in (small, big):   # (the cache stage built the big one already, if it ran)
+        with Catalog(path) as cat:
+            if not cat.split_counts()["train"]:
+                cat.assign_splits(0.05, 0.05, seed=0)
+            cached_images(cat, cat.face_ids("ok", "train"), 64, work / "cache", workers=2)
     print(f"\ntrain dcgan --size 64 --iters 50 (batch 64), cache built beforehand; load {os.getloadavg()[0]:.2f}")
     print(f"  {'catalog':<16} {'train faces':>12} {'peak RSS MB':>12} {'anon':>6} {'file':>6} {'first step s':>13} "
           f"{'all s':>7}")
