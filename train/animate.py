@@ -14,18 +14,15 @@ def frames(run: Run) -> list[np.ndarray]:
     paths = sorted(run.samples_dir.glob("[0-9]*.png"))
     if not paths:
         raise RunError(f"{run.samples_dir} holds no sample grids yet")
+    grids = [Image.open(path).convert("RGB") for path in paths]
+    # one frame size (a run resumed across versions has grids of two sizes); even: H.264 needs it
+    w = max(g.width for g in grids)
+    h = max(g.height for g in grids) + 14
     out = []
-    for path in paths:
-        img = Image.open(path).convert("RGB")
-        canvas = Image.new("RGB", (img.width, img.height + 14), "white")
+    for path, img in zip(paths, grids):
+        canvas = Image.new("RGB", (w + w % 2, h + h % 2), "white")
         canvas.paste(img, (0, 14))
         ImageDraw.Draw(canvas).text((2, 1), f"step {int(path.stem)}", fill="black")
-        # even sizes: H.264 needs them
-        w, h = canvas.width + canvas.width % 2, canvas.height + canvas.height % 2
-        if (w, h) != canvas.size:
-            padded = Image.new("RGB", (w, h), "white")
-            padded.paste(canvas, (0, 0))
-            canvas = padded
         out.append(np.asarray(canvas))
     return out
 

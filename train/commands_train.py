@@ -11,37 +11,39 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from db import Catalog, CatalogError
 from db.cli import DEFAULT_DB_PATH, DbOption, make_console
 
 from .app import app, fail
 from .conditions import ConditionError
-from .data import DataError, select_faces
+from .data import DataError, RareTagsError, select_faces
 from .losses import LOSSES
 from .options import TrainOptions, resume_options
 from .runs import RunError, load_run
-from .sampling import generate, image_grid
+from .sampling import generate, labelled_grid
+from .tag_counts import merged_counts, tag_counts_table
 
 
 def _split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _print_counts(console, counts: dict, n: int, dropped: int, source: str | None) -> None:
-    if not counts:
-        console.print(f"{n} faces (no conditions)")
+def print_selection(console, sel, source: str | None, min_per_tag: int) -> None:
+    """What `train <model>` will train on: faces per tag, and every tag or face left out."""
+    if not sel.counts:
+        console.print(f"{len(sel.ids)} faces (no conditions)")
         return
-    table = Table(title=f"{n} faces labelled by {source!r}" + (f" ({dropped} left out: an attribute unlabelled)"
-                                                               if dropped else ""))
-    table.add_column("group")
-    table.add_column("tag")
-    table.add_column("faces", justify="right")
-    for group, tags in counts.items():
-        for tag, k in sorted(tags.items(), key=lambda kv: -kv[1]):
-            table.add_row(group, tag, str(k))
-    console.print(table)
+    title = f"{len(sel.ids)} faces labelled by {source!r}" + (
+        f" ({sel.unlabelled} left out: an attribute unlabelled)" if sel.unlabelled else "")
+    notes = {t: f"left out (< --min-per-tag {min_per_tag}, or asked)" for tags in sel.left_out.values() for t in tags}
+    console.print(tag_counts_table(title, {source: merged_counts(sel.counts, sel.left_out)}, notes))
+
+
+def print_refused(console, error: RareTagsError, source: str | None, min_per_tag: int) -> None:
+    """The same table when tags are refused: every tag's faces, the refused ones marked."""
+    notes = {t: f"too few (< --min-per-tag {min_per_tag})" for _, t in error.rare}
+    console.print(tag_counts_table(f"faces labelled by {source!r}", {source: error.counts}, notes))
 
 
 def options_from_cli(model: str, p: dict) -> dict:
@@ -68,6 +70,23 @@ def given_options(ctx: typer.Context, model: str, p: dict) -> dict:
         names = {"db": ["catalog"], "lr": ["lr_g", "lr_d"], "arch": ["backbone"]}.get(param.name, [param.name])
         given.update({k: values[k] for k in names if k in values})
     return given
+
+
+def parse_train_args(model: str, args: list[str]) -> tuple[dict, dict, set[str]]:
+    """`train MODEL ARGS` read by that command's own parser without running it (what `train
+    experiment` does with each run's options): every value under TrainOptions' names, the ones
+    ARGS gave, and the parameter names written in ARGS. Raises ValueError naming the option."""
+    from typer import _click          # typer vendors click: its parser raises these
+    from typer.main import get_command
+
+    command = get_command(app).commands[model]
+    try:
+        ctx = command.make_context(f"train {model}", list(args))
+    except _click.ClickException as e:
+        raise ValueError(e.format_message()) from e
+    written = {p.name for p in command.params
+               if getattr(ctx.get_parameter_source(p.name), "name", None) == "COMMANDLINE"}  # by name: see above
+    return options_from_cli(model, ctx.params), given_options(ctx, model, ctx.params), written
 
 
 def _make_command(model: str):
@@ -155,12 +174,15 @@ def _make_command(model: str):
             else:
                 opts = TrainOptions(**options_from_cli(model, params))
                 with Catalog(opts.catalog, create=False) as catalog:
-                    selected = select_faces(catalog, opts)
+                    try:
+                        selected = select_faces(catalog, opts)
+                    except RareTagsError as e:
+                        print_refused(console, e, labels, opts.min_per_tag)
+                        raise
                     if dry_run:
                         from db.training import content_fingerprint
                         opts.catalog_fingerprint = content_fingerprint(catalog)
-                ids, _, _, counts, dropped = selected
-                _print_counts(console, counts, len(ids), dropped, labels)
+                print_selection(console, selected, labels, opts.min_per_tag)
                 if dry_run:
                     console.print_json(json.dumps(opts.to_dict()))
                     console.print("dry run: nothing written")
@@ -185,7 +207,9 @@ for _model, _loss in LOSSES.items():
 def sample(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
     tags: Annotated[Optional[str], typer.Option(help="Comma-separated tags, e.g. \"blonde hair, blue eyes\"; "
-                                                "groups left out are drawn from the training distribution.")] = None,
+                                                "groups left out are drawn from the training distribution. "
+                                                "Without it, each row asks for one tag of the first exclusive "
+                                                "group (hair colour), written beside the row.")] = None,
     n: Annotated[int, typer.Option("-n", help="Number of images.")] = 64,
     output: Annotated[Path, typer.Option("-o", "--output", help="PNG grid to write.")] = Path("samples.png"),
     nrow: Annotated[int, typer.Option(help="Images per row.")] = 8,
@@ -193,19 +217,24 @@ def sample(
     ema: Annotated[bool, typer.Option(help="Use the EMA generator.")] = True,
     device: Annotated[str, typer.Option(help="cpu, cuda ...")] = "cpu",
 ) -> None:
-    """Generate a grid of faces from a trained run, optionally with given tags."""
-    from PIL import Image
+    """Generate a grid of faces from a trained run, optionally with given tags (faces under 64 px are
+    enlarged in the picture)."""
+    from .sampling import fixed_sample_rows
 
     console = make_console(stderr=True)
+    if n < 1 or nrow < 1:
+        fail("-n and --nrow must be at least 1")
     try:
         r = load_run(run)
-        conditions = None
+        conditions, row_labels, title = None, None, None
         if tags:
             if r.spec is None or not r.conditional:
                 fail(f"{run} is an unconditional {r.model} run: --tags needs a conditional run")
-            conditions = [r.spec.parse_tags(tags)]
-        if n < 1:
-            fail("-n must be at least 1")
+            conditions, title = [r.spec.parse_tags(tags)], tags
+        elif r.conditional and (rows := fixed_sample_rows(r.spec)):
+            group = next(g.name for g in r.spec.groups if g.exclusive)
+            row_labels = [rows[i % len(rows)] for i in range((n + nrow - 1) // nrow)]
+            conditions = [{group: row_labels[i // nrow]} for i in range(n)]
         G = r.generator(ema=ema, device=device, warn=lambda text: console.print(text, style="yellow"))
         images, _ = generate(r, n, conditions, seed=seed, G=G, device=device)
     except (RunError, ConditionError, ValueError) as e:
@@ -213,7 +242,7 @@ def sample(
     if output.suffix.lower() != ".png":
         fail(f"{output}: write a .png file")
     output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_grid(images, nrow)).save(output)
+    labelled_grid(images, nrow, row_labels, title).save(output)
     typer.echo(f"{n} images -> {output}")
 
 

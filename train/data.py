@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -33,6 +33,7 @@ class TrainingSet:
     spec: ConditionSpec | None
     counts: dict[str, dict[str, int]]  # group -> tag -> faces
     dropped: int                      # faces left out for lacking an exclusive label
+    left_out: dict[str, dict[str, int]] = field(default_factory=dict)   # tags left out, with their faces
 
 
 def default_cache_dir() -> Path:
@@ -40,9 +41,50 @@ def default_cache_dir() -> Path:
     return Path(base) / "animeface-gan-study"
 
 
-def select_faces(catalog: Catalog, opts: TrainOptions) -> tuple[list[int], dict[int, dict], ConditionSpec | None,
-                                                                 dict[str, dict[str, int]], int]:
-    """The faces and labels a run trains on; raises DataError/CatalogError with the reason."""
+@dataclass
+class Selection:
+    """The faces a run trains on, their labels, and what was left out (recorded in options.json)."""
+    ids: list[int]
+    labels: dict[int, dict]
+    spec: ConditionSpec | None
+    counts: dict[str, dict[str, int]]      # group -> tag -> faces, the tags trained on
+    unlabelled: int = 0                    # faces left out for lacking an exclusive label
+    left_out: dict[str, dict[str, int]] = field(default_factory=dict)   # group -> tag -> faces, tags left out
+
+
+class RareTagsError(DataError):
+    """Tags with fewer faces than --min-per-tag, and no --drop-rare: `counts` has every tag's faces."""
+
+    def __init__(self, message: str, counts: dict[str, dict[str, int]], rare: set[tuple[str, str]]):
+        super().__init__(message)
+        self.counts, self.rare = counts, rare
+        self.source: str | None = None       # which run's source, where several are checked
+
+
+def _present(value) -> bool:
+    return value is None or value >= 0.5        # independent tags: a probability, or a plain label
+
+
+def _count(groups: list[dict], faces: dict[int, dict], leave: set[str] = frozenset()) -> dict[str, dict[str, int]]:
+    """Group -> tag -> faces with it, for the tags not in `leave`."""
+    counts: dict[str, dict[str, int]] = {}
+    for g in groups:
+        if g["exclusive"]:
+            c = Counter(labels[g["name"]][0] for labels in faces.values())
+        else:
+            c = Counter(t for labels in faces.values() for t in g["tags"] if t in labels and _present(labels[t][1]))
+        counts[g["name"]] = {t: c[t] for t in g["tags"] if c[t] and t not in leave}
+    return counts
+
+
+def select_faces(catalog: Catalog, opts: TrainOptions) -> Selection:
+    """The faces and labels a run trains on; raises DataError/CatalogError with the reason.
+
+    `opts.drop_tags` are left out by name (with their faces, for exclusive groups); tags with
+    fewer than `min_per_tag` faces are then refused, or left out too with `drop_rare`. With
+    `same_faces`, a face is kept only when every source of the run (`labels` and `common`) gives
+    it every exclusive group and none of `drop_tags`: runs on those sources with the same
+    `drop_tags` then train on exactly the same faces (`train experiment` sets both)."""
     if opts.conditional and not opts.labels:
         raise DataError(f"{opts.model} is conditional: give --labels SOURCE (e.g. manual, i2v)")
     if opts.conditional and not opts.attrs:
@@ -53,54 +95,57 @@ def select_faces(catalog: Catalog, opts: TrainOptions) -> tuple[list[int], dict[
         ids = catalog.face_ids("ok", opts.split)
         if not ids:
             raise DataError(f"no ok faces in split {opts.split!r} of {opts.catalog} (run `curate split`?)")
-        return ids, {}, None, {}, 0
+        return Selection(ids, {}, None, {})
     groups = [catalog.group(name) for name in opts.attrs]     # CatalogError names an unknown group
+    unknown = [t for t in opts.drop_tags if not any(t in g["tags"] for g in groups)]
+    if unknown:
+        raise DataError(f"tags to leave out that no group of {', '.join(opts.attrs)} has: {', '.join(unknown)}")
     labelled = catalog.labelled_faces(opts.labels, opts.split, opts.min_prob, opts.common,
                                       groups=opts.attrs or None)
     if not labelled:
         common = f" and also by {', '.join(opts.common)}" if opts.common else ""
         raise DataError(f"no faces of split {opts.split!r} are labelled by {opts.labels!r}{common}"
                         + (f" with probability >= {opts.min_prob}" if opts.min_prob else ""))
-    present = lambda value: value is None or value >= 0.5  # noqa: E731  (independent tags)
-    keep, dropped = {}, 0
-    for fid, labels in labelled.items():
-        if all(g["name"] in labels for g in groups if g["exclusive"]):
-            keep[fid] = labels
-        else:
-            dropped += 1
-    counts: dict[str, dict[str, int]] = {}
-    for g in groups:
-        if g["exclusive"]:
-            c = Counter(labels[g["name"]][0] for labels in keep.values())
-        else:
-            c = Counter(t for labels in keep.values() for t in g["tags"] if t in labels and present(labels[t][1]))
-        counts[g["name"]] = {t: c[t] for t in g["tags"] if c[t]}
-    rare = {(g, t): n for g, tags in counts.items() for t, n in tags.items() if n < opts.min_per_tag}
+    exclusive = [g["name"] for g in groups if g["exclusive"]]
+    others = [catalog.labelled_faces(s, opts.split, opts.min_prob, groups=opts.attrs or None)
+              for s in opts.common] if opts.same_faces else []
+    complete = {fid: labels for fid, labels in labelled.items()
+                if all(all(name in src.get(fid, {}) for name in exclusive) for src in [labelled, *others])}
+    unlabelled = len(labelled) - len(complete)
+
+    def without(drop: set[str]) -> dict[int, dict]:
+        """The faces none of whose sources gives them a left-out exclusive tag."""
+        return {fid: labels for fid, labels in complete.items()
+                if not any(src[fid][name][0] in drop for src in [labelled, *others] for name in exclusive)}
+
+    drop = set(opts.drop_tags)
+    before = _count(groups, complete)
+    counts = _count(groups, without(drop), drop)
+    rare = {(g, t) for g, tags in counts.items() for t, n in tags.items() if n < opts.min_per_tag}
     if rare and not opts.drop_rare:
-        listed = ", ".join(f"{t!r} ({n})" for (_, t), n in sorted(rare.items(), key=lambda kv: kv[1]))
-        raise DataError(f"too few faces (< --min-per-tag {opts.min_per_tag}) for {listed}; lower "
-                        f"--min-per-tag or pass --drop-rare to leave those tags (and, for exclusive "
-                        f"groups, their faces) out")
-    for (gname, tag) in rare:
-        del counts[gname][tag]
-        if next(g for g in groups if g["name"] == gname)["exclusive"]:
-            keep = {f: lab for f, lab in keep.items() if lab[gname][0] != tag}
+        listed = ", ".join(f"{t!r} ({counts[g][t]})" for g, t in sorted(rare, key=lambda gt: counts[gt[0]][gt[1]]))
+        raise RareTagsError(f"too few faces (< --min-per-tag {opts.min_per_tag}) for {listed}; lower "
+                            f"--min-per-tag or pass --drop-rare to leave those tags (and, for exclusive "
+                            f"groups, their faces) out", counts, rare)
+    drop |= {t for _, t in rare}
+    keep = without(drop)
     if not keep:
         raise DataError("no faces are left to train on after the label filters")
+    counts = _count(groups, keep, drop)
+    left_out = {g["name"]: {t: before[g["name"]].get(t, 0) for t in g["tags"] if t in drop} for g in groups}
     spec_groups = []
     for g in groups:
         tags = [t for t in g["tags"] if t in counts[g["name"]]]
         if not tags:
             raise DataError(f"no face of the training set has a {g['name']} tag from {opts.labels!r}")
-        n = len(keep)
         if g["exclusive"]:
             tot = sum(counts[g["name"]][t] for t in tags)
             freq = [counts[g["name"]][t] / tot for t in tags]
         else:
-            freq = [counts[g["name"]][t] / n for t in tags]
+            freq = [counts[g["name"]][t] / len(keep) for t in tags]
         spec_groups.append(ConditionGroup(g["name"], g["exclusive"], tags, freq))
-    ids = sorted(keep)
-    return ids, keep, ConditionSpec(spec_groups), counts, dropped
+    return Selection(sorted(keep), keep, ConditionSpec(spec_groups), counts, unlabelled,
+                     {g: tags for g, tags in left_out.items() if tags})
 
 
 def encode_labels(spec: ConditionSpec, ids: list[int], labels: dict[int, dict]) -> torch.Tensor:
@@ -118,11 +163,12 @@ def encode_labels(spec: ConditionSpec, ids: list[int], labels: dict[int, dict]) 
 
 
 def load_training_set(catalog: Catalog, opts: TrainOptions, progress=None, images: bool = True,
-                      selected: tuple | None = None) -> TrainingSet:
+                      selected: Selection | None = None) -> TrainingSet:
     """The faces, labels and images of a run; `selected`: what `select_faces` returned, when the
     caller already selected the faces (a run selects them once)."""
-    ids, labels, spec, counts, dropped = selected if selected is not None else select_faces(catalog, opts)
-    y = encode_labels(spec, ids, labels) if spec is not None and opts.conditional else None
+    sel = selected if selected is not None else select_faces(catalog, opts)
+    y = encode_labels(sel.spec, sel.ids, sel.labels) if sel.spec is not None and opts.conditional else None
     cache = Path(opts.cache_dir) if opts.cache_dir else default_cache_dir()
-    x = cached_images(catalog, ids, opts.size, cache, progress) if images else torch.empty(0)
-    return TrainingSet(ids, x, y, spec if opts.conditional else None, counts, dropped)
+    x = cached_images(catalog, sel.ids, opts.size, cache, progress) if images else torch.empty(0)
+    return TrainingSet(sel.ids, x, y, sel.spec if opts.conditional else None, sel.counts, sel.unlabelled,
+                       sel.left_out)

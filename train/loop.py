@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from db import Catalog
 from db.training import content_fingerprint
@@ -28,7 +27,7 @@ from .diagnostics import DiscriminatorWatch, mean_pairwise_distance
 from .losses import loss_class
 from .models import arch_kwargs, build
 from .options import TrainOptions
-from .sampling import image_grid, to_uint8
+from .sampling import labelled_grid, to_uint8
 from .step import Step, TrainingStopped
 
 __all__ = ["train", "TrainingStopped"]
@@ -125,17 +124,21 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
 
     # -- the run folder (rank 0 writes; others only compute) --
     options_json = {**opts.to_dict(), "arch": arch, "conditions": spec.to_json() if spec is not None else None,
-                    "faces": n, "tag_counts": data.counts, "world_size": world}
+                    "faces": n, "tag_counts": data.counts, "left_out": data.left_out,
+                    "unlabelled_faces": data.dropped, "world_size": world}
     logger = None
     if main:
         run_dir = run_dir or runs.new_run_dir(opts.runs_dir, opts.model, opts.labels)
         runs.write_options(run_dir, options_json)
         logger = runs.RunLogger(run_dir, options_json, console, start if ckpt is not None else None)
         logger.message(("resumed at step %d" % start) if ckpt is not None else f"new run {run_dir}")
+        if ckpt is None and (data.left_out or data.dropped):
+            logger.message(left_out_text(data.left_out, data.dropped), style="yellow")
 
     images, labels = data.images, data.labels   # uint8 on CPU; batches move as uint8 (4x less to copy)
     loss = model(opts, spec, D, labels, device)
     grid_args, grid_cols = loss.grid_inputs()
+    grid_rows = loss.grid_row_labels()
     diversity_args = loss.diversity_inputs()
     sample_every = opts.sample_every or max(1, round(steps_per_epoch / opts.n_critic))
     if logger is not None and ckpt is None:
@@ -162,7 +165,7 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
         x = torch.cat([G_ema(*on_device(grid_args, i, i + 128)).float().cpu()
                        for i in range(0, len(grid_args[0]), 128)])
         path = run_dir / "samples" / f"{step:06d}.png"
-        Image.fromarray(image_grid(to_uint8(x), grid_cols)).save(path)
+        labelled_grid(to_uint8(x), grid_cols, grid_rows).save(path)
         logger.image(path, step)
 
     def data_batch(index: int):
@@ -269,6 +272,15 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
                            f"`train {opts.model} --resume {run_dir}`", style="yellow")
         logger.close()
     return (run_dir, run_state(step)) if return_state else run_dir
+
+
+def left_out_text(left_out: dict[str, dict[str, int]], unlabelled: int) -> str:
+    """One line on what a run does not train on (console and log.txt)."""
+    parts = [f"{group} {tag!r} ({n} faces)" for group, tags in left_out.items() for tag, n in tags.items()]
+    text = ("left out: " + ", ".join(parts) + " (with their faces, for exclusive groups)") if parts else ""
+    if unlabelled:
+        text += ("; " if text else "left out: ") + f"{unlabelled} faces lacking a label of an exclusive group"
+    return text
 
 
 def make_progress(console, metrics: bool = False):

@@ -29,6 +29,8 @@ class TrainOptions:
     common: list[str] = field(default_factory=list)
     min_per_tag: int = 10
     drop_rare: bool = False
+    drop_tags: list[str] = field(default_factory=list)   # tags left out by name (an experiment's shared set)
+    same_faces: bool = False               # keep only faces every source (labels + common) labels alike
     split: str = "train"
     size: int = 64
     iters: int | None = None               # generator steps; or
@@ -66,6 +68,7 @@ class TrainOptions:
     tensorboard: bool = False
     wandb: bool = False
     progress: bool = True
+    experiment: str | None = None        # the experiment folder the run belongs to (its judge scores it)
 
     def __post_init__(self):
         cls = loss_class(self.model)
@@ -107,6 +110,11 @@ class TrainOptions:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+def flag(name: str) -> str:
+    """The command-line spelling of a TrainOptions field."""
+    return "--" + {"backbone": "arch", "catalog": "db"}.get(name, name).replace("_", "-")
+
+
 # What a resumed run may change: where and how it runs, what it logs, and where it ends.
 # Everything else is the run: a different value is refused, never silently ignored.
 RESUMABLE = ("iters", "epochs", "catalog", "device", "precision", "progress", "log_every", "diag_every",
@@ -118,7 +126,6 @@ def resume_options(saved: dict, given: dict) -> tuple[TrainOptions, list[str]]:
     `given` may change. Returns them and notes on changes worth saying; raises ValueError naming
     every given option that contradicts the run."""
     run = TrainOptions.from_dict(saved)
-    flag = lambda name: "--" + {"backbone": "arch", "catalog": "db"}.get(name, name).replace("_", "-")  # noqa: E731
     clashes = [f"{flag(k)} {v} (the run has {getattr(run, k)})" for k, v in given.items()
                if k not in RESUMABLE and hasattr(run, k) and v != getattr(run, k)]
     if clashes:

@@ -13,7 +13,7 @@ import torch
 
 from ..augment import DiffAugment
 from ..conditions import ConditionSpec
-from ..sampling import fixed_sample_inputs
+from ..sampling import fixed_sample_inputs, fixed_sample_rows
 from .adversarial import ADVERSARIAL
 
 
@@ -60,6 +60,10 @@ class Loss:
         grid's columns: rows = the tags of the first exclusive group."""
         z, c, cols = fixed_sample_inputs(self.opts.z_dim, self.opts.seed, self.spec if self.conditional else None)
         return (z, c), cols
+
+    def grid_row_labels(self) -> list[str] | None:
+        """What each row of those grids asks for, written beside it (None: rows mean nothing)."""
+        return fixed_sample_rows(self.spec if self.conditional else None)
 
     def diversity_inputs(self, m: int = 64) -> tuple:
         """G's arguments for the fixed batch whose spread metrics.csv follows (mode collapse)."""
