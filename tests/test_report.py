@@ -6,6 +6,7 @@ import base64
 import json
 import re
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -94,20 +95,42 @@ def test_compare_refuses_unevaluated_runs(tiny_runs, tmp_path):
     assert not (run_a / "eval.json").exists()
 
 
-def test_experiment_runs_judge_training_eval_and_report_in_one_command(tiny_catalog, tmp_path):
+def test_compare_never_mixes_into_an_older_report(tiny_runs, tmp_path):
+    (run_a, run_b), _, judge_path, _ = tiny_runs
+    for run in (run_a, run_b):
+        assert runner.invoke(app, ["eval", str(run), "--judge", str(judge_path), "--n", "8", "--per-class", "2",
+                                   "--no-download"]).exit_code == 0
     out = tmp_path / "report"
-    r = runner.invoke(app, ["experiment", "--db", str(tiny_catalog), "--runs", "acgan:manual,cgan:manual",
-                            "--size", "32", "--iters", "2", "--batch", "4", "--ngf", "8", "--ndf", "8",
-                            "--min-per-tag", "1", "--n", "16", "--runs-dir", str(tmp_path / "runs"), "-o", str(out),
-                            "--no-progress"])
+    assert runner.invoke(app, ["compare", str(run_a), str(run_b), "-o", str(out)]).exit_code == 0
+    stale = out / "samples_7_an-older-run.png"
+    stale.write_bytes(b"\x89PNG")
+    r = runner.invoke(app, ["compare", str(run_a), "-o", str(out)])
+    assert r.exit_code == 2 and "not empty" in r.output and "--overwrite" in r.output and stale.exists()
+    r = runner.invoke(app, ["compare", str(run_a), "-o", str(out), "--overwrite"])
     assert r.exit_code == 0, r.output
-    runs = sorted((tmp_path / "runs").iterdir())
-    assert [p.name.split("-", 1)[1] for p in runs] == ["acgan-manual", "cgan-manual"]
-    for run in runs:
-        ev = json.loads((run / "eval.json").read_text())
-        assert ev["n"] == 16 and ev["seed"] == 0 and load_run(run).options["iters"] == 2
-    assert (out / "index.html").is_file() and (out / "judge-manual.pt").is_file()
-    r = runner.invoke(app, ["experiment", "--db", str(tiny_catalog), "--runs", "acgan:nobody", "-o", str(out)])
-    assert r.exit_code == 2 and "nobody" in r.output
-    r = runner.invoke(app, ["experiment", "--db", str(tiny_catalog), "--runs", "gan:manual"])
-    assert r.exit_code == 2 and "MODEL:LABELS" in r.output
+    assert not stale.exists() and json.loads((out / "summary.json").read_text())["runs"] == [str(run_a)]
+    (out / "notes.txt").write_text("mine")
+    r = runner.invoke(app, ["compare", str(run_a), "-o", str(out), "--overwrite"])
+    assert r.exit_code == 2 and "notes.txt" in r.output and (out / "index.html").exists()
+
+
+def test_sample_grids_are_enlarged_and_their_rows_labelled(tiny_runs, tmp_path):
+    """32 px faces are drawn at 64 px, with the row's tag written beside it, in the grids a run
+    writes and in `train sample`."""
+    from PIL import Image
+    (run_a, _), _, _, _ = tiny_runs
+    unlabelled_width = (8 * (32 + 2) + 2) * 2        # 8 tiles of 32 px + padding, doubled
+    grid = np.asarray(Image.open(run_a / "samples" / "000004.png").convert("L"))
+    rows = len(load_run(run_a).spec.groups[0].tags)
+    assert grid.shape[0] == (rows * (32 + 2) + 2) * 2 and grid.shape[1] > unlabelled_width
+    assert (grid[:, :grid.shape[1] - unlabelled_width] < 128).any()      # the labels' text
+    out = tmp_path / "grid.png"
+    r = runner.invoke(app, ["sample", str(run_a), "-n", "16", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    img = np.asarray(Image.open(out).convert("L"))
+    assert img.shape[0] == (2 * 34 + 2) * 2 and img.shape[1] > unlabelled_width
+    assert (img[:, :img.shape[1] - unlabelled_width] < 128).any()
+    r = runner.invoke(app, ["sample", str(run_a), "-n", "8", "--tags", "red hair", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    img = np.asarray(Image.open(out).convert("L"))
+    assert img.shape[0] > (34 + 2) * 2 and (img[:20] < 128).any()      # the tags written above

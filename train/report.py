@@ -1,43 +1,31 @@
 """`train compare`: one report over several evaluated runs, as `index.html` (self-contained,
 pictures embedded as base64) and `report.md` (pictures beside it as PNG files).
 
-Sections: the metrics table with the judge's real-test ceiling and the real-vs-real
-floor, per-tag judge accuracy bars, per-condition sample grids side by side, loss and
-diagnostic curves from each run's metrics.csv, and the agreement of the label sources
-the runs were trained on with the judge's source.
+Sections: one row per configuration with the mean ± std of every metric over its seeds and
+the differences larger than that spread (train.spread), every run's metrics with the judge's
+real-test ceiling and the real-vs-real floor, per-tag judge accuracy bars, per-condition
+sample grids side by side, loss and diagnostic curves from each run's metrics.csv, and the
+agreement of the label sources the runs were trained on with the judge's source. The pages
+and the folder: train.report_pages.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .evaluate import read_eval
+from .report_pages import ReportError, Section, prepare_out_dir, write_html, write_markdown  # noqa: F401
 from .runs import Run, load_run
-from .sampling import generate, image_grid
+from .sampling import generate, labelled_grid
+from .spread import RULE, group_runs, summarise
 
 GRID_COLUMNS = 8
 NOT_CURVES = ("time", "seconds", "epoch", "kimg", "images_per_s")   # bookkeeping, not training signals
-
-
-class ReportError(Exception):
-    """Runs that cannot be compared (not evaluated, nothing in common)."""
-
-
-@dataclass
-class Section:
-    title: str
-    text: str = ""                                   # markdown-ish paragraph (plain text)
-    table: list[list[str]] | None = None              # first row = header
-    images: list[tuple[str, Path]] = field(default_factory=list)   # (caption, png)
 
 
 def run_label(run: Run) -> str:
@@ -59,30 +47,44 @@ def _num(x, fmt=".2f") -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
-def metrics_table(runs: list[Run], evals: list[dict]) -> list[list[str]]:
+def run_metrics(ev: dict, groups: list[str]) -> list[tuple[str, float | None, str]]:
+    """The figures of one evaluated run: (column, value, "pct" | "num" | "num3")."""
+    acc = ev.get("judge_accuracy", {})
+    ceiling = ev["judge"]["test_accuracy"].get(groups[0]) if groups else None
+    first = acc.get(groups[0], {}).get("accuracy") if groups else None
+    inc = ev.get("inception", {})
+    return ([(f"judge acc. {g}", acc.get(g, {}).get("accuracy"), "pct") for g in groups] +
+            [(f"% of ceiling ({groups[0] if groups else '-'})",
+              first / ceiling if first is not None and ceiling else None, "pct"),
+             ("judge FID", ev["judge_fid"], "num"), ("judge KID ×100", 100 * ev["judge_kid"], "num3"),
+             ("mean intra-FID", (ev.get("per_class") or {}).get("mean_intra_fid"), "num"),
+             ("near-dup.", ev["diversity"]["fake"]["near_duplicates"], "pct"),
+             ("Inception FID", inc.get("fid"), "num")])
+
+
+def _cell(value, kind: str) -> str:
+    return _pct(value) if kind == "pct" else _num(value, ".3f" if kind == "num3" else ".2f")
+
+
+def metrics_table(runs: list[Run], evals: list[dict], names: list[str] | None = None) -> list[list[str]]:
+    """One row per run (named `names[i]`, else by its folder, model and labels), then the ceiling
+    and floor rows."""
     judge = evals[0]["judge"]
     groups = list(judge["test_accuracy"])
-    head = (["", "steps", "n"] + [f"judge acc. {g}" for g in groups] + [f"% of ceiling ({groups[0]})"] +
-            ["judge FID", "judge KID ×100", "mean intra-FID", "near-dup.", "Inception FID"])
+    head = ["", "seed", "steps", "n"] + [name for name, _, _ in run_metrics(evals[0], groups)]
     rows = [head]
-    for run, ev in zip(runs, evals):
-        acc = ev.get("judge_accuracy", {})
-        ceiling = judge["test_accuracy"].get(groups[0])
-        first = acc.get(groups[0], {}).get("accuracy")
-        inc = ev.get("inception", {})
-        rows.append([run_label(run), str(run.options.get("iters") or run.options.get("epochs") or "?"),
-                     str(ev["n"])] +
-                    [_pct(acc.get(g, {}).get("accuracy")) for g in groups] +
-                    [_pct(first / ceiling) if first is not None and ceiling else "–"] +
-                    [_num(ev["judge_fid"]), _num(100 * ev["judge_kid"], ".3f"),
-                     _num(ev.get("per_class", {}).get("mean_intra_fid")),
-                     _pct(ev["diversity"]["fake"]["near_duplicates"]),
-                     _num(inc["fid"]) if "fid" in inc else "skipped"])
+    for k, (run, ev) in enumerate(zip(runs, evals)):
+        figures = [_cell(v, kind) for _, v, kind in run_metrics(ev, groups)]
+        if "fid" not in ev.get("inception", {}):
+            figures[-1] = "skipped"
+        rows.append([f"{run.dir.name}: {names[k]}" if names else run_label(run), str(run.options.get("seed", "?")),
+                     str(run.options.get("iters") or run.options.get("epochs") or "?"), str(ev["n"])] + figures)
     floor = evals[0]["floor"]
-    rows.append([f"real test faces: ceiling (judge, {judge['source']} labels)", "", str((judge.get("faces") or {}).get("test", ""))] +
+    rows.append([f"real test faces: ceiling (judge, {judge['source']} labels)", "", "",
+                 str((judge.get("faces") or {}).get("test", ""))] +
         [_pct(judge["test_accuracy"][g]) for g in groups] + ["100%", "", "", "", "", ""])
     real_div = evals[0]["diversity"]["real"]
-    rows.append(["real train vs test: floor", "", f"{floor['n_train']} vs {floor['n_test']}"] +
+    rows.append(["real train vs test: floor", "", "", f"{floor['n_train']} vs {floor['n_test']}"] +
                 ["" for _ in groups] + [""] +
                 [_num(floor["judge_fid"]), _num(100 * floor["judge_kid"], ".3f"), "",
                  _pct(real_div["near_duplicates"]),
@@ -100,10 +102,11 @@ def _plt():
     return plt
 
 
-def accuracy_bars(runs: list[Run], evals: list[dict], path: Path) -> Path | None:
-    """Per tag, per group: how often the judge finds the requested tag, one bar per run, ceiling as a marker."""
-    judge = evals[0]["judge"]
-    groups = [g for g in judge["test_per_tag"] if any(g in ev.get("judge_accuracy", {}) for ev in evals)]
+def accuracy_bars(names: list[str], evals: list[list[dict]], path: Path) -> Path | None:
+    """Per tag, per group: how often the judge finds the requested tag, one bar per configuration
+    (the mean over its seeds, the sample std as an error bar), the ceiling as a marker."""
+    judge = evals[0][0]["judge"]
+    groups = [g for g in judge["test_per_tag"] if any(g in ev.get("judge_accuracy", {}) for evs in evals for ev in evs)]
     if not groups:
         return None
     plt = _plt()
@@ -111,11 +114,14 @@ def accuracy_bars(runs: list[Run], evals: list[dict], path: Path) -> Path | None
     for ax, g in zip(axes[:, 0], groups):
         tags = list(judge["test_per_tag"][g])
         x = np.arange(len(tags))
-        width = 0.8 / max(1, len(runs))
-        for k, (run, ev) in enumerate(zip(runs, evals)):
-            per = ev.get("judge_accuracy", {}).get(g, {}).get("per_tag", {})
-            vals = [per.get(t, {}).get("accuracy", np.nan) for t in tags]
-            ax.bar(x - 0.4 + width * (k + 0.5), vals, width, label=run_label(run))
+        width = 0.8 / max(1, len(names))
+        for k, (name, evs) in enumerate(zip(names, evals)):
+            per = [[ev.get("judge_accuracy", {}).get(g, {}).get("per_tag", {}).get(t, {}).get("accuracy", np.nan)
+                    for ev in evs] for t in tags]
+            means = [np.nanmean(v) if np.isfinite(v).any() else np.nan for v in per]
+            stds = [np.nanstd(v, ddof=1) if np.isfinite(v).sum() > 1 else 0.0 for v in per]
+            ax.bar(x - 0.4 + width * (k + 0.5), means, width, yerr=stds if len(evs) > 1 else None, capsize=2,
+                   label=name + (f" ({len(evs)} seeds)" if len(evs) > 1 else ""))
         ceiling = [judge["test_per_tag"][g][t] for t in tags]
         ax.scatter(x, ceiling, marker="_", s=400, color="black", zorder=3, label="judge on real test (ceiling)")
         ax.set_xticks(x, [short_tag(t) for t in tags], rotation=30, ha="right", fontsize=8)
@@ -200,25 +206,9 @@ def sample_grid(run: Run, group: str | None, tags: list[str], path: Path, seed: 
                 rows.append(np_blank(GRID_COLUMNS, run.size))
         import torch
         images = torch.cat(rows)
-    grid = image_grid(images, nrow=GRID_COLUMNS)
-    scale = max(1, 64 // run.size)   # small faces are hard to see: enlarge (nearest) to >= 64 px
-    img = Image.fromarray(grid)
-    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    if spec is not None and group is not None and tags:
-        img = label_rows(img, [short_tag(t) for t in tags], (run.size + 2) * scale)
-    img.save(path)
+    labels = [short_tag(t) for t in tags] if spec is not None and group is not None and tags else None
+    labelled_grid(images, GRID_COLUMNS, labels).save(path)
     return path
-
-
-def label_rows(img: Image.Image, labels: list[str], row_height: int, margin: int = 60) -> Image.Image:
-    """The grid with each row's tag written to its left."""
-    from PIL import ImageDraw
-    out = Image.new("RGB", (img.width + margin, img.height), "white")
-    out.paste(img, (margin, 0))
-    draw = ImageDraw.Draw(out)
-    for i, text in enumerate(labels):
-        draw.text((4, i * row_height + row_height // 2 - 5), text, fill="black")
-    return out
 
 
 def np_blank(n: int, size: int):
@@ -250,8 +240,9 @@ def agreement_section(catalog, reference: str, sources: list[str], out_dir: Path
 # -- the report ---------------------------------------------------------------------------
 
 def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, seed: int = 0,
-                 log=print) -> tuple[Path, Path]:
-    """Write out_dir/index.html and out_dir/report.md; returns both paths."""
+                 log=print, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write out_dir/index.html and out_dir/report.md (into an empty folder: see prepare_out_dir);
+    returns both paths. Runs are grouped by configuration over their seeds (train.spread)."""
     out_dir = Path(out_dir)
     runs = [load_run(d) for d in run_dirs]
     evals = []
@@ -264,49 +255,66 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, 
     if len(sources) > 1:
         raise ReportError(f"the runs were evaluated by judges of different label sources ({', '.join(sorted(sources))}):"
                           f" evaluate them all with one judge")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out_dir, overwrite)
     sections: list[Section] = []
+    groups = group_runs([r.options for r in runs])
+    judge_groups = list(evals[0]["judge"]["test_accuracy"])
+    per_run = [run_metrics(ev, judge_groups) for ev in evals]
+    summary, differences = summarise(groups, per_run, _cell)
 
     ns = sorted({ev["n"] for ev in evals})
     sections.append(Section(
-        "Metrics", f"{' / '.join(map(str, ns))} generated faces per run (seed {evals[0]['seed']}), conditioned on the "
+        "Configurations over seeds", f"{len(groups)} configurations, {len(runs)} runs. A configuration is a run's "
+        f"options but its seed (and where it ran); each cell is the {RULE}. * marks a difference from the first "
+        f"configuration larger than the spread. One seed is an anecdote: a configuration with one seed shows no "
+        f"spread and is never marked." + _mixed_catalogs(groups, runs), summary))
+    sections.append(Section(
+        "Differences larger than the spread", "Every pair of configurations whose intervals mean ± std do not "
+        "overlap, per metric (means in brackets)." if len(differences) > 1 else
+        "No difference between configurations is larger than the spread over seeds"
+        + (" (it takes at least 2 seeds per configuration)." if all(len(g.members) < 2 for g in groups) else "."),
+        differences if len(differences) > 1 else None))
+    sections.append(Section(
+        "Metrics per run", f"{' / '.join(map(str, ns))} generated faces per run (seed {evals[0]['seed']}), "
+        f"conditioned on the "
         f"real test split's {evals[0]['judge']['source']} labels. Judge accuracy: how often the judge finds the "
         f"requested tag; the ceiling row is the judge on real test faces. FID/KID are in the judge's feature space "
         f"against the real test split; the floor row is real train faces vs real test faces. Intra-FID: per "
         f"{(evals[0].get('per_class') or {}).get('group', 'condition')} tag, fakes vs real faces with that tag "
         f"(lower = more like the real variety within a condition). Over 100% of the ceiling means the fakes are "
         f"more typical of their tag than real faces, whose labels are noisy: read it beside the diversity "
-        f"columns. Each run is one training seed: before trusting a difference of a few points, repeat the "
-        f"runs with other --seed values.",
-        metrics_table(runs, evals)))
+        f"columns.", metrics_table(runs, evals, [next(g.name for g in groups if k in g.members)
+                                                 for k in range(len(runs))]), collapsed=True, reference_rows=2))
     if any("fid" not in ev.get("inception", {}) for ev in evals):
         why = next(ev["inception"].get("skipped", "") for ev in evals if "fid" not in ev.get("inception", {}))
         sections[-1].text += f" Inception FID skipped: {why}"
 
-    bars = accuracy_bars(runs, evals, out_dir / "judge_accuracy.png")
+    by_group = [[evals[i] for i in g.members] for g in groups]
+    bars = accuracy_bars([g.name for g in groups], by_group, out_dir / "judge_accuracy.png")
     if bars:
-        sections.append(Section("Judge accuracy per tag", "Bars: generated faces; black marks: real test faces.",
-                                images=[("", bars)]))
+        sections.append(Section("Judge accuracy per tag", "Bars: generated faces, the mean over a configuration's "
+                                "seeds (error bars: sample std); black marks: real test faces.", images=[("", bars)]))
 
-    per_class = [ev.get("per_class") or {} for ev in evals]
-    group = next((p["group"] for p in per_class if p.get("group")), None)
+    per_class = [[ev.get("per_class") or {} for ev in evs] for evs in by_group]
+    group = next((p["group"] for pcs in per_class for p in pcs if p.get("group")), None)
     if group:
         tags = [t for t in evals[0]["judge"]["test_per_tag"].get(group, {})
-                if any(t in p.get("tags", {}) for p in per_class)]
-        table = [["tag"] + [f"{run_label(r)}: intra-FID / spread / near-dup." for r in runs] + ["real spread"]]
+                if any(t in p.get("tags", {}) for pcs in per_class for p in pcs)]
+        table = [["tag"] + [f"{g.name}: intra-FID / spread / near-dup." for g in groups] + ["real spread"]]
         for t in tags:
             row, real = [short_tag(t)], "–"
-            for p in per_class:
-                v = p.get("tags", {}).get(t)
-                row.append(f"{_num(v['intra_fid'])} / {_num(v['fake_mean_distance'])} / "
-                           f"{_pct(v['fake_near_duplicates'])}" if v else "–")
-                if v:
-                    real = _num(v["real_mean_distance"])
+            for pcs in per_class:
+                vs = [p["tags"][t] for p in pcs if t in p.get("tags", {})]
+                mean = lambda key: float(np.mean([v[key] for v in vs]))  # noqa: E731
+                row.append(f"{_num(mean('intra_fid'))} / {_num(mean('fake_mean_distance'))} / "
+                           f"{_pct(mean('fake_near_duplicates'))}" if vs else "–")
+                if vs:
+                    real = _num(vs[0]["real_mean_distance"])
             table.append(row + [real])
         sections.append(Section(f"Diversity within each {group} condition",
-                                "Spread = mean pairwise distance of judge features; near-duplicates = share of "
-                                "fakes closer to another fake than 99% of real faces are to their nearest "
-                                "neighbour.", table))
+                                "Means over each configuration's seeds. Spread = mean pairwise distance of judge "
+                                "features; near-duplicates = share of fakes closer to another fake than 99% of real "
+                                "faces are to their nearest neighbour.", table))
 
     # Grid rows: the judge's tags of that group (hair colour) that some run can be asked for.
     group = group or next(iter(evals[0]["judge"]["test_per_tag"]), None)
@@ -314,11 +322,13 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, 
     tags = [t for t in evals[0]["judge"]["test_per_tag"].get(group, {}) if t in known]
     log("drawing sample grids")
     grids = []
-    for k, run in enumerate(runs):
-        grids.append((run_label(run), sample_grid(run, group, tags, out_dir / f"samples_{k}_{run.dir.name}.png",
-                                                  seed=seed)))
+    for k, g in enumerate(groups):
+        run = runs[g.members[0]]
+        grids.append((f"{g.name} (seed {g.seeds[0]}: {run.dir.name})",
+                      sample_grid(run, group, tags, out_dir / f"samples_{k}_{run.dir.name}.png", seed=seed)))
     sections.append(Section("Samples", (f"Rows: {', '.join(short_tag(t) for t in tags)} (the same noise in every "
-                                        f"row and every run)." if tags else "Random samples."), images=grids))
+                                        f"row and every configuration; " if tags else "Random samples (") +
+                            "each configuration's first seed).", images=grids))
 
     curve_png = curves(runs, out_dir / "curves.png")
     if curve_png:
@@ -328,60 +338,19 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, 
     if catalog is not None and train_sources:
         sections.append(agreement_section(catalog, evals[0]["judge"]["source"], train_sources, out_dir))
 
-    title = "Run comparison: " + ", ".join(run_label(r) for r in runs)
+    title = f"Comparison of {len(groups)} configurations ({len(runs)} runs): " + "; ".join(g.name for g in groups)
     md = write_markdown(title, sections, out_dir / "report.md")
     page = write_html(title, sections, out_dir / "index.html", samples_side_by_side=True)
     (out_dir / "summary.json").write_text(json.dumps(
-        {"runs": [str(r.dir) for r in runs], "table": sections[0].table}, indent=2))
+        {"runs": [str(r.dir) for r in runs], "table": sections[2].table, "rule": RULE,
+         "configurations": [{"name": g.name, "runs": [str(runs[i].dir) for i in g.members], "seeds": g.seeds,
+                             "options": g.options} for g in groups],
+         "configuration_table": summary, "differences": differences[1:]}, indent=2))
     return page, md
 
 
-def write_markdown(title: str, sections: list[Section], path: Path) -> Path:
-    lines = [f"# {title}", ""]
-    for s in sections:
-        lines += [f"## {s.title}", ""]
-        if s.text:
-            lines += [s.text, ""]
-        if s.table:
-            lines.append("| " + " | ".join(s.table[0]) + " |")
-            lines.append("|" + "---|" * len(s.table[0]))
-            lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in s.table[1:]]
-            lines.append("")
-        for caption, png in s.images:
-            lines += [f"![{caption}]({png.name})" + (f"  \n*{caption}*" if caption else ""), ""]
-    path.write_text("\n".join(lines))
-    return path
-
-
-def _data_uri(png: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
-
-
-CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-td:first-child,th:first-child{text-align:left}tr:nth-last-child(-n+2) td{background:#f4f4f4}
-.side{display:flex;gap:1.5em;flex-wrap:wrap;align-items:flex-start}figure{margin:0}figcaption{font-size:13px;color:#555}
-img{image-rendering:pixelated;max-width:100%}"""
-
-
-def write_html(title: str, sections: list[Section], path: Path, samples_side_by_side: bool = True) -> Path:
-    e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{CSS}</style>"
-             f"</head><body><h1>{e(title)}</h1>"]
-    for s in sections:
-        parts.append(f"<h2>{e(s.title)}</h2>")
-        if s.text:
-            parts.append(f"<p>{e(s.text)}</p>")
-        if s.table:
-            parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in s.table[0]) + "</tr>")
-            parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in s.table[1:]]
-            parts.append("</table>")
-        if s.images:
-            parts.append("<div class='side'>" if samples_side_by_side else "<div>")
-            for caption, png in s.images:
-                parts.append(f"<figure><img src='{_data_uri(png)}' alt='{e(caption)}'>"
-                             f"<figcaption>{e(caption)}</figcaption></figure>")
-            parts.append("</div>")
-    parts.append("</body></html>")
-    path.write_text("".join(parts))
-    return path
+def _mixed_catalogs(groups, runs: list[Run]) -> str:
+    """A warning when runs grouped together read different catalog contents."""
+    mixed = [g.name for g in groups if len({runs[i].options.get("catalog_fingerprint") for i in g.members}) > 1]
+    return (f" Warning: the runs of {', '.join(mixed)} trained on different catalog contents (fingerprints "
+            f"differ).") if mixed else ""
