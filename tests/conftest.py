@@ -51,10 +51,8 @@ def png_bytes(seed: int, size: int = 32) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def tiny_catalog(tmp_path) -> Path:
+def make_tiny_catalog(path: Path) -> Path:
     """A catalog file with 24 synthetic faces, manual hair/eye colours, and splits."""
-    path = tmp_path / "tiny.db"
     cat = Catalog(path)
     hair = ["blonde hair", "black hair", "red hair"]
     eyes = ["blue eyes", "red eyes"]
@@ -69,3 +67,9 @@ def tiny_catalog(tmp_path) -> Path:
     cat.assign_splits(val=0.2, test=0.2, seed=0)
     cat.close()
     return path
+
+
+@pytest.fixture
+def tiny_catalog(tmp_path) -> Path:
+    """A catalog file with 24 synthetic faces, manual hair/eye colours, and splits."""
+    return make_tiny_catalog(tmp_path / "tiny.db")

@@ -6,7 +6,8 @@ from db import CatalogError
 
 from .app import app, fail
 from . import commands_train  # noqa: F401  (registers dcgan, wgan-gp, cgan, acgan, sample, animate)
-from . import commands_eval  # noqa: F401  (registers judge, eval, compare, experiment)
+from . import commands_eval  # noqa: F401  (registers judge, eval, compare)
+from . import commands_experiment  # noqa: F401  (registers experiment, runs)
 
 
 def main() -> None:

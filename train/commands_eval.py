@@ -1,5 +1,5 @@
-"""`train judge`, `train eval`, `train compare`, `train experiment`: thin wrappers over
-train.judge / train.evaluate / train.report."""
+"""`train judge`, `train eval`, `train compare`: thin wrappers over train.judge / train.evaluate /
+train.report (`train experiment` and `train runs`: commands_experiment)."""
 
 from __future__ import annotations
 
@@ -83,22 +83,29 @@ def judge(
     typer.echo(str(out))
 
 
+def find_judge(run_dir: Path) -> tuple[Path, str]:
+    """The judge `train eval RUN` uses without --judge: the run's experiment judge (the experiment
+    folder holding the run, or the one its options.json names), else judges/manual.pt."""
+    from .experiment import experiment_judge
+    found = experiment_judge(load_run(run_dir))
+    return found if found is not None else (Path("judges/manual.pt"), "the default judge (no experiment judge "
+                                                                      "for this run)")
+
+
 def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed: int, per_class: int,
               inception_weights: Optional[Path], download: bool) -> dict:
-    from .evaluate import evaluate_run, write_eval
+    from .evaluate import score_run
     from .metrics import inception_weights as check_weights
     run = load_run(run_dir)
-    j = load_judge(judge_path)
+    j = load_judge(judge_path)           # a missing or bad judge fails now, before anything else
     if inception_weights is not None:
         check_weights(inception_weights)    # a bad file fails now, not after generating
     db = db or Path(run.options.get("catalog") or j.options.catalog or DEFAULT_DB)
     with _open(db) as catalog:
-        result = evaluate_run(run, j, catalog, n=n, seed=seed, per_class=per_class,
-                              inception_weights=inception_weights, download=download, log=_log)
-    result["judge"]["path"] = str(judge_path)
-    path = write_eval(run, result)
+        result = score_run(run_dir, judge_path, catalog, n=n, seed=seed, per_class=per_class,
+                           inception_weights=inception_weights, download=download, log=_log)
     _print_eval(result)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {run_dir / 'eval.json'}")
     return result
 
 
@@ -129,8 +136,9 @@ def _print_eval(r: dict) -> None:
 @app.command(name="eval")
 def eval_(
     run: Annotated[Path, typer.Argument(help="Run folder (runs/NNNNN-...).")],
-    judge_file: Annotated[Path, typer.Option("--judge", help="Judge file from `train judge`.")]
-    = Path("judges/manual.pt"),
+    judge_file: Annotated[Optional[Path], typer.Option("--judge", help="Judge file from `train judge` [the "
+                                                       "judge of the run's experiment, else judges/manual.pt].")]
+    = None,
     db: Annotated[Optional[Path], typer.Option("--db", envvar="CURATE_DB",
                                                help="Catalog (or set CURATE_DB) [the run's own].")] = None,
     n: Annotated[int, typer.Option("--n", help="Generated faces.")] = 10000,
@@ -144,6 +152,9 @@ def eval_(
     if n < 2 or per_class < 2:
         fail("--n and --per-class must be at least 2")
     try:
+        if judge_file is None:
+            judge_file, why = find_judge(run)
+            console.print(f"judge: {judge_file} ({why})")
         _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download)
     except (RunError, JudgeError, WeightsError, CatalogError, ValueError) as e:
         fail(str(e))
@@ -152,106 +163,31 @@ def eval_(
 @app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Evaluated run folders (each has eval.json).")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Report folder.")] = Path("report"),
+    out: Annotated[Path, typer.Option("-o", "--out", help="Report folder (new or empty).")] = Path("report"),
     db: Annotated[Optional[Path], typer.Option("--db", envvar="CURATE_DB", help="Catalog for the label agreement "
                                                 "section (or set CURATE_DB) [the first run's].")] = None,
     seed: Annotated[int, typer.Option(help="Noise seed of the sample grids.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Empty OUT first when it holds an older report (only report "
+                                            "files: anything else there is refused).")] = False,
 ) -> None:
-    """Write OUT/index.html (self-contained) and OUT/report.md comparing evaluated runs."""
+    """Write OUT/index.html (self-contained) and OUT/report.md comparing evaluated runs.
+
+    Runs are grouped by configuration (their options but the seed): one row per configuration
+    with the mean ± sample std of every metric over its seeds, the pairs of configurations whose
+    intervals mean ± std do not overlap (differences larger than the spread), and every run's
+    own row below. OUT must be new or empty (an older report is never mixed in): --overwrite
+    empties it first."""
     from .report import ReportError, build_report
     try:
         first = load_run(runs[0])
         db = db or Path(first.options.get("catalog") or DEFAULT_DB)
         catalog = _open(db) if db.exists() else None
         try:
-            page, md = build_report(runs, out, catalog=catalog, seed=seed, log=_log)
+            page, md = build_report(runs, out, catalog=catalog, seed=seed, log=_log, overwrite=overwrite)
         finally:
             if catalog is not None:
                 catalog.close()
     except (RunError, ReportError, CatalogError) as e:
         fail(str(e))
     console.print(f"wrote {md}")
-    typer.echo(str(page))
-
-
-def parse_run_specs(text: str) -> list[tuple[str, str]]:
-    """"acgan:manual,cgan:manual" -> [("acgan", "manual"), ("cgan", "manual")]."""
-    from .losses import MODELS
-    out = []
-    for item in [s.strip() for s in text.split(",") if s.strip()]:
-        model, _, labels = item.partition(":")
-        if model not in MODELS or not labels:
-            raise ValueError(f"--runs item {item!r}: write MODEL:LABELS with MODEL one of {', '.join(MODELS)}")
-        out.append((model, labels))
-    if not out:
-        raise ValueError("--runs names no run")
-    return out
-
-
-@app.command()
-def experiment(
-    db: DbOption = Path(DEFAULT_DB),
-    runs: Annotated[str, typer.Option(help="MODEL:LABELS,... to train, each with the same budget and seed.")]
-    = "acgan:manual,acgan:i2v,cgan:manual",
-    judge_labels: Annotated[str, typer.Option(help="Label source of the judge.")] = "manual",
-    judge_file: Annotated[Optional[Path], typer.Option("--judge", help="Reuse this judge instead of training "
-                                                       "one.")] = None,
-    size: Annotated[int, typer.Option(help="Image size.")] = 32,
-    iters: Annotated[int, typer.Option(help="Generator steps per run (the shared budget).")] = 2000,
-    batch: Annotated[int, typer.Option(help="Batch size.")] = 64,
-    ngf: Annotated[int, typer.Option(help="Generator width.")] = 64,
-    ndf: Annotated[int, typer.Option(help="Discriminator width.")] = 64,
-    seed: Annotated[int, typer.Option(help="Seed of every run and of the evaluation.")] = 0,
-    common: Annotated[bool, typer.Option(help="Train every run on the faces ALL the sources labelled.")] = True,
-    drop_rare: Annotated[bool, typer.Option(help="Leave tags with < --min-per-tag faces out instead of "
-                                            "refusing.")] = True,
-    min_per_tag: Annotated[int, typer.Option(help="Fewest faces a tag needs to be trained on.")] = 10,
-    n: Annotated[int, typer.Option("--n", help="Generated faces per evaluation.")] = 5000,
-    runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
-    out: Annotated[Path, typer.Option("-o", "--out", help="Report folder.")] = Path("report"),
-    inception_weights: Annotated[Optional[Path], typer.Option(help="InceptionV3 weights.")] = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-) -> None:
-    """The whole label-source experiment in one command: judge, train each run, eval each, compare."""
-    from .loop import TrainingStopped, train
-    from .options import TrainOptions
-    try:
-        specs = parse_run_specs(runs)
-    except ValueError as e:
-        fail(str(e))
-    sources = sorted({labels for _, labels in specs})
-    plan = {"db": str(db), "runs": specs, "size": size, "iters": iters, "batch": batch, "ngf": ngf, "ndf": ndf,
-            "seed": seed,
-            "common": sources if common else [], "n": n}
-    console.print(f"experiment: {json.dumps(plan)}")
-    try:
-        with _open(db) as catalog:
-            known = {r["source"] for r in catalog.label_sources()}
-            missing = [s for s in sources + [judge_labels] if s not in known]
-            if missing:
-                fail(f"{db} has no labels from {', '.join(missing)} (known: {', '.join(sorted(known)) or 'none'})")
-            if judge_file is None:
-                judge_file = out / f"judge-{judge_labels}.pt"
-                j = _judge_with_progress(catalog, JudgeOptions(source=judge_labels, size=size, seed=seed,
-                                                               catalog=str(db)), progress)
-                j.save(judge_file)
-                _print_scores(j)
-        run_dirs = []
-        for model, labels in specs:
-            opts = TrainOptions(model=model, catalog=str(db), labels=labels, attrs=["hair_color", "eye_color"],
-                                common=[s for s in sources if s != labels] if common else [],
-                                drop_rare=drop_rare, min_per_tag=min_per_tag, size=size, iters=iters, batch=batch, ngf=ngf, ndf=ndf, seed=seed,
-                                log_every=max(1, min(50, iters // 40)), diag_every=max(1, min(200, iters // 10)),
-                                runs_dir=str(runs_dir), progress=progress)
-            console.print(f"training {model} on {labels!r} labels for {iters} steps")
-            run_dirs.append(Path(train(opts, console=console)))
-        for run_dir in run_dirs:
-            _eval_one(run_dir, judge_file, db, n, seed, 500, inception_weights, True)
-        from .report import build_report
-        with _open(db) as catalog:
-            page, _ = build_report(run_dirs, out, catalog=catalog, seed=seed, log=_log)
-    except TrainingStopped as e:
-        fail(f"training stopped: {e}", code=1)
-    except (RunError, JudgeError, WeightsError, CatalogError, ValueError) as e:
-        fail(str(e))
     typer.echo(str(page))

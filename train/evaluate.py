@@ -191,3 +191,19 @@ def write_eval(run: Run, result: dict) -> Path:
 def read_eval(run_dir: str | Path) -> dict | None:
     path = Path(run_dir) / "eval.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def score_run(run_dir: str | Path, judge_path: str | Path, catalog: Catalog, n: int = 10000, seed: int = 0,
+              per_class: int = 500, inception_weights: str | Path | None = None, download: bool = True,
+              log=print) -> dict:
+    """Evaluate the run folder with the judge file and write its eval.json, which records the
+    judge's path (so a rerun of an experiment knows the evaluation is current)."""
+    from .judge import load_judge
+    from .runs import load_run
+
+    run = load_run(run_dir)
+    result = evaluate_run(run, load_judge(judge_path), catalog, n=n, seed=seed, per_class=per_class,
+                          inception_weights=inception_weights, download=download, log=log)
+    result["judge"]["path"] = str(judge_path)
+    write_eval(run, result)
+    return result

@@ -137,15 +137,20 @@ class Run:
         return G.to(device).eval()
 
 
+def read_json(path: Path, missing: str, error: type[Exception] = RunError):
+    """The JSON file at `path`, or `error` with `missing` (when it is absent) or why it does not parse."""
+    if not path.is_file():
+        raise error(missing)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path} is not valid JSON: {e}") from e
+
+
 def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     path = run_dir / "options.json"
-    if not path.exists():
-        raise RunError(f"{run_dir} is not a run folder (no options.json)")
-    try:
-        options = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{path} is not valid JSON: {e}") from e
+    options = read_json(path, f"{run_dir} is not a run folder (no options.json)")
     for key in ("model", "size", "z_dim", "arch"):
         if key not in options:
             raise RunError(f"{path} lacks {key!r}: not a run of this tool")
@@ -169,27 +174,38 @@ def load_checkpoint(path: str | Path) -> dict:
 # -- writing -------------------------------------------------------------------------
 
 
+def safe_slug(name: str, default: str) -> str:
+    """A name from users and catalogs as one folder name: everything but letters, digits, `.`, `_`
+    and `-` becomes `_`; never a path."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("._-")[:40] or default
+
+
 def run_name(number: int, model: str, labels: str | None) -> str:
-    """`NNNNN-<model>-<labels>`: the label source's name comes from users and catalogs, so
-    everything but letters, digits, `.`, `_` and `-` becomes `_`: one folder, never a path."""
-    slug = re.sub(r"[^\w.-]+", "_", labels or "uncond").strip("._-")[:40] or "labels"
-    return f"{number:05d}-{model}-{slug}"
+    """`NNNNN-<model>-<labels>`, the label source's name made safe (safe_slug)."""
+    return f"{number:05d}-{model}-{safe_slug(labels or 'uncond', 'labels')}"
 
 
-def new_run_dir(runs_dir: str | Path, model: str, labels: str | None) -> Path:
-    """Create the next numbered run folder (atomically: two runs starting together get two)."""
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+def numbered_dir(parent: str | Path, name) -> Path:
+    """Create the next numbered folder `parent/NNNNN-...` (`name(number)` gives its name), atomically:
+    two processes starting together get two."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
     while True:
-        numbers = [int(p.name[:5]) for p in runs_dir.iterdir() if p.name[:5].isdigit()]
-        path = runs_dir / run_name(max(numbers, default=-1) + 1, model, labels)
+        numbers = [int(p.name[:5]) for p in parent.iterdir() if p.name[:5].isdigit()]
+        path = parent / name(max(numbers, default=-1) + 1)
         try:
             path.mkdir()
         except FileExistsError:
             continue
-        (path / "samples").mkdir()
-        (path / "checkpoints").mkdir()
         return path
+
+
+def new_run_dir(runs_dir: str | Path, model: str, labels: str | None) -> Path:
+    """Create the next numbered run folder."""
+    path = numbered_dir(runs_dir, lambda number: run_name(number, model, labels))
+    (path / "samples").mkdir()
+    (path / "checkpoints").mkdir()
+    return path
 
 
 def write_options(run_dir: Path, options: dict) -> None:
