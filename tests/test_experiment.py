@@ -185,8 +185,11 @@ def test_an_interrupted_experiment_resumes_exactly(tiny_catalog, tmp_path):
     r = runner.invoke(app, ["runs", "--runs-dir", str(folder / "runs"), "--json"])
     assert [(x["steps"], x["total_steps"], x["status"]) for x in json.loads(r.stdout)] == [(1, 3, "stopped")]
 
+    with Catalog(tiny_catalog) as cat:      # the catalog moves on meanwhile: said, not silent
+        cat.add_labels([(cat.face_ids("ok", None)[0], "blue eyes", 1.0)], "later", "someone")
     r = runner.invoke(app, ["experiment", "--resume", str(folder), "--no-progress"])
     assert r.exit_code == 0, r.output
+    assert "changed since the experiment began" in r.output
     assert "resuming at step 1 of 3" in r.output and "training cgan" in r.output
     assert "resumed at step 1" in (stopped / "log.txt").read_text()
     assert len(list((folder / "runs").iterdir())) == 2 and (folder / "report" / "index.html").is_file()

@@ -18,7 +18,7 @@ from db.cli import DbOption, make_console
 
 from .app import app, fail
 from .commands_eval import _judge_with_progress, _log, _print_eval, _print_scores, console
-from .commands_train import parse_train_args
+from .commands_train import parse_train_args, print_refused
 from .data import DataError, RareTagsError
 from .judge import JudgeError
 from .losses import LOSSES
@@ -137,7 +137,7 @@ def _print_shared(plan) -> None:
     if shared.get("unlabelled_faces"):
         console.print(f"left out of every run: {shared['unlabelled_faces']} faces that not every source labels "
                       f"with every exclusive group", style="yellow")
-    console.print(f"{len(plan.configurations)} configurations x {len(plan.seeds)} seeds "
+    console.print(f"{len(plan.configurations)} configurations x {len(plan.seeds)} seed(s) "
                   f"({', '.join(map(str, plan.seeds))}):")
     for c in plan.configurations:
         console.print(f"  {c.spec}")
@@ -192,60 +192,17 @@ def experiment(
     report/); --resume FOLDER continues it (finished runs reused, interrupted ones resumed exactly) and
     rebuilds the report from scratch. --plan FILE reads the runs, seeds and options from a JSON or TOML
     file, or repeats an experiment from its plan.json."""
-    from .experiment import (ExperimentError, ExperimentStopped, Plan, load_plan, new_folder, run_experiment,
-                             save_plan, share_faces)
+    from .experiment import ExperimentError, ExperimentStopped, new_folder, run_experiment, save_plan
     from .loop import TrainingStopped
     from .report import ReportError
 
-    extra = list(ctx.args)
     folder = resume
     try:
         if resume is not None:
-            plan = load_plan(resume)
-            clash = [f"--{p}" for p in ("run", "plan_file", "judge_labels", "judge_file", "n", "name", "out",
-                                        "inception_weights") if _given(ctx, p)]
-            model = plan.configurations[0].options["model"]
-            _, given, written = parse_train_args(model, extra)
-            clash += [f"--{w.replace('_', '-')}" for w in sorted(written) if w not in RESUMABLE or w in
-                      ("iters", "epochs")]
-            if clash:
-                raise ValueError(f"an experiment keeps its plan ({resume / 'plan.json'}): {', '.join(clash)} "
-                                 f"cannot change it (--seeds, --db, --device, --precision, --progress can). Start "
-                                 f"a new one with --plan {resume / 'plan.json'}")
-            overrides = {k: v for k, v in given.items() if k in RESUMABLE and k != "catalog"}
-            overrides["progress"] = progress
-            if seeds is not None:
-                plan.seeds = parse_seeds(seeds)
-            if _given(ctx, "db"):
-                plan.catalog = str(db)
+            plan, overrides = _resumed_plan(ctx, resume, seeds, db, progress)
         else:
-            from_file = read_plan_file(plan_file) if plan_file else {}
-            options = from_file.get("options", [])
-            shared = (shlex.split(options) if isinstance(options, str) else list(options)) + extra
-            specs = split_specs(run or from_file.get("runs") or [DEFAULT_RUNS])
-            configurations = [parse_spec(spec, shared, str(db), progress) for spec in specs]
-            keys = {}
-            for c in configurations:
-                same = keys.setdefault(json.dumps(c.options, sort_keys=True), c.spec)
-                if same != c.spec:
-                    raise ValueError(f"--run {same!r} and --run {c.spec!r} are the same configuration")
-            judge = judge_file or from_file.get("judge")
-            plan = Plan(catalog=str(db), configurations=configurations,
-                        seeds=parse_seeds(seeds if seeds is not None else from_file.get("seeds", "0")),
-                        name=name or from_file.get("name") or "-".join(dict.fromkeys(
-                            c.options["model"] for c in configurations)),
-                        train_args=shared, judge_labels=judge_labels or from_file.get("judge_labels") or "manual",
-                        judge_file=str(judge) if judge else None, n=n or from_file.get("n") or 5000,
-                        inception_weights=str(inception_weights) if inception_weights else None)
-            if plan.n < 2:
-                raise ValueError("-n must be at least 2")
-            overrides = {}
-            with Catalog(db, create=False) as catalog:
-                known = {r["source"] for r in catalog.label_sources()}
-                if plan.judge_file is None and plan.judge_labels not in known:
-                    raise ValueError(f"{db} has no labels from {plan.judge_labels!r} for the judge (known: "
-                                     f"{', '.join(sorted(known)) or 'none'})")
-                share_faces(catalog, plan)
+            plan, overrides = _new_plan(ctx, plan_file, run, seeds, db, judge_labels, judge_file, n, name,
+                                        inception_weights, progress), {}
         _print_shared(plan)
         if dry_run:
             typer.echo(json.dumps(plan.to_json(), indent=2))
@@ -262,8 +219,7 @@ def experiment(
                               train_judge=lambda cat, opts: _trained_judge(cat, opts, progress),
                               on_eval=_print_eval, log=_log, overrides=overrides)
     except RareTagsError as e:
-        console.print(tag_counts_table(f"faces labelled by {e.source!r}", {e.source: e.counts},
-                                       {t: "too few" for _, t in e.rare}))
+        print_refused(console, e, e.source)
         fail(f"{e.source!r}: {e}")
     except ExperimentStopped as e:
         fail(f"{e}; continue with `train experiment --resume {folder}`", code=1)
@@ -273,6 +229,67 @@ def experiment(
             ValueError) as e:
         fail(str(e))
     typer.echo(str(page))
+
+
+def _resumed_plan(ctx: typer.Context, folder: Path, seeds: Optional[str], db: Path, progress: bool):
+    """The plan of the experiment in `folder`, with what this command may change: where and how runs
+    run (the overrides), more or other seeds, the catalog's path. Anything else is refused."""
+    from .experiment import catalog_changed, load_plan
+
+    plan = load_plan(folder)
+    clash = [f"--{p.replace('_file', '').replace('_', '-')}" for p in
+             ("run", "plan_file", "judge_labels", "judge_file", "n", "name", "out", "inception_weights")
+             if _given(ctx, p)]
+    _, given, written = parse_train_args(plan.configurations[0].options["model"], list(ctx.args))
+    clash += [f"--{w.replace('_', '-')}" for w in sorted(written) if w not in RESUMABLE or w in ("iters", "epochs")]
+    if clash:
+        raise ValueError(f"an experiment keeps its plan ({folder / 'plan.json'}): {', '.join(clash)} cannot change "
+                         f"it (--seeds, --db, --device, --precision, --progress can). Start a new one with --plan "
+                         f"{folder / 'plan.json'}")
+    overrides = {k: v for k, v in given.items() if k in RESUMABLE and k != "catalog"}
+    overrides["progress"] = progress
+    if seeds is not None:
+        plan.seeds = parse_seeds(seeds)
+    if _given(ctx, "db"):
+        plan.catalog = str(db)
+    if (why := catalog_changed(plan)) is not None:
+        console.print(f"warning: {why}", style="yellow")
+    return plan, overrides
+
+
+def _new_plan(ctx: typer.Context, plan_file, run, seeds, db: Path, judge_labels, judge_file, n, name,
+              inception_weights, progress: bool):
+    """A plan from the command line (and a plan file), every run spec read by its model's parser,
+    with the faces and tags shared by every run decided on the catalog."""
+    from .experiment import Plan, share_faces
+
+    from_file = read_plan_file(plan_file) if plan_file else {}
+    options = from_file.get("options", [])
+    shared = (shlex.split(options) if isinstance(options, str) else list(options)) + list(ctx.args)
+    configurations = [parse_spec(spec, shared, str(db), progress)
+                      for spec in split_specs(run or from_file.get("runs") or [DEFAULT_RUNS])]
+    seen: dict[str, str] = {}
+    for c in configurations:
+        same = seen.setdefault(json.dumps(c.options, sort_keys=True), c.spec)
+        if same != c.spec:
+            raise ValueError(f"--run {same!r} and --run {c.spec!r} are the same configuration")
+    judge = judge_file or from_file.get("judge")
+    plan = Plan(catalog=str(db), configurations=configurations,
+                seeds=parse_seeds(seeds if seeds is not None else from_file.get("seeds", "0")),
+                name=name or from_file.get("name") or "-".join(dict.fromkeys(c.options["model"]
+                                                                             for c in configurations)),
+                train_args=shared, judge_labels=judge_labels or from_file.get("judge_labels") or "manual",
+                judge_file=str(judge) if judge else None, n=n or from_file.get("n") or 5000,
+                inception_weights=str(inception_weights) if inception_weights else None)
+    if plan.n < 2:
+        raise ValueError("-n must be at least 2")
+    with Catalog(db, create=False) as catalog:
+        known = {r["source"] for r in catalog.label_sources()}
+        if plan.judge_file is None and plan.judge_labels not in known:
+            raise ValueError(f"{db} has no labels from {plan.judge_labels!r} for the judge (known: "
+                             f"{', '.join(sorted(known)) or 'none'})")
+        share_faces(catalog, plan)
+    return plan
 
 
 def _trained_judge(catalog, options, progress: bool):

@@ -40,9 +40,10 @@ def print_selection(console, sel, source: str | None, min_per_tag: int) -> None:
     console.print(tag_counts_table(title, {source: merged_counts(sel.counts, sel.left_out)}, notes))
 
 
-def print_refused(console, error: RareTagsError, source: str | None, min_per_tag: int) -> None:
-    """The same table when tags are refused: every tag's faces, the refused ones marked."""
-    notes = {t: f"too few (< --min-per-tag {min_per_tag})" for _, t in error.rare}
+def print_refused(console, error: RareTagsError, source: str | None) -> None:
+    """The same table when tags are refused (here and in `train experiment`): every tag's faces,
+    the refused ones marked."""
+    notes = {t: f"too few (< --min-per-tag {error.min_per_tag})" for _, t in error.rare}
     console.print(tag_counts_table(f"faces labelled by {source!r}", {source: error.counts}, notes))
 
 
@@ -177,7 +178,7 @@ def _make_command(model: str):
                     try:
                         selected = select_faces(catalog, opts)
                     except RareTagsError as e:
-                        print_refused(console, e, labels, opts.min_per_tag)
+                        print_refused(console, e, labels)
                         raise
                     if dry_run:
                         from db.training import content_fingerprint

@@ -55,9 +55,10 @@ class Selection:
 class RareTagsError(DataError):
     """Tags with fewer faces than --min-per-tag, and no --drop-rare: `counts` has every tag's faces."""
 
-    def __init__(self, message: str, counts: dict[str, dict[str, int]], rare: set[tuple[str, str]]):
+    def __init__(self, message: str, counts: dict[str, dict[str, int]], rare: set[tuple[str, str]],
+                 min_per_tag: int):
         super().__init__(message)
-        self.counts, self.rare = counts, rare
+        self.counts, self.rare, self.min_per_tag = counts, rare, min_per_tag
         self.source: str | None = None       # which run's source, where several are checked
 
 
@@ -126,7 +127,7 @@ def select_faces(catalog: Catalog, opts: TrainOptions) -> Selection:
         listed = ", ".join(f"{t!r} ({counts[g][t]})" for g, t in sorted(rare, key=lambda gt: counts[gt[0]][gt[1]]))
         raise RareTagsError(f"too few faces (< --min-per-tag {opts.min_per_tag}) for {listed}; lower "
                             f"--min-per-tag or pass --drop-rare to leave those tags (and, for exclusive "
-                            f"groups, their faces) out", counts, rare)
+                            f"groups, their faces) out", counts, rare, opts.min_per_tag)
     drop |= {t for _, t in rare}
     keep = without(drop)
     if not keep:

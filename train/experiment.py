@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from db import Catalog
+from db.training import content_fingerprint
 
 from .data import RareTagsError, select_faces
 from .evaluate import read_eval, score_run
@@ -129,7 +130,17 @@ def share_faces(catalog: Catalog, plan: Plan) -> None:
     for c, s in zip(plan.configurations, selections):
         per_source.setdefault(c.options.get("labels") or "-", merged_counts(s.counts, s.left_out))
     plan.shared = {"faces": len(selections[0].ids), "drop_tags": sorted(drop), "counts": per_source,
-                   "unlabelled_faces": max(s.unlabelled for s in selections)}
+                   "unlabelled_faces": max(s.unlabelled for s in selections),
+                   "catalog_fingerprint": content_fingerprint(catalog)}
+
+
+def catalog_changed(plan: Plan) -> str | None:
+    """Why the runs still to train may not see the faces the finished ones saw, or None."""
+    with Catalog(plan.catalog, create=False) as catalog:
+        now = content_fingerprint(catalog)
+    then = plan.shared.get("catalog_fingerprint")
+    return (f"{plan.catalog} changed since the experiment began (fingerprint {then} -> {now}): runs trained from "
+            f"now on read its new content") if then and now != then else None
 
 
 # -- the folder ----------------------------------------------------------------------------------
