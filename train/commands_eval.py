@@ -88,8 +88,8 @@ def find_judge(run_dir: Path) -> tuple[Path, str]:
     folder holding the run, or the one its options.json names), else judges/manual.pt."""
     from .experiment import experiment_judge
     found = experiment_judge(load_run(run_dir))
-    return found if found is not None else (Path("judges/manual.pt"), "the default judge (no experiment judge "
-                                                                      "for this run)")
+    return found if found is not None else (Path("judges/manual.pt"), "the default: the run belongs to no "
+                                                                      "experiment with a judge")
 
 
 def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed: int, per_class: int,
