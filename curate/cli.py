@@ -11,6 +11,7 @@ from . import commands_catalog  # noqa: F401,E402
 from . import commands_crop  # noqa: F401,E402
 from . import commands_sketch  # noqa: F401,E402
 from . import commands_tag  # noqa: F401,E402
+from . import commands_quality  # noqa: F401,E402
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ console = make_console()
 class TaggerName(str, Enum):
     i2v = "i2v"
     animeface = "animeface"
+    judge = "judge"
 
 
 def _progress() -> Progress:
@@ -45,8 +46,9 @@ def _parse_thresholds(values: list[str]) -> dict[str, float]:
 
 @app.command()
 def tag(
-    tagger: Annotated[TaggerName, typer.Option("--tagger", help="i2v (needs the model files) or "
-                                               "animeface (embedded, hair/eye colours only).")] = TaggerName.animeface,
+    tagger: Annotated[TaggerName, typer.Option("--tagger", help="i2v (needs the model files), animeface "
+                                               "(embedded, hair/eye colours only) or judge (a classifier "
+                                               "trained on --source's labels, cross-fitted).")] = TaggerName.animeface,
     db: DbOption = DEFAULT_DB_PATH,
     model_dir: Annotated[Optional[Path], typer.Option(
         "--model-dir", help="Folder with illust2vec_tag_ver200.caffemodel and tag_list.json[.gz] "
@@ -63,20 +65,34 @@ def tag(
     palette: Annotated[Optional[Path], typer.Option(help="animeface: a palette from "
                                                      "`curate calibrate-colors` instead of the embedded one.")] = None,
     ray: RayOption = None,
+    source: Annotated[str, typer.Option(help="judge: the label source it learns from.")] = "manual",
+    target: Annotated[str, typer.Option(help="judge: the label source it writes.")] = "judge",
+    folds: Annotated[int, typer.Option(min=2, help="judge: cross-fitting folds (each face's probability comes "
+                                       "from a model that never saw its label).")] = 5,
+    epochs: Annotated[int, typer.Option(min=1, help="judge: training epochs per fold.")] = 10,
+    seed: Annotated[int, typer.Option(help="judge: folds and weights.")] = 0,
 ) -> None:
     """Auto-tag the catalog's faces; resumable (faces this model version tagged are skipped).
 
-    Labels go in as their own source (i2v or animeface) with probabilities as values;
+    Labels go in as their own source (i2v, animeface or judge) with probabilities as values;
     manual labels are never touched.
 
     Examples: curate tag --tagger animeface;  curate tag --tagger i2v --model-dir models/ --batch 16;
-    curate tag --tagger i2v --ray auto (on a Ray cluster, GPU actors where it has GPUs)
+    curate tag --tagger i2v --ray auto (on a Ray cluster, GPU actors where it has GPUs);
+    curate tag --tagger judge --source manual
     """
     from .i2v.download import default_dir
     from .on_ray import RayUnavailable, require_ray
     from .i2v.network import I2VError, load_model
     from .taggers import AnimefaceTagger, I2VTagger, TagOptions, tag_catalog
 
+    if tagger is TaggerName.judge:
+        from .commands_quality import tag_with_judge
+        from .judge_tagger import JudgeTaggerOptions
+        if palette is not None or model_dir is not None or limit is not None or ray is not None:
+            fail("--palette, --model-dir, --limit and --ray do not apply to --tagger judge")
+        return tag_with_judge(db, JudgeTaggerOptions(source=source, target=target, folds=folds, seed=seed,
+                                                     epochs=epochs, retag=retag))
     if ray is not None:
         try:
             require_ray()   # before the model is loaded
@@ -121,10 +137,13 @@ def tag(
     console.print(f"{summary.faces} faces tagged by {the_tagger.version} in {summary.seconds:.1f} s "
                   f"({summary.faces_per_s:.1f} faces/s): {summary.labelled} got labels, "
                   f"{summary.events} label events; {summary.skipped} skipped (tagged before).")
+    if summary.other_way:
+        console.print(f"{summary.other_way} imported face crops where animeface found no face: colours read "
+                      f"from the whole crop (annotator '{the_tagger.version} (whole crop)').")
     if summary.faces and summary.labelled < summary.faces:
         why = "animeface found no face there" if tagger is TaggerName.animeface else "nothing above threshold"
-        console.print(f"{summary.faces - summary.labelled} faces got no label ({why}); "
-                      f"they are looked at again on the next run.")
+        console.print(f"{summary.faces - summary.labelled} faces got no label ({why}); recorded as tried, so "
+                      f"reruns skip them (--retag looks again).")
     for face_id, why in summary.broken[:10]:
         console.print(f"face {face_id}: {why}: set aside as rejected", style="yellow")
     if len(summary.broken) > 10:
@@ -207,7 +226,7 @@ def agree(
     per_tag: Annotated[bool, typer.Option(help="Per-tag recall/precision tables.")] = True,
 ) -> None:
     """How far apart two label sources are: accuracy, Cohen's kappa, confusion per group and tag."""
-    from .agreement import agreement, plot_confusions, worst_disagreements
+    from db.agreement import agreement, plot_confusions, worst_disagreements
     catalog = open_catalog(db, create=False)
     try:
         result = agreement(catalog, a, b, split)

@@ -158,8 +158,12 @@ def read_crops(batch: dict, catalog_path: str) -> dict:
     from db.training import iter_face_images
     if catalog_path not in _catalogs:   # one connection per worker process
         _catalogs[catalog_path] = Catalog(catalog_path, create=False)
+    from db.tagging import imported_face_ids
     ids = [int(f) for f in batch["face_id"]]
-    return {"face_id": ids, "image": [blob for _, blob in iter_face_images(_catalogs[catalog_path], ids)]}
+    catalog = _catalogs[catalog_path]
+    imported = imported_face_ids(catalog, ids)
+    return {"face_id": ids, "image": [blob for _, blob in iter_face_images(catalog, ids)],
+            "imported": [f in imported for f in ids]}
 
 
 class TagActor:
@@ -174,8 +178,9 @@ class TagActor:
     def __call__(self, batch: dict) -> dict:
         from .taggers import predict_blobs
         ids = [int(f) for f in batch["face_id"]]
-        kept, labels, broken = predict_blobs(self.tagger, self.vocab, self.opts, ids, list(batch["image"]))
-        rows = {f: (json.dumps(face), "") for f, face in zip(kept, labels)} | \
+        kept, results, broken = predict_blobs(self.tagger, self.vocab, self.opts, ids, list(batch["image"]),
+                                              [bool(x) for x in batch["imported"]])
+        rows = {f: (json.dumps(list(face)), "") for f, face in zip(kept, results)} | \
                {f: ("[]", why) for f, why in broken}
         return {"face_id": ids, "labels": [rows[f][0] for f in ids], "error": [rows[f][1] for f in ids]}
 
@@ -201,8 +206,10 @@ def tag_results(catalog, todo: list[int], tagger, vocab: dict, opts, address: st
             yield stream
 
 
-def _face_labels(batch: dict) -> tuple[list[int], list[list[tuple[str, float]]], list[tuple[int, str]]]:
+def _face_labels(batch: dict):
     """An actor's batch back into taggers.predict_blobs' answer."""
+    from .taggers import FaceTags
     rows = list(zip(batch["face_id"], batch["labels"], batch["error"]))
-    return ([int(f) for f, _, why in rows if not why], [[tuple(x) for x in json.loads(s)] for _, s, why in rows
-                                                          if not why], [(int(f), str(why)) for f, _, why in rows if why])
+    answers = [json.loads(s) for _, s, why in rows if not why]
+    return ([int(f) for f, _, why in rows if not why], [FaceTags([tuple(x) for x in a[0]], a[1]) for a in answers],
+            [(int(f), str(why)) for f, _, why in rows if why])

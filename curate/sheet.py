@@ -45,8 +45,9 @@ def contact_sheet(catalog: Catalog, out: str | os.PathLike, faces: Iterable[int]
     """Write a PNG grid of crops to `out`; returns how many faces it shows.
 
     `faces` names the faces (default: `n` spread over those with `status`). Each
-    tile is captioned with the face id, or with `captions[face_id]` when given, and
-    shows the face's pictures of each of `kinds` side by side.
+    tile is captioned with the face id, or with `captions[face_id]` when given (one line
+    under the tile per line of the caption), and shows the face's pictures of each of
+    `kinds` side by side.
     """
     if n < 1 or columns < 1 or tile < 8:
         raise CatalogError("a contact sheet needs n >= 1, columns >= 1 and tiles of at least 8 px")
@@ -58,11 +59,13 @@ def contact_sheet(catalog: Catalog, out: str | os.PathLike, faces: Iterable[int]
     columns = min(columns, len(ids))
     rows = -(-len(ids) // columns)
     width = tile * len(kinds)
-    sheet = Image.new("RGB", (columns * width, rows * (tile + CAPTION_H)), BACKGROUND)
+    lines = max((captions[f].count("\n") + 1 for f in ids if f in captions), default=1) if captions else 1
+    cell = tile + lines * CAPTION_H
+    sheet = Image.new("RGB", (columns * width, rows * cell), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
     for i, fid in enumerate(ids):
-        x, y = (i % columns) * width, (i // columns) * (tile + CAPTION_H)
+        x, y = (i % columns) * width, (i // columns) * cell
         text = captions.get(fid, str(fid)) if captions else str(fid)
         for j, kind in enumerate(kinds):
             blob = catalog.face_image(fid) if kind == CROP else derived.derived_image(catalog, kind, fid)
@@ -70,7 +73,9 @@ def contact_sheet(catalog: Catalog, out: str | os.PathLike, faces: Iterable[int]
                 sheet.paste(_thumbnail(blob, tile), (x + j * tile, y))
             except ImageError:   # a broken crop: an empty tile that says so
                 text = f"{fid} unreadable"
-        draw.text((x + 2, y + tile), _fit(draw, font, text, width - 4), fill=CAPTION_COLOR, font=font)
+        for k, line in enumerate(text.split("\n")[:lines]):
+            draw.text((x + 2, y + tile + k * CAPTION_H), _fit(draw, font, line, width - 4), fill=CAPTION_COLOR,
+                      font=font)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, "PNG", optimize=True)

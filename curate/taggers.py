@@ -3,8 +3,10 @@
 A tagger turns a batch of face pictures into, per face, a list of (tag, probability)
 in the catalog's vocabulary. Its labels are written as label events of its own source
 (`i2v`, `animeface`) with the probability as value and the model version as
-annotator, so a re-run skips the faces this version has tagged already. Manual
-labels are never touched: they are another source.
+annotator ("<version> (whole crop)" where it read a face another way than usual), so a
+re-run skips the faces this version has tagged already; a face where it found nothing
+is remembered as tried (db.tagging.NOTHING_KEY). Manual labels are never touched: they
+are another source.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -43,6 +45,12 @@ class TagOptions:
     workers: int = 0                              # --ray: actors (0: one per cluster CPU, or GPU)
 
 
+class FaceTags(NamedTuple):
+    """A tagger's answer for one face: its labels, and how they were read when not the usual way."""
+    labels: list[tuple[str, float]]
+    how: str | None = None
+
+
 class AnimefaceTagger:
     """Hair and eye colours from animeface + the calibrated CIELAB palette (no download)."""
     source = "animeface"
@@ -60,13 +68,17 @@ class AnimefaceTagger:
         return []
 
     def predict(self, images: list[Image.Image], vocab: dict[str, tuple[str, bool]],
-                opts: TagOptions) -> list[list[tuple[str, float]]]:
-        from .colors import color_labels, find_face_colors
+                opts: TagOptions, imported: list[bool] | None = None) -> list[FaceTags]:
+        """Where animeface finds no face in a picture that is a face crop already (`imported`),
+        the colours are read from the whole crop instead, and said so."""
+        from .colors import color_labels, find_face_colors, whole_crop_colors
         out = []
-        for im in images:
-            colors = find_face_colors(im)
-            out.append([] if colors is None else
-                       [(t, p) for t, p in color_labels(colors, self.palette) if t in vocab])
+        for i, im in enumerate(images):
+            colors, how = find_face_colors(im), None
+            if colors is None and imported and imported[i]:
+                colors, how = whole_crop_colors(im), "whole crop"
+            out.append(FaceTags([] if colors is None else
+                                [(t, p) for t, p in color_labels(colors, self.palette) if t in vocab], how))
         return out
 
 
@@ -96,9 +108,9 @@ class I2VTagger:
         with self.torch.inference_mode():
             return self.model.net(x).float().cpu().numpy()
 
-    def predict(self, images, vocab, opts: TagOptions) -> list[list[tuple[str, float]]]:
+    def predict(self, images, vocab, opts: TagOptions, imported: list[bool] | None = None) -> list[FaceTags]:
         probs = self.probabilities(images)
-        return [map_i2v(p, self.index, vocab, opts) for p in probs]
+        return [FaceTags(map_i2v(p, self.index, vocab, opts)) for p in probs]
 
 
 def map_i2v(probs: np.ndarray, index: dict[str, int], vocab: dict[str, tuple[str, bool]],
@@ -126,6 +138,7 @@ def map_i2v(probs: np.ndarray, index: dict[str, int], vocab: dict[str, tuple[str
 class TagSummary:
     faces: int = 0           # faces looked at in this run
     labelled: int = 0        # of those, faces that got at least one label
+    other_way: int = 0       # of those, faces read another way than usual (animeface: the whole crop)
     events: int = 0
     skipped: int = 0         # tagged by this version before
     broken: list[tuple[int, str]] = field(default_factory=list)   # (face id, why): crops that do not decode
@@ -166,16 +179,21 @@ def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
         batches = contextlib.nullcontext(local_predictions(catalog, todo, tagger, vocab, opts))
     try:
         with batches as stream:
-            for ids, labels, broken in stream:
+            for ids, results, broken in stream:
                 for face_id, why in broken:   # set aside, so no later run stumbles on it again
                     catalog.set_face_status(face_id, "rejected", reason=why)
                     summary.broken.append((face_id, why))
-                rows = [(f, tag, p) for f, face_labels in zip(ids, labels) for tag, p in face_labels]
-                if rows:
-                    catalog.add_labels(rows, tagger.source, tagger.version)   # one transaction a batch
+                with catalog.transaction():   # one transaction a batch
+                    for how in dict.fromkeys(r.how for r in results):
+                        rows = [(f, tag, p) for f, r in zip(ids, results) if r.how == how for tag, p in r.labels]
+                        if rows:
+                            catalog.add_labels(rows, tagger.source, tagger.version + (f" ({how})" if how else ""))
+                        summary.events += len(rows)
+                    q.record_nothing_found(catalog, [f for f, r in zip(ids, results) if not r.labels],
+                                           tagger.source, tagger.version)
                 summary.faces += len(ids)
-                summary.labelled += sum(1 for face_labels in labels if face_labels)
-                summary.events += len(rows)
+                summary.labelled += sum(1 for r in results if r.labels)
+                summary.other_way += sum(1 for r in results if r.labels and r.how)
                 if progress:
                     progress(len(ids) + len(broken), len(todo))
     except KeyboardInterrupt:
@@ -186,7 +204,7 @@ def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
     return summary
 
 
-Prediction = tuple[list[int], list[list[tuple[str, float]]], list[tuple[int, str]]]
+Prediction = tuple[list[int], list[FaceTags], list[tuple[int, str]]]
 
 
 def local_predictions(catalog: Catalog, todo: list[int], tagger, vocab: dict, opts: TagOptions
@@ -194,18 +212,23 @@ def local_predictions(catalog: Catalog, todo: list[int], tagger, vocab: dict, op
     """predict_blobs of each batch, computed in this process."""
     for i in range(0, len(todo), opts.batch):
         ids = todo[i:i + opts.batch]
-        yield predict_blobs(tagger, vocab, opts, ids, [catalog.face_image(f) for f in ids])
+        imported = q.imported_face_ids(catalog, ids)
+        yield predict_blobs(tagger, vocab, opts, ids, [catalog.face_image(f) for f in ids],
+                            [f in imported for f in ids])
 
 
-def predict_blobs(tagger, vocab: dict, opts: TagOptions, ids: list[int], blobs: list[bytes]) -> Prediction:
-    """One batch of crops (their stored bytes) -> (ids of the faces that decode, their (tag,
-    probability) labels, (face id, why) of the crops that do not): what every kind of worker
-    runs, here or in a Ray actor. The writer sets the broken ones aside as `rejected`."""
-    kept, images, broken = [], [], []
-    for face_id, blob in zip(ids, blobs):
+def predict_blobs(tagger, vocab: dict, opts: TagOptions, ids: list[int], blobs: list[bytes],
+                  imported: list[bool]) -> Prediction:
+    """One batch of crops (their stored bytes; `imported`: each is a face crop already) -> (ids
+    of the faces that decode, their FaceTags, (face id, why) of the crops that do not): what
+    every kind of worker runs, here or in a Ray actor. The writer sets the broken ones aside
+    as `rejected`."""
+    kept, images, kept_imported, broken = [], [], [], []
+    for face_id, blob, whole in zip(ids, blobs, imported):
         try:
             images.append(open_crop(blob))
             kept.append(face_id)
+            kept_imported.append(whole)
         except ImageError as e:
             broken.append((face_id, str(e)))
-    return kept, (tagger.predict(images, vocab, opts) if images else []), broken
+    return kept, (tagger.predict(images, vocab, opts, kept_imported) if images else []), broken

@@ -473,6 +473,13 @@ class Catalog:
             "SELECT source, sum(events) AS events, group_concat(nullif(annotator, '')) AS annotators "
             "FROM label_source_counts GROUP BY source ORDER BY source")]
 
+    def require_label_source(self, source: str) -> None:
+        """CatalogError naming the known sources unless `source` has labels."""
+        if not self.conn.execute("SELECT 1 FROM label_current WHERE source = ? LIMIT 1", (source,)).fetchone():
+            known = [r["source"] for r in self.label_sources()]
+            raise CatalogError(f"label source {source!r} has no labels in this catalog "
+                               f"(known: {', '.join(sorted(known)) or 'none'})")
+
     def label_history(self, face_id: int) -> list[dict]:
         return self.query("SELECT * FROM label_events WHERE face_id = ? ORDER BY id", [face_id])
 
@@ -559,10 +566,7 @@ class Catalog:
         labels of those tag groups (what a run conditions on), in both.
         """
         for s in [source, *common]:
-            if not self.conn.execute("SELECT 1 FROM label_current WHERE source = ? LIMIT 1", (s,)).fetchone():
-                known = [r["source"] for r in self.label_sources()]
-                raise CatalogError(f"label source {s!r} has no labels in this catalog "
-                                   f"(known: {', '.join(sorted(known)) or 'none'})")
+            self.require_label_source(s)
         if split is not None and split not in SPLITS:
             raise CatalogError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
         # Filtered in SQL, so only the rows kept cross into Python (500k i2v labels at 100k faces).

@@ -1,4 +1,6 @@
-"""Queries of the labelling app: queues, filters, progress, agreement, face status changes.
+"""Queries of the labelling app: queues, filters, progress, face status changes.
+
+(Agreement between annotators: db/agreement.py.)
 
 People's labels go to source `manual` (one row per event, with the annotator's
 name). The app never touches another source's events. Everything a browser sends
@@ -18,7 +20,10 @@ MANUAL = "manual"
 # tag or group and whose tag is NULL, so it is never a current label (current_labels
 # and every training set ignore it) but it is undoable and countable.
 UNSURE_KEY = "_unsure"
-ORDERS = ("unlabelled", "confidence", "disagreement", "random", "id")
+ORDERS = ("unlabelled", "confidence", "disagreement", "suspects", "margin", "random", "id")
+# Orders read from a learned tagger's whole distributions (`curate tag --tagger judge`), `source`:
+# "suspects" = likely label errors first (db/suspects.py), "margin" = most undecided first.
+JUDGE_ORDERS = ("suspects", "margin")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class QueueSpec:
     status: str = "ok"                 # face status
     source: str | None = None          # auto source for suggestions, confidence and the tag filter
     tag: str | None = None             # only faces `source` says have this tag (value >= min_prob)
+    given: str | None = None           # only faces whose manual label in `group` is this tag
     min_prob: float = 0.5
     unlabelled_only: bool = False      # only faces without a manual label in `group`
     other_source: str = MANUAL         # second source of the "disagreement" order
@@ -100,6 +106,13 @@ def validate_spec(catalog: Catalog, spec: QueueSpec) -> QueueSpec:
         raise CatalogError("the confidence order needs an auto-tag source")
     if spec.order == "disagreement" and spec.source is None:
         raise CatalogError("the disagreement order needs a source to compare")
+    if spec.given is not None and spec.given not in catalog.group(group)["tags"]:
+        raise CatalogError(f"{spec.given!r} is not a tag of {group}")
+    if spec.order in JUDGE_ORDERS:
+        from . import tagging
+        if spec.source is None or not tagging.distributions_exist(catalog, spec.source, group):
+            raise CatalogError(f"the {spec.order} order needs a judge's probabilities for {group} as suggestion "
+                               f"source: run `curate tag --tagger judge --source {MANUAL}` first")
     return replace(spec, group=group, min_prob=float(spec.min_prob), seed=int(spec.seed))
 
 
@@ -162,6 +175,10 @@ def build_queue(catalog: Catalog, spec: QueueSpec, limit: int | None = None) -> 
     if spec.unlabelled_only:
         where.append("NOT " + labelled_sql)
         params += [MANUAL, *labelled_params]
+    if spec.given is not None:
+        where.append("EXISTS (SELECT 1 FROM label_current g WHERE g.source = ? AND g.face_id = f.id "
+                     "AND g.key = ? AND g.tag = ?)")
+        params += [MANUAL, spec.group, spec.given]
     if spec.annotator is not None:
         where.append("NOT EXISTS (SELECT 1 FROM label_events u WHERE u.source = ? AND u.face_id = f.id "
                      "AND u.key = ? AND u.annotator = ? AND u.value = 1 AND u.id = (SELECT max(x.id) "
@@ -184,6 +201,14 @@ def build_queue(catalog: Catalog, spec: QueueSpec, limit: int | None = None) -> 
             score = confidence(catalog, spec.source, spec.group)
             # Least confident first; faces the source never tagged come last.
             ids.sort(key=lambda i: (i not in score, score.get(i, 0.0)))
+        elif spec.order in JUDGE_ORDERS:
+            from .suspects import margins, review_order
+            if spec.order == "margin":
+                rank = margins(catalog, spec.group, spec.source)
+                ids.sort(key=lambda i: (i not in rank, rank.get(i, 0.0)))
+            else:   # suspects first, then every other labelled face, least likely label first
+                rank = {f: i for i, f in enumerate(review_order(catalog, MANUAL, spec.group, spec.source))}
+                ids.sort(key=lambda i: rank.get(i, len(rank)))
         else:
             score = disagreement(catalog, spec.source, spec.other_source, spec.group)
             ids.sort(key=lambda i: (i not in score, -score.get(i, 0.0)))
@@ -224,12 +249,14 @@ def disagreement(catalog: Catalog, a: str, b: str, group: str) -> dict[int, floa
             out[face_id] = 1 - same
         else:
             both = la[face_id].keys() | lb[face_id].keys()
-            diffs = [abs(_prob(la[face_id].get(t)) - _prob(lb[face_id].get(t))) for t in both]
+            diffs = [abs(label_probability(la[face_id].get(t)) - label_probability(lb[face_id].get(t)))
+                     for t in both]
             out[face_id] = sum(diffs) / len(diffs)
     return out
 
 
-def _prob(label: tuple[str, float | None] | None) -> float:
+def label_probability(label: tuple[str, float | None] | None) -> float:
+    """A (tag, value) label's probability: absent 0, a person's label (value None) 1."""
     if label is None:
         return 0.0
     return 1.0 if label[1] is None else label[1]
@@ -351,7 +378,7 @@ def restore_face(catalog: Catalog, face_id: int, before: dict) -> None:
                             duplicate_of=before["duplicate_of"])
 
 
-# -- progress and agreement --------------------------------------------------------------
+# -- progress --------------------------------------------------------------
 
 def progress(catalog: Catalog) -> list[dict]:
     """[{group, labelled, total}]: ok faces with a current manual label in each group."""
@@ -384,44 +411,6 @@ def annotator_counts(catalog: Catalog) -> list[dict]:
         "WHERE source = ? AND undoes IS NULL AND id NOT IN (SELECT undoes FROM label_events "
         "WHERE undoes IS NOT NULL AND source = ?) GROUP BY 1 ORDER BY labels DESC",
         [UNSURE_KEY, MANUAL, MANUAL])
-
-
-def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
-    """Cohen's kappa of paired categorical labels; None when undefined (no pairs, or one category)."""
-    n = len(pairs)
-    if n == 0:
-        return None
-    observed = sum(a == b for a, b in pairs) / n
-    cats = {a for a, _ in pairs} | {b for _, b in pairs}
-    expected = sum((sum(a == c for a, _ in pairs) / n) * (sum(b == c for _, b in pairs) / n) for c in cats)
-    if expected >= 1:
-        return None
-    return (observed - expected) / (1 - expected)
-
-
-def agreement(catalog: Catalog, a: str, b: str) -> list[dict]:
-    """Per group, Cohen's kappa between two annotators on the faces both labelled.
-
-    Exclusive groups compare the chosen tags; independent groups pool every
-    (face, tag) both people decided, as yes/no."""
-    out = []
-    for g in catalog.groups():
-        keys = [g["name"]] if g["exclusive"] else list(g["tags"])
-        la = current_for_keys(catalog, MANUAL, keys, annotator=a)
-        lb = current_for_keys(catalog, MANUAL, keys, annotator=b)
-        pairs = []
-        for face_id in la.keys() & lb.keys():
-            for key in la[face_id].keys() & lb[face_id].keys():
-                ta, va = la[face_id][key]
-                tb, vb = lb[face_id][key]
-                if g["exclusive"]:
-                    pairs.append((ta, tb))
-                else:
-                    pairs.append((_prob((ta, va)) >= 0.5, _prob((tb, vb)) >= 0.5))
-        kappa = cohen_kappa(pairs)
-        out.append({"group": g["name"], "faces": len(la.keys() & lb.keys()), "pairs": len(pairs),
-                    "agree": (sum(x == y for x, y in pairs) / len(pairs)) if pairs else None, "kappa": kappa})
-    return out
 
 
 def tag_hotkeys(catalog: Catalog) -> dict[str, str]:

@@ -264,6 +264,30 @@ MIGRATIONS = [
             WHERE source = NEW.source AND face_id = NEW.face_id AND key = NEW.key ORDER BY id DESC LIMIT 1;
     END;
     """,
+    # 4: what a learned tagger (curate tag --tagger judge) knows beyond its arg-max label
+    """
+    -- One row per tagger version (= the annotator of the events it wrote): what it learned
+    -- from (source, a fingerprint of those labels, faces), its options and folds, its held-out scores.
+    CREATE TABLE tagger_versions (
+        version TEXT PRIMARY KEY,
+        source TEXT NOT NULL,               -- the label source it writes
+        info TEXT NOT NULL,                 -- JSON
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+
+    -- The whole probability distribution over an exclusive group's tags (a label event keeps
+    -- only the arg-max): what confident learning, margins and "likely label" read. The newest
+    -- tagging of (source, face, key) replaces the row; the events keep the history.
+    CREATE TABLE label_distributions (
+        source TEXT NOT NULL,
+        face_id INTEGER NOT NULL REFERENCES faces(id),
+        key TEXT NOT NULL,                  -- an exclusive group
+        version TEXT NOT NULL REFERENCES tagger_versions(version),
+        probs TEXT NOT NULL,                -- JSON {tag: probability} over the tags the model knows
+        held_out INTEGER NOT NULL,          -- 1: a model that never saw this face's own label
+        PRIMARY KEY (source, face_id, key)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -201,6 +201,44 @@ class LabelSession:
             self.first_action = self.first_action or time.monotonic()
         return n
 
+    # -- reviewing given labels against a judge (queue orders "suspects" and "margin") -----------
+
+    def review(self, face_id: int) -> dict | None:
+        """{given, likely, p_likely} of the queue's group for one face (given: its current manual
+        tag or None), when the queue reads a judge's probabilities; else None."""
+        return self.review_many([face_id]).get(face_id)
+
+    def review_many(self, face_ids: list[int]) -> dict[int, dict]:
+        from db.suspects import likely_labels
+        if self.spec.order not in q.JUDGE_ORDERS or not face_ids:
+            return {}
+        group = self.spec.group
+        given = q.current_for_keys(self.catalog, q.MANUAL, [group], list(face_ids))
+        return {f: {"given": given.get(f, {}).get(group, (None,))[0], "likely": tag, "p_likely": p}
+                for f, (tag, p) in likely_labels(self.catalog, group, face_ids, self.spec.source).items()}
+
+    def accept_likely(self) -> int:
+        """Replace the given label of the queue's group by the judge's likely one, then next face."""
+        n = self.accept_likely_many([self.current]) if self.current is not None else 0
+        self.advance()
+        return n
+
+    def keep_given(self) -> int:
+        """The given label is right: confirm it under this person's name, then next face."""
+        n = 0
+        if self.current is not None:
+            given = (self.review(self.current) or {}).get("given")
+            if given is not None:
+                n = q.add_manual(self.catalog, [(self.current, given, 1.0)], self.annotator)
+                self._record(self.current, n)
+        self.advance()
+        return n
+
+    def accept_likely_many(self, face_ids: list[int]) -> int:
+        """Grid: the judge's likely tag of the queue's group for each of these faces."""
+        return self._bulk([(f, r["likely"], 1.0) for f, r in self.review_many(list(face_ids)).items()
+                           if r["likely"] != r["given"]])
+
     # -- numbers ----------------------------------------------------------------------
 
     def labels_per_minute(self) -> float:

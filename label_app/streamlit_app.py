@@ -14,7 +14,8 @@ import streamlit as st
 
 from db import SPLITS, Catalog, CatalogError
 from db import labelling as q
-from label_app import keyboard, progress_cache
+from db.agreement import annotator_agreement
+from label_app import keyboard, progress_cache, review
 from label_app.context import source_context
 from label_app.safe_text import md
 from label_app.session import LabelSession
@@ -112,9 +113,14 @@ with st.sidebar:
     sources = [NONE] + lab.sources
     order = st.selectbox("Order", q.ORDERS, key="f_order", format_func={
         "unlabelled": "unlabelled first", "confidence": "lowest auto-tag confidence first",
-        "disagreement": "where two sources disagree most", "random": "random", "id": "catalog order"}.get)
+        "disagreement": "where two sources disagree most", "random": "random", "id": "catalog order",
+        **review.ORDER_NAMES}.get)
     group = st.selectbox("Group", [g["name"] for g in groups], key="f_group", format_func=pretty)
-    source = st.selectbox("Suggestions from", sources, index=1 if len(sources) > 1 else 0, key="f_source")
+    if order in q.JUDGE_ORDERS:
+        source = review.judge_picker(catalog)
+    else:
+        source = st.selectbox("Suggestions from", sources, index=1 if len(sources) > 1 else 0, key="f_source")
+    given = review.given_filter(catalog, order, group)
     other = (st.selectbox("Compare with", q.label_source_names(catalog) or [q.MANUAL], key="f_other")
              if order == "disagreement" else q.MANUAL)
     tag = st.selectbox("Only faces the source tags", [NONE] + all_tags, key="f_tag")
@@ -127,7 +133,7 @@ with st.sidebar:
 
     spec = q.QueueSpec(order=order, group=group, split=None if split == "all" else split, status=status,
                        source=None if source == NONE else source, tag=None if tag == NONE else tag,
-                       min_prob=min_prob, unlabelled_only=unlabelled_only, other_source=other)
+                       min_prob=min_prob, unlabelled_only=unlabelled_only, other_source=other, given=given)
     if ss.get("spec_inputs") != spec:
         try:
             lab.set_spec(spec)
@@ -195,6 +201,7 @@ def single_view() -> dict[str, str]:
         st.markdown(suggestion_html(view), unsafe_allow_html=True)
         st.caption(f"Enter accepts **{md(lab.suggest_source or 'nothing (no auto source)')}** for every group "
                    f"you have not labelled. {lab.remaining:,} faces ahead.")
+        review_keys = review.panel(lab, view["id"], run_action)
 
     for g in groups:
         selected = set()
@@ -226,6 +233,7 @@ def single_view() -> dict[str, str]:
                    type="primary" if name == "accept" else "secondary")
     for key, name in keyboard.ACTIONS.items():
         keys[key] = f"act-{name}"
+    keys.update(review_keys)   # suspects order: Enter accepts the likely label, Space keeps the given
     return keys
 
 
@@ -255,8 +263,11 @@ def grid_view() -> dict[str, str]:
             ss[check_key(fid)] = value
 
     top = st.columns([2.2, 1.6, 1.3, 0.9, 0.9, 0.8, 0.8, 1.0])
-    top[0].button(f"⏎ Accept suggestion for {len(checked())} checked", key="grid-accept", type="primary",
-                  on_click=bulk, args=(lab.accept_many,), disabled=lab.suggest_source is None)
+    reviewing = lab.spec.order == "suspects"   # accept the judge's likely label of the queue's group only
+    top[0].button(f"⏎ Accept {'likely label' if reviewing else 'suggestion'} for {len(checked())} checked",
+                  key="grid-accept", type="primary", on_click=bulk,
+                  args=(lab.accept_likely_many if reviewing else lab.accept_many,),
+                  disabled=lab.suggest_source is None)
     apply_tag = top[1].selectbox("Tag", all_tags, key="grid-tag", label_visibility="collapsed")
     top[2].button("Apply tag to checked", key="grid-apply", on_click=bulk, args=(lab.apply_tag, apply_tag))
     top[3].button("All", key="grid-all", on_click=set_all, args=(True,))
@@ -269,6 +280,7 @@ def grid_view() -> dict[str, str]:
 
     images = q.face_images(catalog, ids)
     labels = q.labels_of_faces(catalog, ids)
+    reviewed = review.grid_caption(lab, ids)
     key_name = lab.spec.group
     per_row = 8
     for start in range(0, len(ids), per_row):
@@ -282,6 +294,7 @@ def grid_view() -> dict[str, str]:
                     else (short(sugg[0]) if sugg else "—"))
             if mine:
                 text += f" · ✓{short(mine[0])}"
+            text = reviewed.get(fid, text)
             col.image(images[fid], width="stretch")
             col.checkbox(f"#{fid} {md(text)}", value=True, key=check_key(fid))
     return {"Enter": "grid-accept", "ArrowRight": "grid-next", "ArrowLeft": "grid-prev"}
@@ -308,7 +321,7 @@ def progress_view() -> None:
     st.dataframe([{"group": pretty(r["group"]), "faces both labelled": r["faces"],
                    "agreement": None if r["agree"] is None else round(r["agree"], 3),
                    "kappa": None if r["kappa"] is None else round(r["kappa"], 3)}
-                  for r in q.agreement(catalog, a, b)], hide_index=True)
+                  for r in annotator_agreement(catalog, a, b)], hide_index=True)
 
 
 def main_view() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 
 import numpy as np
 import pytest
@@ -185,3 +186,46 @@ def test_a_faces_colours_do_not_depend_on_what_was_tagged_before(shared_catalog,
         alone = find_face_colors(Image.open(__import__("io").BytesIO(cat.face_image(fid))))
     among = dict(((f, k), (t, v)) for f, k, t, v in labels(shared_catalog))
     assert Palette.load(DEFAULT_PALETTE).best("hair_color", alone) == among[(fid, "hair_color")]
+
+
+def test_whole_crop_colors_read_where_a_face_crop_has_them():
+    from curate.colors import CROP_EYES, whole_crop_colors
+
+    hair, eyes, skin = (200, 30, 40), (40, 60, 210), (250, 220, 200)
+    a = np.zeros((96, 96, 3), np.uint8)
+    a[:] = skin
+    a[:34] = hair
+    for x, y, w, h in CROP_EYES:
+        a[int(y * 96):int((y + h) * 96), int(x * 96):int((x + w) * 96)] = eyes
+    image = Image.fromarray(a)
+    assert find_face_colors(image) is None          # animeface sees no face in it
+    c = whole_crop_colors(image)
+    assert c.skin == skin and c.hair == hair and c.left_eye == c.right_eye == eyes
+    assert np.allclose(np.median(c.hair_pixels, 0), rgb_to_lab(hair), atol=0.5)
+    assert np.allclose(np.median(c.eye_pixels, 0), rgb_to_lab(eyes), atol=0.5)
+
+
+def test_animeface_tagging_reads_imported_crops_whole_and_remembers_no_face(tmp_path):
+    from curate.taggers import AnimefaceTagger, TagOptions, tag_catalog
+    from db.tagging import NOTHING_KEY
+
+    cat = Catalog(tmp_path / "c.db")
+    blank = io.BytesIO()
+    Image.new("RGB", (96, 96), (200, 170, 150)).save(blank, "PNG")
+    ids = []
+    for i, detector in enumerate(["none", "animeface"]):   # an imported crop, a crop a detector made
+        sid = cat.save_source(f"/x/{i}.png", sha256=f"{i:064x}", size=1, status="ok", detector=detector)
+        ids.append(cat.add_face(source_id=sid, image=blank.getvalue(), format="png", width=96, height=96,
+                                detector=detector))
+    tagger = AnimefaceTagger()
+    first = tag_catalog(cat, tagger, TagOptions())
+    assert (first.faces, first.labelled, first.other_way) == (2, 1, 1)
+    labels = cat.current_labels("animeface")
+    assert {r["face_id"] for r in labels} == {ids[0]} and {r["key"] for r in labels} == {"hair_color", "eye_color"}
+    assert {r["annotator"] for r in labels} == {f"{tagger.version} (whole crop)"}
+    tried = [e for e in cat.label_history(ids[1]) if e["source"] == "animeface"]
+    assert [(e["key"], e["tag"], e["annotator"]) for e in tried] == [(NOTHING_KEY, None, tagger.version)]
+    again = tag_catalog(cat, tagger, TagOptions())
+    assert (again.faces, again.skipped) == (0, 2)
+    assert tag_catalog(cat, tagger, TagOptions(retag=True)).faces == 2
+    cat.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from db import Catalog, CatalogError
 from db import labelling as q
+from db.agreement import annotator_agreement, cohen_kappa, confusion_of
 from label_app import keyboard
 from label_app.context import source_context
 from label_app.launch import app as launch_app
@@ -226,15 +228,16 @@ def test_progress_counts_and_kappa(cat_path):
         assert rows["other"]["labelled"] == 0
         cat.add_labels([(i, "black hair" if i % 3 == 1 else "blonde hair", 1.0) for i in range(1, 13)],
                        "manual", "bob")
-        k = {r["group"]: r for r in q.agreement(cat, "tester", "bob")}["hair_color"]
+        k = {r["group"]: r for r in annotator_agreement(cat, "tester", "bob")}["hair_color"]
         pairs = []
         for r_t in cat.current_labels("manual", annotator="tester"):
             if r_t["key"] == "hair_color" and r_t["face_id"] <= 12:
                 pairs.append((r_t["tag"], "black hair" if r_t["face_id"] % 3 == 1 else "blonde hair"))
-        assert k["faces"] == 12 and k["kappa"] == pytest.approx(q.cohen_kappa(pairs))
-        assert q.cohen_kappa([("a", "a"), ("b", "b")]) == 1.0
-        assert q.cohen_kappa([("a", "b"), ("b", "a")]) == -1.0
-        assert q.cohen_kappa([]) is None
+        assert k["faces"] == 12 and k["kappa"] == pytest.approx(cohen_kappa(confusion_of(pairs)))
+        assert cohen_kappa(confusion_of([("a", "a"), ("b", "b")])) == 1.0
+        assert cohen_kappa(confusion_of([("a", "b"), ("b", "a")])) == -1.0
+        assert np.isnan(cohen_kappa(confusion_of([])))
+        assert annotator_agreement(cat, "tester", "nobody")[0]["kappa"] is None
 
 
 def test_hotkeys_unique_and_shown():

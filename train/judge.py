@@ -211,7 +211,10 @@ class Judge:
         return path
 
 
-def build_net(options: JudgeOptions, heads: list[dict]) -> JudgeNet:
+def build_net(options: JudgeOptions, heads: list[dict], seed: int | None = None) -> JudgeNet:
+    """The network for `heads`; with `seed`, its initial weights are drawn from that seed."""
+    if seed is not None:
+        torch.manual_seed(seed)
     return JudgeNet(options.size, options.width, options.feature_dim, [len(h["tags"]) for h in heads])
 
 
@@ -278,8 +281,6 @@ def train_judge(catalog: Catalog, options: JudgeOptions, progress=None, log=prin
 
     `progress(epoch, epochs, val_accuracy)` is called after each epoch (for a bar).
     """
-    torch.manual_seed(options.seed)
-    gen = torch.Generator().manual_seed(options.seed)
     train = load_labelled(catalog, options.source, "train", options.size)
     if len(train.face_ids) < 2:
         raise JudgeError(f"label source {options.source!r} has {len(train.face_ids)} labelled train faces: "
@@ -289,40 +290,60 @@ def train_judge(catalog: Catalog, options: JudgeOptions, progress=None, log=prin
     heads = vocabulary(catalog, train)
     if not heads:
         raise JudgeError(f"label source {options.source!r} uses no group with two or more tags: nothing to judge")
-    net = build_net(options, heads)
-    y = targets(heads, train.tags)
-    opt = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(train.face_ids) / options.batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, options.lr, total_steps=options.epochs * steps_per_epoch)
-    judge = Judge(options, heads, net)
-    best, best_state = -1.0, None
+    judge = Judge(options, heads, build_net(options, heads, options.seed))
+    best = [-1.0, None]
     started = time.time()
+
+    def keep_best(epoch: int) -> None:
+        ref = val if val.face_ids else train
+        score = mean_accuracy(accuracy(heads, judge.predict(ref.images), ref.tags))
+        if score >= best[0]:
+            best[:] = score, {k: v.clone() for k, v in judge.net.state_dict().items()}
+        if progress:
+            progress(epoch + 1, options.epochs, score)
+
+    fit(judge.net, heads, train.images, targets(heads, train.tags), options, keep_best)
+    judge.net.load_state_dict(best[1])
+    judge.scores = {"val": accuracy(heads, judge.predict(val.images), val.tags),
+                    "test": accuracy(heads, judge.predict(test.images), test.tags),
+                    "faces": {"train": len(train.face_ids), "val": len(val.face_ids), "test": len(test.face_ids)},
+                    "seconds": round(time.time() - started, 1)}
+    return judge
+
+
+def fit_judge(options: JudgeOptions, heads: list[dict], images: torch.Tensor, tags: list[dict],
+              seed: int | None = None, on_epoch=None) -> Judge:
+    """A judge trained on these faces and tag dicts for `options.epochs` (no model selection):
+    what `curate tag --tagger judge` trains once per fold."""
+    judge = Judge(options, heads, build_net(options, heads, options.seed if seed is None else seed))
+    fit(judge.net, heads, images, targets(heads, tags), options, on_epoch, seed)
+    return judge
+
+
+def fit(net: JudgeNet, heads: list[dict], images: torch.Tensor, y: list[torch.Tensor], options: JudgeOptions,
+        on_epoch=None, seed: int | None = None) -> None:
+    """Train `net` on uint8 NCHW `images` with per-head targets `y` (see `targets`): AdamW with a
+    one-cycle schedule, flips and shifts. `on_epoch(epoch)` runs after each epoch."""
+    gen = torch.Generator().manual_seed(options.seed if seed is None else seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(images) / options.batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, options.lr, total_steps=options.epochs * steps_per_epoch)
     for epoch in range(options.epochs):
         net.train()
-        order = torch.randperm(len(train.face_ids), generator=gen)
+        order = torch.randperm(len(images), generator=gen)
         for i in range(0, len(order), options.batch):
             idx = order[i:i + options.batch]
             if len(idx) < 2:    # batch norm needs two samples
                 continue
-            x = augment(to_input(train.images[idx], options.size), gen)
+            x = augment(to_input(images[idx], options.size), gen)
             _, logits = net(x)
             loss = head_loss(heads, logits, [t[idx] for t in y])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-        ref = val if val.face_ids else train
-        score = mean_accuracy(accuracy(heads, judge.predict(ref.images), ref.tags))
-        if score >= best:
-            best, best_state = score, {k: v.clone() for k, v in net.state_dict().items()}
-        if progress:
-            progress(epoch + 1, options.epochs, score)
-    net.load_state_dict(best_state)
-    judge.scores = {"val": accuracy(heads, judge.predict(val.images), val.tags),
-                    "test": accuracy(heads, judge.predict(test.images), test.tags),
-                    "faces": {"train": len(train.face_ids), "val": len(val.face_ids), "test": len(test.face_ids)},
-                    "seconds": round(time.time() - started, 1)}
-    return judge
+        if on_epoch:
+            on_epoch(epoch)
 
 
 def head_loss(heads: list[dict], logits: list[torch.Tensor], y: list[torch.Tensor]) -> torch.Tensor:

@@ -217,10 +217,7 @@ def np_blank(n: int, size: int):
 
 
 def agreement_section(catalog, reference: str, sources: list[str], out_dir: Path) -> Section:
-    try:
-        from curate.agreement import agreement, plot_confusions
-    except ImportError:
-        return Section("Label agreement", "curate.agreement is not available in this checkout.")
+    from db.agreement import agreement, plot_confusions
     table = [["sources", "group", "faces", "accuracy", "Cohen's kappa"]]
     images = []
     for src in sources:

@@ -1,10 +1,12 @@
-"""How far apart two label sources are: per group and per tag, on the faces both labelled.
+"""How far apart two label sources, or two people, are: the one place agreement is computed.
 
 Exclusive groups (hair colour, eye colour): accuracy of B against A, Cohen's kappa
 (agreement beyond what the two sources' tag frequencies give by chance) and the
 confusion matrix. Independent tags: the same on present/absent (value >= 0.5).
-`worst_disagreements` lists the faces where the two disagree most confidently: the
-ones a person should look at first.
+`worst_disagreements` lists the faces where two sources disagree most confidently: the
+ones a person should look at first. `annotator_agreement` is the same kappa between two
+people of source `manual` (the labelling app's progress page). Used by `curate agree`,
+`curate suspects`, the app and `train compare`'s report, so it lives below all of them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from db import Catalog, CatalogError
-from db import tagging as q
+from . import tagging as q
+from .catalog import Catalog, CatalogError
+from .labelling import MANUAL, current_for_keys, label_probability
 
 PRESENT = 0.5   # an independent tag is present when its value reaches this
 
@@ -63,6 +66,8 @@ class Agreement:
 
 
 def cohen_kappa(confusion: np.ndarray) -> float:
+    """Kappa of a confusion matrix (rows one rater, columns the other); NaN when undefined
+    (no pairs, or both raters always give the same one category)."""
     n = confusion.sum()
     if not n:
         return float("nan")
@@ -71,17 +76,19 @@ def cohen_kappa(confusion: np.ndarray) -> float:
     return float((po - pe) / (1 - pe)) if pe < 1 else float("nan")
 
 
-def _labels(catalog: Catalog, source: str, split: str | None) -> dict[int, dict[str, tuple[str, float]]]:
-    known = {r["source"] for r in catalog.label_sources()}
-    if source not in known:
-        raise CatalogError(f"label source {source!r} has no labels in this catalog "
-                           f"(known: {', '.join(sorted(known)) or 'none'})")
-    return catalog.labelled_faces(source, split=split)
+def confusion_of(pairs: list[tuple]) -> np.ndarray:
+    """Paired labels [(a, b)] -> their confusion matrix over the categories either uses."""
+    cats = sorted({x for pair in pairs for x in pair}, key=str)
+    pos = {c: i for i, c in enumerate(cats)}
+    conf = np.zeros((len(cats), len(cats)), int)
+    for a, b in pairs:
+        conf[pos[a], pos[b]] += 1
+    return conf
 
 
 def agreement(catalog: Catalog, a: str, b: str, split: str | None = None) -> Agreement:
     """Compare sources `a` (taken as the reference) and `b` on every face both labelled."""
-    la, lb = _labels(catalog, a, split), _labels(catalog, b, split)
+    la, lb = catalog.labelled_faces(a, split=split), catalog.labelled_faces(b, split=split)
     both = sorted(set(la) & set(lb))
     result = Agreement(a, b, split, faces_a=len(la), faces_b=len(lb), faces_both=len(both))
     for g in catalog.groups():
@@ -110,14 +117,15 @@ def agreement(catalog: Catalog, a: str, b: str, split: str | None = None) -> Agr
     return result
 
 
-def worst_disagreements(catalog: Catalog, a: str, b: str, n: int = 20, split: str | None = None) -> list[dict]:
-    """The `n` faces where `a` and `b` disagree most confidently, most confident first.
+def worst_disagreements(catalog: Catalog, a: str, b: str, n: int | None = 20, split: str | None = None
+                        ) -> list[dict]:
+    """The `n` (None: all) faces where `a` and `b` disagree most confidently, most confident first.
 
     A disagreement's confidence is the product of the two values (a person's label is
     1.0, a model's its probability), so a sure model contradicting a person ranks above
     a hesitant one. Each row: face_id, key (the group), tag_a, value_a, tag_b, value_b,
     confidence, split."""
-    la, lb = _labels(catalog, a, None), _labels(catalog, b, None)
+    la, lb = catalog.labelled_faces(a, split=None), catalog.labelled_faces(b, split=None)
     splits = q.face_splits(catalog)
     rows = []
     for f in set(la) & set(lb):
@@ -139,7 +147,7 @@ def worst_disagreements(catalog: Catalog, a: str, b: str, n: int = 20, split: st
             rows.append({"face_id": f, "key": key, "tag_a": ta, "value_a": va, "tag_b": tb, "value_b": vb,
                          "confidence": conf, "split": splits.get(f)})
     rows.sort(key=lambda r: (-r["confidence"], r["face_id"], r["key"]))
-    return rows[:n]
+    return rows if n is None else rows[:n]
 
 
 def plot_confusions(result: Agreement, path: str | Path, max_groups: int = 2) -> Path:
@@ -173,3 +181,29 @@ def plot_confusions(result: Agreement, path: str | Path, max_groups: int = 2) ->
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def annotator_agreement(catalog: Catalog, a: str, b: str) -> list[dict]:
+    """Per group, Cohen's kappa between two annotators of source `manual` on the faces both labelled.
+
+    Exclusive groups compare the chosen tags; independent groups pool every (face, tag)
+    both people decided, as yes/no. Rows: group, faces, pairs, agree, kappa (None where
+    undefined)."""
+    out = []
+    for g in catalog.groups():
+        keys = [g["name"]] if g["exclusive"] else list(g["tags"])
+        la = current_for_keys(catalog, MANUAL, keys, annotator=a)
+        lb = current_for_keys(catalog, MANUAL, keys, annotator=b)
+        pairs = []
+        for face_id in la.keys() & lb.keys():
+            for key in la[face_id].keys() & lb[face_id].keys():
+                if g["exclusive"]:
+                    pairs.append((la[face_id][key][0], lb[face_id][key][0]))
+                else:
+                    pairs.append((label_probability(la[face_id][key]) >= PRESENT,
+                                  label_probability(lb[face_id][key]) >= PRESENT))
+        kappa = cohen_kappa(confusion_of(pairs))
+        out.append({"group": g["name"], "faces": len(la.keys() & lb.keys()), "pairs": len(pairs),
+                    "agree": (sum(x == y for x, y in pairs) / len(pairs)) if pairs else None,
+                    "kappa": None if np.isnan(kappa) else kappa})
+    return out
