@@ -76,7 +76,6 @@ def suspects(
     """
     from db.suspects import find_suspects
 
-    from .sheet import contact_sheet
     catalog = open_catalog(db, create=False)
     others = None if compare is None else [] if compare.strip() == "none" else \
         [c.strip() for c in compare.split(",") if c.strip()]
@@ -91,6 +90,7 @@ def suspects(
     except CatalogError as e:
         fail(str(e))
     labelled = len(catalog.labelled_faces(source, split=None))
+    _say_if_stale(catalog, source, judge)
     table = Table("face", "group", source, "likely", "p(likely)", f"p({source})", "reason",
                   title=f"{min(n, len(rows))} of {len(rows)} suspects, most likely wrong first")
     for s in rows[:n]:
@@ -110,12 +110,26 @@ def suspects(
         write_csv(catalog, rows, csv_path, source)
         console.print(f"every suspect -> {csv_path}")
     if sheet and rows:
-        top = rows[:n]
-        captions = {s.face_id: f"{_short(s.given)} > {_short(s.likely)}\n#{s.face_id} "
-                               f"{s.group.split('_')[0]} {s.p_likely:.2f}" for s in reversed(top)}
-        faces = list(dict.fromkeys(s.face_id for s in top))
-        contact_sheet(catalog, sheet, faces=faces, n=len(faces), captions=captions)
-        console.print(f"contact sheet of {len(faces)} faces ({source} label > likely label) -> {sheet}")
+        shown = write_sheet(catalog, rows[:n], sheet)
+        console.print(f"contact sheet of {shown} faces ({source} label > likely label) -> {sheet}")
+
+
+def write_sheet(catalog, rows, path: Path) -> int:
+    """A contact sheet of these suspects: "given > likely" and "#id group p(likely)" under each face."""
+    from .sheet import contact_sheet
+    captions = {s.face_id: f"{_short(s.given)} > {_short(s.likely)}\n#{s.face_id} {s.group.split('_')[0]} "
+                           f"{s.p_likely:.2f}" for s in reversed(rows)}   # a face twice: its first row
+    faces = list(dict.fromkeys(s.face_id for s in rows))
+    return contact_sheet(catalog, path, faces=faces, n=len(faces), captions=captions)
+
+
+def _say_if_stale(catalog, source: str, judge: str) -> None:
+    from db import tagging as q
+    now = q.labels_fingerprint(catalog, source)
+    versions = q.distribution_versions(catalog, judge)
+    if any(q.tagger_version(catalog, v).get("labels_fingerprint") != now for v in versions):
+        console.print(f"note: {source}'s labels changed since {judge} learned them; rerun "
+                      f"`curate tag --tagger judge --source {source}` to refresh", style="yellow")
 
 
 def _short(tag: str) -> str:

@@ -112,6 +112,12 @@ def distributions_exist(catalog: Catalog, source: str, key: str) -> bool:
                                 (source, key)).fetchone() is not None
 
 
+def distribution_versions(catalog: Catalog, source: str) -> list[str]:
+    """The tagger versions whose distributions `source` holds now."""
+    return [r[0] for r in catalog.conn.execute("SELECT DISTINCT version FROM label_distributions WHERE source = ?",
+                                               (source,))]
+
+
 def distribution_sources(catalog: Catalog) -> list[str]:
     """Label sources with stored distributions (learned taggers), by name."""
     return [r[0] for r in catalog.conn.execute("SELECT DISTINCT source FROM label_distributions ORDER BY 1")]

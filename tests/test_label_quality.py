@@ -115,6 +115,8 @@ def test_rerun_on_unchanged_labels_does_nothing_and_a_changed_label_makes_a_new_
         assert not first.skipped and first.labelled == 24
         assert cross_fit(cat, opts).skipped
         cat.add_labels([(1, "red hair", 1.0)], "manual", "tester")
+        r = runner.invoke(app, ["suspects", "--db", str(tiny_catalog)], env={"COLUMNS": "200"})
+        assert r.exit_code == 0 and "labels changed since judge learned them" in r.output, r.output
         second = cross_fit(cat, opts)
         assert not second.skipped and second.version != first.version
         assert {e["annotator"] for e in cat.current_labels("judge")} == {second.version}
