@@ -5,17 +5,16 @@ held-out probabilities) the single view shows the face's given label and the lik
 Enter accepts the likely one, Space keeps the given one (recorded under the person's name),
 and the grid shows a page of suspects of one given label ("labelled blonde, probably not")
 to fix in bulk. `margin` shows the faces the judge is least decided about. Kept apart from
-streamlit_app.py, which calls these functions; every data string put into HTML is escaped.
+streamlit_app.py, which calls these functions; every data string is shown as text (safe_text.md).
 """
 
 from __future__ import annotations
-
-import html
 
 import streamlit as st
 
 from db import labelling as q
 from db import tagging
+from label_app.safe_text import md
 from label_app.session import LabelSession
 
 NONE = "(none)"
@@ -30,7 +29,7 @@ def short(tag: str | None) -> str:
 def judge_picker(catalog) -> str:
     """Sidebar, for the judge orders: which learned tagger's probabilities (and suggestions) to use."""
     return st.selectbox("Judge (its likely label is the suggestion)",
-                        tagging.distribution_sources(catalog) or [NONE], key="f_judge")
+                        tagging.distribution_sources(catalog) or [NONE], key="f_judge", format_func=md)
 
 
 def given_filter(catalog, order: str, group: str) -> str | None:
@@ -38,7 +37,7 @@ def given_filter(catalog, order: str, group: str) -> str | None:
     if order != "suspects":
         return None
     tags = catalog.group(group)["tags"]
-    pick = st.selectbox("Labelled as (manual)", [NONE, *tags], key="f_given")
+    pick = st.selectbox("Labelled as (manual)", [NONE, *tags], key="f_given", format_func=md)
     return None if pick == NONE else pick
 
 
@@ -51,14 +50,13 @@ def panel(lab: LabelSession, face_id: int, run_action) -> dict[str, str]:
     if r is None:
         st.info("The judge has no probabilities for this face.")
         return {}
-    group = html.escape(lab.spec.group)
-    st.markdown(f"<div class='suggest'>{group}: given <b>{html.escape(str(r['given'] or '—'))}</b> · likely "
-                f"<b>{html.escape(r['likely'])}</b> <span class='p'>{r['p_likely']:.2f}</span></div>",
+    st.markdown(f"<div class='suggest'>{md(lab.spec.group)}: given <b>{md(r['given'] or '—')}</b> · likely "
+                f"<b>{md(r['likely'])}</b> <span class='p'>{r['p_likely']:.2f}</span></div>",
                 unsafe_allow_html=True)
     c1, c2 = st.columns(2)
-    c1.button(f"⏎ Accept likely: {short(r['likely'])}", key=KEYS["Enter"], type="primary",
+    c1.button(f"⏎ Accept likely: {md(short(r['likely']))}", key=KEYS["Enter"], type="primary",
               on_click=run_action, args=(lab.accept_likely,))
-    c2.button(f"Space · Keep {short(r['given'])}", key=KEYS[" "], on_click=run_action, args=(lab.keep_given,),
+    c2.button(f"Space · Keep {md(short(r['given']))}", key=KEYS[" "], on_click=run_action, args=(lab.keep_given,),
               disabled=r["given"] is None)
     return dict(KEYS)
 

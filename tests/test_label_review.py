@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from db import Catalog, CatalogError
 from db import labelling as q
 from db import tagging
+from label_app.safe_text import md
 from label_app.session import LabelSession
 
 SCRIPT = str(Path(__file__).resolve().parent.parent / "label_app" / "streamlit_app.py")
@@ -109,7 +110,7 @@ def test_app_grid_of_one_given_label(review_path, monkeypatch):
     at.selectbox(key="f_given").set_value("blonde hair").run()
     at.segmented_control(key="mode").set_value("Grid").run()
     boxes = [c for c in at.checkbox if c.key and c.key.startswith("sel-")]
-    assert len(boxes) == 8 and boxes[0].label == "#10 blonde → black 0.80"
+    assert len(boxes) == 8 and boxes[0].label == f"#10 {md('blonde → black 0.80')}"
     for c in boxes[1:]:
         c.uncheck()
     at.run()
