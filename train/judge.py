@@ -325,6 +325,7 @@ def fit(net: JudgeNet, heads: list[dict], images: torch.Tensor, y: list[torch.Te
     """Train `net` on uint8 NCHW `images` with per-head targets `y` (see `targets`): AdamW with a
     one-cycle schedule, flips and shifts. `on_epoch(epoch)` runs after each epoch."""
     gen = torch.Generator().manual_seed(options.seed if seed is None else seed)
+    net.to(memory_format=torch.channels_last)   # NHWC: ~1.2x faster on this project's CPU, as for the GANs
     opt = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(images) / options.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, options.lr, total_steps=options.epochs * steps_per_epoch)
@@ -335,7 +336,7 @@ def fit(net: JudgeNet, heads: list[dict], images: torch.Tensor, y: list[torch.Te
             idx = order[i:i + options.batch]
             if len(idx) < 2:    # batch norm needs two samples
                 continue
-            x = augment(to_input(images[idx], options.size), gen)
+            x = augment(to_input(images[idx], options.size), gen).contiguous(memory_format=torch.channels_last)
             _, logits = net(x)
             loss = head_loss(heads, logits, [t[idx] for t in y])
             opt.zero_grad(set_to_none=True)
