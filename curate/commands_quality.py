@@ -91,10 +91,11 @@ def suspects(
         fail(str(e))
     labelled = len(catalog.labelled_faces(source, split=None))
     _say_if_stale(catalog, source, judge)
-    table = Table("face", "group", source, "likely", "p(likely)", f"p({source})", "reason",
-                  title=f"{min(n, len(rows))} of {len(rows)} suspects, most likely wrong first")
+    table = Table(title=f"{min(n, len(rows))} of {len(rows)} suspects, most likely wrong first")
+    for name in ("face", "group", f"{source} (p)", "likely (p)", "reason"):
+        table.add_column(name, overflow="fold")   # wrapped, never cut: ids and tags stay whole
     for s in rows[:n]:
-        table.add_row(str(s.face_id), s.group, s.given, s.likely, f"{s.p_likely:.2f}", f"{s.p_given:.2f}",
+        table.add_row(str(s.face_id), s.group, f"{s.given} {s.p_given:.2f}", f"{s.likely} {s.p_likely:.2f}",
                       "; ".join(s.reasons))
     console.print(table)
     by_group: dict[str, list[int]] = {}

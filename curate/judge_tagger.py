@@ -29,6 +29,7 @@ import numpy as np
 
 from db import Catalog, CatalogError
 from db import tagging as q
+from db.labelling import MANUAL
 
 MIN_PER_FOLD = 2   # faces each fold must hold out at least (and batch norm needs two to train)
 
@@ -97,6 +98,9 @@ def cross_fit(catalog: Catalog, opts: JudgeTaggerOptions, progress=None) -> Judg
     started = time.time()
     if opts.folds < 2:
         raise CatalogError(f"--folds {opts.folds}: cross-fitting needs at least 2 folds")
+    if opts.target in (opts.source, MANUAL):
+        raise CatalogError(f"--target {opts.target!r}: the judge writes a source of its own, never into "
+                           f"people's labels or the labels it learns from")
     catalog.require_label_source(opts.source)
     fingerprint = q.labels_fingerprint(catalog, opts.source)
     version = version_of(opts, fingerprint)

@@ -150,7 +150,7 @@ def find_suspects(catalog: Catalog, source: str = "manual", group: str | None = 
             if not flagged and f not in others:
                 continue
             likely, p_given = ranking.tags[int(p.argmax())], float(p[ranking.tags.index(given)])
-            reasons = [f"judge says {likely} {p.max():.2f} ({given} {p_given:.2f})"] if flagged else []
+            reasons = [f"confident learning ({judge})"] if flagged else []
             out.append(Suspect(f, name, given, likely, float(p.max()), p_given, float(score), flagged,
                                reasons + others.get(f, [])))
     out.sort(key=lambda s: (s.score, s.face_id))

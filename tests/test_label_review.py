@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from db import Catalog, CatalogError
 from db import labelling as q
@@ -13,7 +12,8 @@ from db import tagging
 from label_app.safe_text import md
 from label_app.session import LabelSession
 
-SCRIPT = str(Path(__file__).resolve().parent.parent / "label_app" / "streamlit_app.py")
+from test_label_app import shown_face, start
+
 HAIR = ["blonde hair", "black hair", "red hair"]
 # The judge's held-out hair colour where it differs from tester's label (face id -> (tag, p)):
 # 5 is labelled black, 10 blonde; 14 (black) is a coin toss between black and blonde.
@@ -66,22 +66,6 @@ def test_review_orders(review_path):
         assert mine == {5: {"hair_color": ("red hair", 1.0)}, 10: {"hair_color": ("blonde hair", 1.0)}}
         lab.undo()
         assert lab.current == 10 and 10 not in q.current_for_keys(cat, "manual", ["hair_color"], annotator="alice")
-
-
-def start(path: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("LABEL_APP_DB", str(path))
-    at = AppTest.from_file(SCRIPT, default_timeout=30).run()
-    at.text_input(key="who_name").input("alice")
-    at.button[0].click().run()
-    assert not at.exception
-    return at
-
-
-def shown_face(at: AppTest) -> int | None:
-    for m in at.markdown:
-        if m.value.startswith("#### Face #"):
-            return int(m.value.split("#")[-1])
-    return None
 
 
 def alice(path: Path) -> dict[int, str]:

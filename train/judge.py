@@ -10,6 +10,9 @@ for these faces, for FID/KID/diversity where no Inception weights exist.
 
 Saved as one file (`judges/<name>.pt`): options, vocabulary, weights, val and test
 scores, so `train eval` needs nothing else.
+
+The same classifier, trained by the same `fit`, is `curate tag --tagger judge`
+(curate/judge_tagger.py): one model per cross-fitting fold, through `fit_judge`.
 """
 
 from __future__ import annotations
