@@ -89,11 +89,9 @@ def cross_fit(catalog: Catalog, opts: JudgeTaggerOptions, progress=None) -> Judg
     """Train the folds and write source `opts.target` (see the module doc).
 
     `progress(done, total)` is called once the input is checked (0 done), then after every
-    epoch of every model trained. Raises CatalogError on a
-    source without labels, without a group of two tags, or with too few faces for the folds."""
-    import torch
-
-    from train.judge import JudgeError, decode_face, load_labelled, vocabulary
+    epoch of every model trained. Raises CatalogError on a source without labels, without a
+    group of two tags, with too few faces for the folds, or a --target that is not its own."""
+    from train.judge import JudgeError, load_labelled, vocabulary
 
     started = time.time()
     if opts.folds < 2:
@@ -117,40 +115,19 @@ def cross_fit(catalog: Catalog, opts: JudgeTaggerOptions, progress=None) -> Judg
                            f"(at least {MIN_PER_FOLD * opts.folds}); lower --folds or label more faces")
     first = heads[0]["name"]
     fold = assign_folds([str(d.get(first, "")) for d in labelled.tags], opts.folds, opts.seed)
-    unlabelled = [f["id"] for f in catalog.iter_faces(status="ok", with_image=False)
-                  if f["id"] not in set(labelled.face_ids)]
-    jopts = opts.judge_options()
+    known = set(labelled.face_ids)
+    unlabelled = [f["id"] for f in catalog.iter_faces(status="ok", with_image=False) if f["id"] not in known]
     total = (opts.folds + (1 if unlabelled else 0)) * opts.epochs
-    step = (lambda epoch: progress(1, total)) if progress else None
     if progress:
         progress(0, total)
-    probs = [np.zeros((n, len(h["tags"]))) for h in heads]
+    step = (lambda epoch: progress(1, total)) if progress else None
     try:
-        for k in range(opts.folds):
-            train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-            judge = _fit(jopts, heads, labelled, train, opts.seed * 1000 + k, step)
-            for p, out in zip(probs, _predict(judge, labelled.images[torch.from_numpy(held)])):
-                p[held] = out
-        extra: list[np.ndarray] = []
-        if unlabelled:
-            judge = _fit(jopts, heads, labelled, np.arange(n), opts.seed * 1000 + opts.folds, step)
-            images = torch.from_numpy(np.stack([decode_face(catalog.face_image(f), opts.size) for f in unlabelled])
-                                      ).permute(0, 3, 1, 2).contiguous()
-            extra = _predict(judge, images)
+        probs, extra = _cross_fitted(catalog, opts, heads, labelled, fold, unlabelled, step)
     except JudgeError as e:
         raise CatalogError(str(e)) from None
 
     summary = JudgeTagSummary(version, labelled=n, unlabelled=len(unlabelled))
-    labels, dists = [], []
-    for ids, head_probs, held_out in ((labelled.face_ids, probs, True), (unlabelled, extra, False)):
-        for h, p in zip(heads, head_probs):
-            for f, row in zip(ids, p):
-                if h["exclusive"]:
-                    best = int(row.argmax())
-                    labels.append((f, h["tags"][best], round(float(row[best]), 6)))
-                    dists.append((f, h["name"], {t: round(float(v), 6) for t, v in zip(h["tags"], row)}, held_out))
-                else:
-                    labels += [(f, t, round(float(v), 6)) for t, v in zip(h["tags"], row)]
+    labels, dists = _outputs(heads, [(labelled.face_ids, probs, True), (unlabelled, extra, False)])
     for h, p in zip(heads, probs):
         if h["exclusive"]:
             given = [d.get(h["name"]) for d in labelled.tags]
@@ -163,6 +140,43 @@ def cross_fit(catalog: Catalog, opts: JudgeTaggerOptions, progress=None) -> Judg
             "classifier": "train.judge.JudgeNet"}
     summary.events = q.save_learned_labels(catalog, opts.target, version, info, labels, dists)
     return summary
+
+
+def _cross_fitted(catalog: Catalog, opts: JudgeTaggerOptions, heads: list[dict], labelled, fold: np.ndarray,
+                  unlabelled: list[int], on_epoch) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per head, the held-out probabilities of the labelled faces (fold k from the model trained
+    on the other folds) and those of the unlabelled faces (from a model on every labelled face)."""
+    import torch
+
+    from train.judge import decode_face
+    jopts = opts.judge_options()
+    probs = [np.zeros((len(labelled.face_ids), len(h["tags"]))) for h in heads]
+    for k in range(opts.folds):
+        train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        judge = _fit(jopts, heads, labelled, train, opts.seed * 1000 + k, on_epoch)
+        for p, out in zip(probs, _predict(judge, labelled.images[torch.from_numpy(held)])):
+            p[held] = out
+    if not unlabelled:
+        return probs, []
+    judge = _fit(jopts, heads, labelled, np.arange(len(labelled.face_ids)), opts.seed * 1000 + opts.folds, on_epoch)
+    images = torch.from_numpy(np.stack([decode_face(catalog.face_image(f), opts.size) for f in unlabelled]))
+    return probs, _predict(judge, images.permute(0, 3, 1, 2).contiguous())
+
+
+def _outputs(heads: list[dict], parts) -> tuple[list[tuple[int, str, float]], list[tuple]]:
+    """Label events (exclusive groups: the arg-max and its probability; independent tags: each
+    tag's probability) and exclusive groups' whole distributions, for [(face ids, probs, held out)]."""
+    labels, dists = [], []
+    for ids, head_probs, held_out in parts:
+        for h, p in zip(heads, head_probs):
+            for f, row in zip(ids, p):
+                if h["exclusive"]:
+                    best = int(row.argmax())
+                    labels.append((f, h["tags"][best], round(float(row[best]), 6)))
+                    dists.append((f, h["name"], {t: round(float(v), 6) for t, v in zip(h["tags"], row)}, held_out))
+                else:
+                    labels += [(f, t, round(float(v), 6)) for t, v in zip(h["tags"], row)]
+    return labels, dists
 
 
 def _predict(judge, images) -> list[np.ndarray]:
