@@ -5,7 +5,7 @@
 Copies `--source`'s current labels into a new source `--into` (label events, annotator
 `relabel-suspects`), then gives the `--top` suspects of `curate suspects` (confident learning
 on the judge tagger's held-out probabilities, no other source compared) the judge's likely
-label there. `--source` itself is not touched. Needs `curate tag --tagger judge --source
+label there. `--source` itself is not touched. Needs `curate tag --tagger judge --labels
 SOURCE` first. Then, e.g. (BENCHMARKS.md, "Label quality", says what to run and compare):
 
     train experiment --db study.db --runs acgan:manual,acgan:manual-fixed --seed 0 -o report-fixed-0

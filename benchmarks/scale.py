@@ -153,7 +153,7 @@ def cli(path: Path, work: Path) -> None:
         print(f"{name:<64} {'%7.2f %12.0f' % run_timed(py + args)}", flush=True)
     out = work / "export-wds"
     shutil.rmtree(out, ignore_errors=True)
-    seconds, rss = run_timed(py + ["export", str(out), "--format", "webdataset", "--source", "i2v",
+    seconds, rss = run_timed(py + ["export", str(out), "--format", "webdataset", "--labels", "i2v",
                                    "--shard-size", "100000", "--db", str(path)])
     faces = Catalog(path).conn.execute("SELECT count(*) FROM faces WHERE status = 'ok'").fetchone()[0]
     size = sum(p.stat().st_size for p in out.glob("*.tar"))

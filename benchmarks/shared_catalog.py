@@ -1,7 +1,7 @@
 """The catalog most benchmarks measure on: ../shared's 7,971 labelled faces, imported once.
 
 Built with the same library calls as `curate import --no-detect`, `curate labels import
---source manual` and `curate split --val 0.05 --test 0.05`, and kept (default
+--target manual` and `curate split --val 0.05 --test 0.05`, and kept (default
 ~/.cache/animeface-gan-study/bench/labelled.db) so later benchmarks start at once.
 """
 

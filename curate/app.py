@@ -13,7 +13,7 @@ import typer
 
 from db import Catalog, CatalogError
 # the commands import these from here
-from db.cli import DEFAULT_DB_PATH, CatalogErrors, DbOption, fail, make_console  # noqa: F401
+from db.cli import DEFAULT_DB_PATH, CatalogErrors, DbOption, fail, make_app, make_console  # noqa: F401
 
 RayOption = Annotated[Optional[str], typer.Option(
     "--ray", metavar="auto|local|ADDRESS",
@@ -21,9 +21,7 @@ RayOption = Annotated[Optional[str], typer.Option(
          "local = a Ray started here for this run, or the cluster's address. This process still writes "
          "the catalog. See the README for clusters.")]
 
-app = typer.Typer(cls=CatalogErrors, rich_markup_mode=None,
-                  help="Turn raw anime illustrations into a labelled face catalog.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = make_app("Turn raw anime illustrations into a labelled face catalog.")
 
 
 def open_catalog(path: Path, create: bool = True) -> Catalog:

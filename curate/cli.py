@@ -12,6 +12,7 @@ from . import commands_crop  # noqa: F401,E402
 from . import commands_sketch  # noqa: F401,E402
 from . import commands_tag  # noqa: F401,E402
 from . import commands_quality  # noqa: F401,E402
+from . import commands_show  # noqa: F401,E402
 
 
 def main() -> None:

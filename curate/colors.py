@@ -296,29 +296,3 @@ def _logistic_regression(X: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarr
 
     theta = minimize(loss, np.zeros(f * k + k), jac=True, method="L-BFGS-B", options={"maxiter": 2000}).x
     return theta[:f * k].reshape(f, k), theta[f * k:]
-
-
-def calibrate(catalog, source: str = "manual", split: str | None = "train",
-              progress=None, min_count: int = 10) -> tuple[Palette, dict]:
-    """Fit a palette on the faces `source` labelled (in `split`); also returns coverage counts."""
-    labels = catalog.labelled_faces(source, split=split)
-    samples: dict[str, list] = {g: [] for g in GROUPS}
-    found = 0
-    for face_id, face_labels in labels.items():
-        colors = find_face_colors(Image.open(io.BytesIO(catalog.face_image(face_id))))
-        if progress:
-            progress(1, len(labels))
-        if colors is None:
-            continue
-        found += 1
-        for group, (pixels, animeface_lab) in colors.cues().items():
-            if group in face_labels:
-                samples[group].append((pixels, animeface_lab, face_labels[group][0]))
-    if not found:
-        raise ValueError(f"animeface found no face among the {len(labels)} faces {source!r} labelled")
-    palette = Palette({g: fit_group(s, min_count) for g, s in samples.items()})
-    for group, model in palette.groups.items():
-        if not model.tags:
-            raise ValueError(f"no {group} tag has {min_count} labelled faces where animeface finds a face "
-                             f"(found {found} of {len(labels)}); label more faces or lower --min-faces")
-    return palette, {"faces": len(labels), "found": found}

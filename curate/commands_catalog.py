@@ -15,6 +15,7 @@ from rich.table import Table
 from db import SPLITS, Catalog, CatalogError, derived
 
 from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
+from db.cli import JsonOption, labels_option, n_option, target_option
 from .export import ALL_FACES, FORMATS, ExportOptions, check, export
 from .labels_io import export_labels, import_labels
 from .derive import KINDS as DERIVED_KINDS
@@ -30,7 +31,7 @@ vocab_app = typer.Typer(rich_markup_mode=None, help="The attribute vocabulary: g
 app.add_typer(labels_app, name="labels")
 app.add_typer(vocab_app, name="vocab")
 
-SourceOption = Annotated[str, typer.Option("--source", "-s", help="Label source name (manual, i2v, ...).")]
+LabelsOption = Annotated[str, labels_option()]
 SplitOption = Annotated[Optional[str], typer.Option("--split", help="Only this split: train, val or test.")]
 
 
@@ -52,13 +53,13 @@ def _catalog(db: Path, create: bool = False) -> Iterator[Catalog]:
 def labels_import(
     csv_file: Annotated[Path, typer.Argument(metavar="CSV", help="file,<group or tag>... (wide) or "
                                              "file,tag[,value] (long).")],
-    source: SourceOption = "manual",
+    source: Annotated[str, target_option("The label source the rows are written into.")] = "manual",
     annotator: Annotated[Optional[str], typer.Option(help="Who made these labels.")] = None,
     skip_unmatched: Annotated[bool, typer.Option("--skip-unmatched", help="Skip rows whose file is not in "
                                                  "the catalog instead of refusing the whole file.")] = False,
     db: DbOption = DEFAULT_DB_PATH,
 ) -> None:
-    """Import a label CSV as events of SOURCE, all or nothing.
+    """Import a label CSV as events of the --target source, all or nothing.
 
     `file` is matched to faces through their source path: an absolute path as it
     is; a relative one against the CSV's folder, else as the one source path ending
@@ -67,7 +68,7 @@ def labels_import(
     one face different labels of one group are refused, naming both rows. One
     leading ' of a cell is removed (spreadsheet-safe exports add it).
 
-    Example: curate labels import faces/labels.csv --source manual --annotator anna
+    Example: curate labels import faces/labels.csv --target manual --annotator anna
     """
     if not csv_file.is_file():
         fail(f"{csv_file}: no such file")
@@ -84,17 +85,17 @@ def labels_import(
 @labels_app.command("export")
 def labels_export(
     out: Annotated[Path, typer.Argument(metavar="OUT.csv", help="CSV file to write.")],
-    source: SourceOption = "manual",
+    source: LabelsOption = "manual",
     long: Annotated[bool, typer.Option("--long", help="One row per label (face_id,file,tag,value) instead "
                                        "of one per face; keeps the probabilities of exclusive groups.")] = False,
     db: DbOption = DEFAULT_DB_PATH,
 ) -> None:
-    """Write SOURCE's current labels to a CSV that `curate labels import` reads back.
+    """Write the --labels source's current labels to a CSV that `curate labels import` reads back.
 
     Spreadsheet-safe: a text cell that begins with =, +, -, @, a tab or a carriage return (a
     formula to a spreadsheet), or with a quote, gets a ' before it; import removes it again.
 
-    Example: curate labels export manual.csv --source manual
+    Example: curate labels export manual.csv --labels manual
     """
     if out.is_dir():
         fail(f"{out} is a folder: give a file name such as {out / 'labels.csv'}")
@@ -104,10 +105,13 @@ def labels_export(
 
 
 @labels_app.command("sources")
-def labels_sources(db: DbOption = DEFAULT_DB_PATH) -> None:
+def labels_sources(db: DbOption = DEFAULT_DB_PATH, as_json: JsonOption = False) -> None:
     """List the label sources with their event, face and annotator counts."""
     with _catalog(db) as catalog:
         rows = catalog.label_sources()
+    if as_json:
+        print(json.dumps([dict(r) for r in rows], indent=2))
+        return
     if not rows:
         console.print("no labels yet (curate labels import, curate tag, or the labelling app)")
         return
@@ -162,10 +166,10 @@ def split(
 
 @app.command()
 def stats(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    as_json: JsonOption = False,
     sheet: Annotated[Optional[Path], typer.Option(help="Also write a contact sheet PNG of faces.")] = None,
     status: Annotated[str, typer.Option(help="Faces on the sheet: ok, duplicate or rejected.")] = "ok",
-    n: Annotated[int, typer.Option("-n", help="Faces on the sheet (spread over the catalog).", min=1)] = 64,
+    n: Annotated[int, n_option("Faces on the sheet (spread over the catalog).", min=1)] = 64,
     columns: Annotated[int, typer.Option(help="Tiles per row of the sheet.", min=1)] = 8,
     tile: Annotated[int, typer.Option(help="Tile size in pixels (crops are scaled to fit).", min=8)] = 96,
     kind: Annotated[str, typer.Option(help="What the sheet shows of each face: crop, sketch (from `curate "
@@ -273,7 +277,7 @@ def export_command(
     = "imagefolder",
     group: Annotated[Optional[str], typer.Option(help="Exclusive group the classes come from "
                                                  "(default: the first, hair_color).")] = None,
-    source: SourceOption = "manual",
+    source: LabelsOption = "manual",
     split: SplitOption = None,
     unlabelled: Annotated[bool, typer.Option("--unlabelled", help="imagefolder: put faces without a label "
                                              "in OUT/_unlabelled/ instead of leaving them out.")] = False,
@@ -295,7 +299,7 @@ def export_command(
     webdataset: OUT/<split>-000000.tar ... (png + json labels + cls per face; pip install -e '.[export]').
     hf: a Hugging Face datasets folder, one split each, image + a column per tag group (load_from_disk).
 
-    Example: curate export out/hair --format imagefolder --group hair_color --source manual --split train
+    Example: curate export out/hair --format imagefolder --group hair_color --labels manual --split train
     """
     if format not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
@@ -330,10 +334,14 @@ def export_command(
 # -- vocab ------------------------------------------------------------------
 
 @vocab_app.command("list")
-def vocab_list(db: DbOption = DEFAULT_DB_PATH) -> None:
+def vocab_list(db: DbOption = DEFAULT_DB_PATH, as_json: JsonOption = False) -> None:
     """Show the groups and their tags, in order (the class index of a tag is its place)."""
     with _catalog(db) as catalog:
         groups = catalog.groups()
+    if as_json:
+        print(json.dumps([{"group": g["name"], "exclusive": bool(g["exclusive"]), "tags": list(g["tags"])}
+                          for g in groups], indent=2))
+        return
     t = Table("group", "kind", "tags")
     for g in groups:
         t.add_row(g["name"], "exclusive" if g["exclusive"] else "independent",

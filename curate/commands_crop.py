@@ -11,15 +11,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 
+from db.cli import ProgressOption, jobs_option
+
 from .app import DEFAULT_DB_PATH, DbOption, RayOption, app, fail, make_console, open_catalog
-from .detectors import DEFAULT_MIN_SCORE, DETECTORS, DetectorError
+from .detectors import DEFAULT_MIN_SCORE, DETECTORS, DetectorError, resolve
 from .on_ray import RayUnavailable, require_ray
 from .images import DEFAULT_MAX_PIXELS
 from .pipeline import CropOptions, SourceResult, Summary, run
 
 Folder = Annotated[Path, typer.Argument(help="Folder of pictures (searched recursively), or one file.")]
-Workers = Annotated[int, typer.Option("--workers", "-j", help="Worker processes (0: one per core); with "
-                                      "--ray, actors (0: one per CPU of the cluster).", min=0)]
+Workers = Annotated[int, jobs_option("Worker processes (0: one per core); with --ray, actors (0: one per CPU "
+                                     "of the cluster).")]
 NearDup = Annotated[int, typer.Option("--near-dup", help="pHash Hamming distance (0-64) at or below which a "
                                       "face is marked a near-duplicate of an earlier one; -1 turns it off.",
                                       min=-1, max=64)]
@@ -56,6 +58,7 @@ def crop(
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     workers: Workers = 0,
     ray: RayOption = None,
+    progress: ProgressOption = True,
 ) -> None:
     """Detect faces in every picture under FOLDER and store square crops in the catalog.
 
@@ -70,7 +73,7 @@ def crop(
                           size=size, min_face=min_face, max_upscale=max_upscale, detect_max=detect_max,
                           min_score=min_score, near_dup=near_dup, min_blur=min_blur, min_chroma=min_chroma,
                           max_pixels=max_pixels, workers=workers)
-    _run(folder, db, options, ray)
+    _run(folder, db, options, ray, progress)
 
 
 @app.command("import")
@@ -87,6 +90,7 @@ def import_faces(
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     workers: Workers = 0,
     ray: RayOption = None,
+    progress: ProgressOption = True,
 ) -> None:
     """Import a folder of already-cropped faces (e.g. a Kaggle anime-face set).
 
@@ -94,24 +98,27 @@ def import_faces(
     """
     options = CropOptions(no_detect=no_detect, keep_max=keep_max, near_dup=near_dup, min_blur=min_blur,
                           min_chroma=min_chroma, max_pixels=max_pixels, workers=workers)
-    _run(folder, db, options, ray)
+    _run(folder, db, options, ray, progress)
 
 
-def _run(folder: Path, db: Path, options: CropOptions, ray: str | None = None) -> None:
+def _run(folder: Path, db: Path, options: CropOptions, ray: str | None = None, show: bool = True) -> None:
     if not folder.exists():
         fail(f"{folder} does not exist")
-    if ray is not None:
-        try:
-            require_ray()   # before the catalog file is made
-        except RayUnavailable as e:
-            fail(str(e))
+    try:   # before the catalog file is made: a missing Ray, or a cascade that cannot be downloaded
+        if ray is not None:
+            require_ray()
+        spec = None if options.no_detect else resolve(options.detector, options.cascade)
+    except (RayUnavailable, DetectorError) as e:
+        fail(str(e))
     catalog = open_catalog(db)
     console = make_console(stderr=True)
+    if not options.no_detect:
+        _say_if_cropped_otherwise(console, catalog, options, folder, db)
     counts = {"faces": 0, "no face": 0, "errors": 0}
     columns = (TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
                TextColumn("faces {task.fields[faces]}  no face {task.fields[no_face]}  errors {task.fields[errors]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=False, disable=not show) as progress:
         task = progress.add_task("import" if options.no_detect else "crop", total=None, faces=0, no_face=0,
                                  errors=0)
 
@@ -123,7 +130,7 @@ def _run(folder: Path, db: Path, options: CropOptions, ray: str | None = None) -
                             errors=counts["errors"])
 
         try:
-            summary = run(catalog, folder, options, on_progress=advance, ray=ray)
+            summary = run(catalog, folder, options, on_progress=advance, ray=ray, spec=spec)
         except (DetectorError, RayUnavailable) as e:
             fail(str(e))
         finally:
@@ -133,12 +140,28 @@ def _run(folder: Path, db: Path, options: CropOptions, ray: str | None = None) -
         raise typer.Exit(130)
 
 
+def _say_if_cropped_otherwise(console: Console, catalog, options: CropOptions, folder: Path, db: Path) -> None:
+    """A rerun crops only pictures not yet in the catalog: when the faces already there were cut
+    at another size or margin, say so (the catalog would mix them) and how to crop anew."""
+    other = [s for s in catalog.crop_settings()
+             if s["size"] != options.size or abs(s["margin"] - options.margin) > 0.05]
+    if not other:
+        return
+    were = "; ".join(f"{s['faces']} at {s['size']} px, margin {s['margin']:g}" for s in other)
+    console.print(f"note: {db} already holds faces cropped otherwise ({were}); --size {options.size} "
+                  f"--margin {options.margin:g} applies only to pictures not cropped yet, and pictures already "
+                  f"in the catalog are not cropped again. To crop everything at these settings, crop into a "
+                  f"new catalog: curate crop {folder} --db NEW.db --size {options.size} --margin {options.margin:g}",
+                  style="yellow")
+
+
 def _print_summary(console: Console, s: Summary, db: Path) -> None:
     src = ", ".join(f"{n} {k}" for k, n in sorted(s.sources.items())) or "none"
     faces = ", ".join(f"{n} {k}" for k, n in sorted(s.faces.items())) or "none"
     console.print(f"{s.files} picture files: {s.skipped} already in the catalog, {s.processed} processed "
                   f"({src}) in {s.wall_s:.1f} s")
-    console.print(f"new faces: {faces}" + (f"  rejected: {dict(s.reasons)}" if s.reasons else ""))
+    reasons = ", ".join(f"{n} {why}" for why, n in sorted(s.reasons.items(), key=lambda kv: -kv[1]))
+    console.print(f"new faces: {faces}" + (f"; rejected: {reasons}" if reasons else ""))
     for path, message in s.errors[:10]:
         console.print(f"  error: {os.path.relpath(path)}: {message}")
     if len(s.errors) > 10:

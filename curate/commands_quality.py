@@ -12,19 +12,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from db import CatalogError
-from db.cli import make_console
+from db.cli import labels_option, make_console, n_option
 
 from .app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
 
 console = make_console()
 
 
-def tag_with_judge(db: Path, opts) -> None:
+def tag_with_judge(db: Path, opts, show: bool = True) -> None:
     """The `curate tag --tagger judge` branch: cross-fit, write, print what happened."""
     from .judge_tagger import cross_fit
     catalog = open_catalog(db, create=False)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=console)
+                   console=make_console(stderr=True), disable=not show)
     task = []
 
     def step(n: int, total: int) -> None:   # the bar starts once the input is checked: errors stay one line
@@ -47,17 +47,17 @@ def tag_with_judge(db: Path, opts) -> None:
     console.print(f"{opts.target}: {summary.events} label events by {summary.version} in {summary.seconds:.0f} s; "
                   f"{summary.labelled} labelled faces cross-fitted ({opts.folds} folds; held-out accuracy "
                   f"against {opts.source}: {accuracy}), {summary.unlabelled} unlabelled faces from a model on all.")
-    console.print(f"next: curate suspects --source {opts.source} --judge {opts.target}")
+    console.print(f"next: curate suspects --labels {opts.source} --judge {opts.target}")
 
 
 @app.command()
 def suspects(
     db: DbOption = DEFAULT_DB_PATH,
-    source: Annotated[str, typer.Option(help="The label source to check, e.g. manual.")] = "manual",
+    source: Annotated[str, labels_option("The label source to check, e.g. manual.")] = "manual",
     group: Annotated[Optional[str], typer.Option(help="One exclusive group (default: every group the judge "
                                                  "scored), e.g. hair_color.")] = None,
     judge: Annotated[str, typer.Option(help="The source `curate tag --tagger judge` wrote.")] = "judge",
-    n: Annotated[int, typer.Option("-n", "--n", min=1, help="Suspects shown in the table and on the sheet.")] = 200,
+    n: Annotated[int, n_option("Suspects shown in the table and on the sheet.", min=1)] = 200,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write every suspect to this CSV.")] = None,
     sheet: Annotated[Optional[Path], typer.Option(help="A contact sheet of the top suspects, both labels "
                                                   "under each face.")] = None,
@@ -69,7 +69,7 @@ def suspects(
 ) -> None:
     """Faces whose label is likely wrong: confident learning on the judge tagger's held-out probabilities.
 
-    Needs `curate tag --tagger judge --source SOURCE` first. Changes nothing in the catalog:
+    Needs `curate tag --tagger judge --labels SOURCE` first. Changes nothing in the catalog:
     fix the faces in `label-app` (queue order "likely label errors first").
 
     Examples: curate suspects --sheet suspects.png;  curate suspects --group hair_color --csv suspects.csv
@@ -130,7 +130,7 @@ def _say_if_stale(catalog, source: str, judge: str) -> None:
     versions = q.distribution_versions(catalog, judge)
     if any(q.tagger_version(catalog, v).get("labels_fingerprint") != now for v in versions):
         console.print(f"note: {source}'s labels changed since {judge} learned them; rerun "
-                      f"`curate tag --tagger judge --source {source}` to refresh", style="yellow")
+                      f"`curate tag --tagger judge --labels {source}` to refresh", style="yellow")
 
 
 def _short(tag: str) -> str:

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 
-from db.cli import make_console
+from db.cli import JobsOption, ProgressOption, make_console
 
 from .app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
 from .derive import DeriveSummary, derive
@@ -35,8 +35,8 @@ def sketch(
     param: Annotated[list[str], typer.Option(
         "--param", help="Override a parameter of the method, repeatable: --param sigma=1.0 --param p=30 "
         "(xdog: sigma, k, p, epsilon, phi, work_size, stretch, min_area).")] = [],
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes (0: one per core).",
-                                         min=0)] = 0,
+    workers: JobsOption = 0,
+    progress: ProgressOption = True,
 ) -> None:
     """Derive a line drawing from every ok face (XDoG on the luminance, no downloaded weights)
     and store it in the catalog with its method and parameters.
@@ -55,14 +55,14 @@ def sketch(
     catalog = open_catalog(db, create=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(f"sketch ({method})", total=None, rate="")
+    with Progress(*columns, console=console, disable=not progress) as bar:
+        task = bar.add_task(f"sketch ({method})", total=None, rate="")
         start, done = time.perf_counter(), [0]
 
         def advance(n: int, total: int) -> None:
             done[0] += n
             elapsed = time.perf_counter() - start
-            progress.update(task, total=total, completed=done[0],
+            bar.update(task, total=total, completed=done[0],
                             rate=f"{done[0] / elapsed:.0f} faces/s" if elapsed > 0 and done[0] else "")
         try:
             summary = derive(catalog, "sketch", method, params, workers=workers, on_progress=advance)
@@ -75,7 +75,8 @@ def sketch(
 
 def _print_summary(console, s: DeriveSummary, db: Path, method: str, params: str) -> None:
     shown = {k: v for k, v in json.loads(params).items() if k != "method"}
-    console.print(f"line art ({method} {s.params_hash}: {json.dumps(shown, sort_keys=True)})")
+    console.print(f"line art ({method} {s.params_hash}: "
+                  f"{', '.join(f'{k}={v}' for k, v in sorted(shown.items()))})")
     console.print(f"{s.made} made, {len(s.errors)} failed, {s.up_to_date} already current "
                   f"({s.todo} needed making) in {s.wall_s:.1f} s")
     for face_id, message in s.errors[:10]:

@@ -280,7 +280,7 @@ def import_labels(catalog: Catalog, path: str | os.PathLike, source: str, annota
                   skip_unmatched: bool = False) -> ImportResult:
     """Read, check and store a label CSV as events of `source`, all or nothing."""
     if not source or not source.strip():
-        raise CatalogError("--source needs a name (e.g. manual)")
+        raise CatalogError("--target needs a name (e.g. manual)")
     lf = read_label_csv(catalog, path, source, skip_unmatched)
     written = catalog.add_labels(lf.labels, source, annotator) if lf.labels else 0
     return ImportResult(lf.path, source, lf.rows, lf.matched, lf.unmatched, written, lf.unchanged)

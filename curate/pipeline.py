@@ -282,19 +282,21 @@ def record_skipped(catalog: Catalog, skipped: list[Skipped], detector: str, summ
 
 def run(catalog: Catalog, root: str | os.PathLike, options: CropOptions,
         on_progress: Callable[[SourceResult, int], None] | None = None,
-        batch_size: int = 32, batch_seconds: float = 2.0, ray: str | None = None) -> Summary:
+        batch_size: int = 32, batch_seconds: float = 2.0, ray: str | None = None, spec=None) -> Summary:
     """Process every picture under `root` not yet in the catalog; returns what happened.
 
     The work runs in local worker processes (`options.workers`), or on a Ray cluster with
     `ray` = "auto", "local" or its address; either way the results come back here, to the one
     writer. `on_progress(result, total)` is called after each file. Ctrl-C (KeyboardInterrupt)
     commits the results already in hand and returns with `summary.interrupted`; so does a
-    cluster that fails for good, with `summary.failed` saying why.
+    cluster that fails for good, with `summary.failed` saying why. `spec`: the detector, when the
+    caller resolved it already (before creating the catalog).
     """
     started = time.perf_counter()
     if ray is not None:
         on_ray.require_ray()   # says how to install it before anything is read or written
-    spec = None if options.no_detect else detectors.resolve(options.detector, options.cascade)
+    if spec is None and not options.no_detect:
+        spec = detectors.resolve(options.detector, options.cascade)
     todo, found, unnamed, passed_over = pending_files(catalog, root)
     summary = Summary(files=found, skipped=found - len(todo) - len(unnamed))
     record_skipped(catalog, passed_over, "none" if options.no_detect else options.detector, summary)

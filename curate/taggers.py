@@ -11,8 +11,11 @@ are another source.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
+import multiprocessing
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +45,7 @@ class TagOptions:
     batch: int = 32
     limit: int | None = None                      # tag at most this many (new) faces
     retag: bool = False                           # tag faces this version tagged already
-    workers: int = 0                              # --ray: actors (0: one per cluster CPU, or GPU)
+    workers: int = 0                              # -j: processes here, or --ray actors (0: one per CPU or GPU)
 
 
 class FaceTags(NamedTuple):
@@ -54,6 +57,7 @@ class FaceTags(NamedTuple):
 class AnimefaceTagger:
     """Hair and eye colours from animeface + the calibrated CIELAB palette (no download)."""
     source = "animeface"
+    parallel = True     # -j: one process per worker (animeface is single-threaded C)
 
     def __init__(self, palette_path: str | Path | None = None):
         from .colors import DEFAULT_PALETTE, Palette
@@ -85,6 +89,7 @@ class AnimefaceTagger:
 class I2VTagger:
     """illustration2vec's 1,539 tags mapped onto the vocabulary."""
     source = "i2v"
+    parallel = False    # torch computes a batch with all cores already
 
     def __init__(self, model, device: str = "cpu"):
         import torch
@@ -209,12 +214,41 @@ Prediction = tuple[list[int], list[FaceTags], list[tuple[int, str]]]
 
 def local_predictions(catalog: Catalog, todo: list[int], tagger, vocab: dict, opts: TagOptions
                       ) -> Iterator[Prediction]:
-    """predict_blobs of each batch, computed in this process."""
-    for i in range(0, len(todo), opts.batch):
-        ids = todo[i:i + opts.batch]
-        imported = q.imported_face_ids(catalog, ids)
-        yield predict_blobs(tagger, vocab, opts, ids, [catalog.face_image(f) for f in ids],
-                            [f in imported for f in ids])
+    """predict_blobs of each batch, in order: computed in this process, or by `opts.workers` worker
+    processes (0: one per core) for a tagger that runs in parallel. This process reads the crops (the
+    catalog connection stays in its thread) and keeps a few batches ahead of the workers."""
+    batches = (len(todo) + opts.batch - 1) // opts.batch
+    workers = min(opts.workers or os.cpu_count() or 1, batches) if getattr(tagger, "parallel", False) else 1
+    jobs = (_batch_of(catalog, todo[i:i + opts.batch]) for i in range(0, len(todo), opts.batch))
+    if workers <= 1:
+        for ids, blobs, imported in jobs:
+            yield predict_blobs(tagger, vocab, opts, ids, blobs, imported)
+        return
+    with multiprocessing.get_context("fork").Pool(workers, _start_worker, (tagger, vocab, opts)) as pool:
+        waiting: collections.deque = collections.deque()
+        for job in jobs:
+            waiting.append(pool.apply_async(_predict_in_worker, job))
+            if len(waiting) >= 2 * workers:
+                yield waiting.popleft().get()
+        while waiting:
+            yield waiting.popleft().get()
+
+
+def _batch_of(catalog: Catalog, ids: list[int]) -> tuple[list[int], list[bytes], list[bool]]:
+    imported = q.imported_face_ids(catalog, ids)
+    return ids, [catalog.face_image(f) for f in ids], [f in imported for f in ids]
+
+
+_worker: tuple = ()   # (tagger, vocab, opts) in a worker process
+
+
+def _start_worker(tagger, vocab: dict, opts: TagOptions) -> None:
+    global _worker
+    _worker = (tagger, vocab, opts)
+
+
+def _predict_in_worker(ids: list[int], blobs: list[bytes], imported: list[bool]) -> Prediction:
+    return predict_blobs(*_worker, ids, blobs, imported)
 
 
 def predict_blobs(tagger, vocab: dict, opts: TagOptions, ids: list[int], blobs: list[bytes],

@@ -255,6 +255,20 @@ class Catalog:
         rows = self.query(f"SELECT f.*, sp.split{image} FROM faces f {SPLIT_JOIN} {join} WHERE f.id = ?", [face_id])
         return rows[0] if rows else None
 
+    def face_with_source(self, face_id: int) -> dict | None:
+        """A face's row with its split and its source file's path and status (`curate show`)."""
+        rows = self.query(f"SELECT f.*, sp.split, s.path AS source_path, s.status AS source_status, "
+                          f"s.width AS source_width, s.height AS source_height FROM faces f {SPLIT_JOIN} "
+                          f"JOIN sources s ON s.id = f.source_id WHERE f.id = ?", [face_id])
+        return rows[0] if rows else None
+
+    def crop_settings(self) -> list[dict]:
+        """How the detected faces already here were cropped: per crop size, the faces and their
+        mean margin (crop side / long side of the box), so a rerun with other settings can say so."""
+        return self.query("SELECT width AS size, round(avg(crop_size * 1.0 / max(box_w, box_h)), 2) AS margin, "
+                          "count(*) AS faces FROM faces WHERE detector != 'none' AND box_w > 0 "
+                          "GROUP BY width ORDER BY faces DESC")
+
     def face_image(self, face_id: int) -> bytes:
         row = self.conn.execute("SELECT image FROM face_images WHERE face_id = ?", (face_id,)).fetchone()
         if row is None:

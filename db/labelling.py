@@ -112,7 +112,7 @@ def validate_spec(catalog: Catalog, spec: QueueSpec) -> QueueSpec:
         from . import tagging
         if spec.source is None or not tagging.distributions_exist(catalog, spec.source, group):
             raise CatalogError(f"the {spec.order} order needs a judge's probabilities for {group} as suggestion "
-                               f"source: run `curate tag --tagger judge --source {MANUAL}` first")
+                               f"source: run `curate tag --tagger judge --labels {MANUAL}` first")
     return replace(spec, group=group, min_prob=float(spec.min_prob), seed=int(spec.seed))
 
 

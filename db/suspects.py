@@ -65,12 +65,12 @@ def judge_distributions(catalog: Catalog, source: str, group: str, judge: str = 
     dists = q.distributions(catalog, judge, group)
     if not dists:
         raise CatalogError(f"no {judge!r} probabilities for {group} yet: run "
-                           f"`curate tag --tagger judge --source {source}` first")
+                           f"`curate tag --tagger judge --labels {source}` first")
     for version in sorted({v for _, _, v in dists.values()}):
         learned = (q.tagger_version(catalog, version) or {}).get("learned_from")
         if learned != source:
             raise CatalogError(f"the {judge!r} probabilities ({version}) were learned from {learned!r}, not "
-                               f"{source!r}: run `curate tag --tagger judge --source {source}` first")
+                               f"{source!r}: run `curate tag --tagger judge --labels {source}` first")
     return dists
 
 
@@ -106,7 +106,7 @@ def rank_group(catalog: Catalog, source: str, group: str, judge: str = JUDGE,
     faces = sorted(f for f in given if f in dists and given[f] in tags)
     if len(tags) < 2 or not faces:
         raise CatalogError(f"the {judge!r} probabilities and the {source!r} labels of {group} share "
-                           f"{len(tags)} tag(s): rerun `curate tag --tagger judge --source {source}`")
+                           f"{len(tags)} tag(s): rerun `curate tag --tagger judge --labels {source}`")
     probs = np.array([[dists[f][0].get(t, 0.0) for t in tags] for f in faces])
     probs = probs / probs.sum(1, keepdims=True).clip(1e-12)
     labels = np.array([tags.index(given[f]) for f in faces])
@@ -135,7 +135,7 @@ def find_suspects(catalog: Catalog, source: str = "manual", group: str | None = 
     if group is None:
         groups = [g for g in groups if q.distributions_exist(catalog, judge, g)]
         if not groups:
-            raise CatalogError(f"no {judge!r} probabilities yet: run `curate tag --tagger judge --source {source}` "
+            raise CatalogError(f"no {judge!r} probabilities yet: run `curate tag --tagger judge --labels {source}` "
                                f"first")
     out: list[Suspect] = []
     for name in groups:

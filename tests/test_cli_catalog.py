@@ -81,7 +81,7 @@ def test_import_wide_csv_relative_to_its_folder_and_reimport_adds_nothing(tmp_pa
         ["images/0.png", "blonde hair", "blue eyes", "1", "twintails;ponytail"],
         ["images/1.png", "red hair", "", "0.25", ""],
         ["images/2.png", "", "green eyes", "", ""]])
-    out = flat(run("labels", "import", labels, "--source", "manual", "--annotator", "ann", "--db", db).output)
+    out = flat(run("labels", "import", labels, "--target", "manual", "--annotator", "ann", "--db", db).output)
     assert "3 rows, 3 matched, 0 unmatched; 8 labels written" in out
     cur = current(db)
     assert cur[(ids[0], "hair_color")] == ("blonde hair", 1.0)
@@ -107,7 +107,7 @@ def test_import_long_form_absolute_paths_and_unique_names(tmp_path, faces_db):
         [str((tmp_path / "images" / "3.png").resolve()), "purple hair", "0.9"],  # absolute
         ["3.png", "glasses", ""],                                                # unique name; value 1
         ["4.png", "blush", "0"]])
-    out = flat(run("labels", "import", labels, "--source", "i2v", "--db", db).output)
+    out = flat(run("labels", "import", labels, "--target", "i2v", "--db", db).output)
     assert "3 rows, 3 matched" in out
     cur = current(db, "i2v")
     assert cur == {(ids[3], "hair_color"): ("purple hair", 0.9), (ids[3], "glasses"): ("glasses", 1.0),
@@ -216,19 +216,19 @@ def test_export_then_import_round_trips(tmp_path, faces_db):
         cat.add_labels([(ids[0], "blonde hair", 1), (ids[0], "smile", 0.75), (ids[1], "red eyes", 0.6),
                         (ids[2], "ribbon", 1)], "i2v")
     wide, long = tmp_path / "wide.csv", tmp_path / "long.csv"
-    assert "3 rows of source 'i2v'" in flat(run("labels", "export", wide, "--source", "i2v", "--db", db).output)
+    assert "3 rows of source 'i2v'" in flat(run("labels", "export", wide, "--labels", "i2v", "--db", db).output)
     header = next(csv.reader(open(wide)))
     assert header == ["face_id", "file", "hair_color", "eye_color", "smile", "ribbon"]
-    run("labels", "export", long, "--source", "i2v", "--long", "--db", db)
-    run("labels", "import", long, "--source", "copy", "--db", db)
+    run("labels", "export", long, "--labels", "i2v", "--long", "--db", db)
+    run("labels", "import", long, "--target", "copy", "--db", db)
     assert current(db, "copy") == current(db, "i2v")  # long form keeps every probability
-    run("labels", "import", wide, "--source", "wide", "--db", db)
+    run("labels", "import", wide, "--target", "wide", "--db", db)
     got = current(db, "wide")
     assert got[(ids[0], "smile")] == ("smile", 0.75) and got[(ids[1], "eye_color")] == ("red eyes", 1.0)
     assert set(got) == set(current(db, "i2v"))
     out = flat(run("labels", "sources", "--db", db).output)
     assert "copy" in out and "i2v" in out and "wide" in out
-    result = run("labels", "export", tmp_path / "x.csv", "--source", "nobody", "--db", db, ok=False)
+    result = run("labels", "export", tmp_path / "x.csv", "--labels", "nobody", "--db", db, ok=False)
     assert result.exit_code == 2 and "'nobody' has no labels" in result.output
     assert not (tmp_path / "x.csv").exists()
 
@@ -399,7 +399,7 @@ def test_export_csv(tiny_catalog, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--format", "tfrecords"], "--format must be one of"),
-    (["--source", "nobody"], "'nobody' has no labels"),
+    (["--labels", "nobody"], "'nobody' has no labels"),
     (["--group", "hair_style"], "independent group"),
     (["--group", "nope"], "unknown tag group 'nope'"),
     (["--split", "holdout"], "--split must be one of"),

@@ -61,7 +61,7 @@ def test_folder_names_are_plain_readable_and_unique():
 
 def test_imagefolder_export_never_leaves_out(hostile_tags, tmp_path):
     out = tmp_path / "deep" / "er" / "out"
-    r = run("export", out, "--group", "trap", "--source", "evil", "--unlabelled", "--db", hostile_tags)
+    r = run("export", out, "--group", "trap", "--labels", "evil", "--unlabelled", "--db", hostile_tags)
     written = sorted(p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("tiny.db"))
     assert all(out in p.parents for p in written), [p for p in written if out not in p.parents]
     folders = sorted(p.name for p in out.iterdir())
@@ -87,7 +87,7 @@ def test_csv_export_neutralises_formula_cells(hostile_tags, tmp_path):
     with Catalog(hostile_tags) as cat:
         cat.add_tag("@SUM(A1)", "other")
         cat.add_labels([(cat.face_ids()[0], "@SUM(A1)", 1.0)], "evil")
-    run("export", tmp_path / "out", "--format", "csv", "--source", "evil", "--db", hostile_tags)
+    run("export", tmp_path / "out", "--format", "csv", "--labels", "evil", "--db", hostile_tags)
     with open(tmp_path / "out" / "faces.csv", newline="") as f:
         rows = list(csv.reader(f))
     cells = [c for row in rows for c in row]

@@ -33,16 +33,16 @@ def test_label_export_is_spreadsheet_safe_and_reads_back_exactly(tmp_path):
                         (ids[0], "@independent", 0.5), (ids[1], "smile", 1.0)], "evil")
     for form in ([], ["--long"]):
         out = tmp_path / f"evil{len(form)}.csv"
-        run("labels", "export", out, "--source", "evil", *form, "--db", db)
+        run("labels", "export", out, "--labels", "evil", *form, "--db", db)
         with open(out, newline="", encoding="utf-8") as f:
             cells = [c for row in csv.reader(f) for c in row]
         assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
         assert "'=group" in cells or form, cells
         source = f"copy{len(form)}"
-        run("labels", "import", out, "--source", source, "--db", db)
+        run("labels", "import", out, "--target", source, "--db", db)
         assert current(db, source) == current(db, "evil")
         # a second import of our own export adds nothing
-        assert "0 labels written" in flat(run("labels", "import", out, "--source", source, "--db", db).output)
+        assert "0 labels written" in flat(run("labels", "import", out, "--target", source, "--db", db).output)
 
 
 def test_conflicting_duplicate_rows_are_refused_naming_both(tmp_path):

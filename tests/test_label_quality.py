@@ -140,9 +140,9 @@ def test_bad_input_gets_one_clear_line(tiny_catalog, tmp_path):
         assert r.exit_code == 2, r.output
         assert len(r.output.strip().splitlines()) == 1 and all(w in r.output for w in words), r.output
 
-    fails(["suspects"], "no 'judge' probabilities", "curate tag --tagger judge --source manual")
-    fails(["suspects", "--source", "nobody"], "'nobody' has no labels")
-    fails(["tag", "--tagger", "judge", "--source", "nobody"], "'nobody' has no labels")
+    fails(["suspects"], "no 'judge' probabilities", "curate tag --tagger judge --labels manual")
+    fails(["suspects", "--labels", "nobody"], "'nobody' has no labels")
+    fails(["tag", "--tagger", "judge", "--labels", "nobody"], "'nobody' has no labels")
     fails(["tag", "--tagger", "judge", "--folds", "20"], "24 ok faces", "too few for 20 folds")
     fails(["tag", "--tagger", "judge", "--target", "manual"], "--target 'manual'", "never into people's labels")
     fails(["suspects", "--group", "other"], "not an exclusive group")
