@@ -19,11 +19,11 @@ from typing import Annotated
 import typer
 
 from db import Catalog, CatalogError
-from db.cli import DEFAULT_DB_PATH, DbOption, fail
+from db.cli import CONTEXT, DEFAULT_DB_PATH, DbOption, VersionOption, fail
 
 SCRIPT = Path(__file__).with_name("streamlit_app.py")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-app = typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(rich_markup_mode=None, context_settings=CONTEXT, pretty_exceptions_enable=False)
 
 
 def streamlit_command(db: Path, host: str, port: int) -> list[str]:
@@ -40,6 +40,7 @@ def run(
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8501,
     runs: Annotated[Path, typer.Option(help="Folder of training runs: the Draw page paints with the sketch "
                                        "(pix2pix) runs in it.")] = Path("runs"),
+    version: VersionOption = False,
 ) -> None:
     """Label faces in the browser: keyboard-first single view, grid view for bulk labels, progress,
     and a Draw page that paints a drawn face with a sketch model from --runs.

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from db import DEFAULT_DB, Catalog, CatalogError
-from db.cli import DbOption, make_console
+from db.cli import DbOption, JsonOption, ProgressOption, make_console, n_option, out_option
 
 from .app import app, fail
 from .judge import JudgeError, JudgeOptions, load_judge, train_judge
@@ -57,14 +57,15 @@ def judge(
     db: DbOption = Path(DEFAULT_DB),
     labels: Annotated[str, typer.Option(help="Label source to learn (its train split; scored on its test split).")]
     = "manual",
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Judge file [judges/<labels>.pt].")] = None,
+    out: Annotated[Optional[Path], out_option("Judge file [judges/<labels>.pt].")] = None,
     size: Annotated[int, typer.Option(help="Input size; generated faces are resized to it.")] = 32,
     epochs: Annotated[int, typer.Option(help="Passes over the train split (the best epoch on val is kept).")] = 10,
     width: Annotated[int, typer.Option(help="Channels of the first conv stage.")] = 16,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle).")] = 2e-3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    progress: ProgressOption = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Train the attribute classifier that scores generated faces; prints its real test accuracy (the ceiling)."""
     if size < 8 or epochs < 1 or width < 1 or batch < 2:
@@ -78,6 +79,9 @@ def judge(
     except (JudgeError, CatalogError) as e:
         fail(str(e))
     j.save(out)
+    if as_json:
+        typer.echo(json.dumps({"judge": str(out), "labels": labels, "scores": j.scores}, indent=2, default=float))
+        return
     _print_scores(j)
     console.print(f"{j.scores['faces']} faces, {j.scores['seconds']} s")
     typer.echo(str(out))
@@ -93,7 +97,7 @@ def find_judge(run_dir: Path) -> tuple[Path, str]:
 
 
 def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed: int, per_class: int,
-              inception_weights: Optional[Path], download: bool) -> dict:
+              inception_weights: Optional[Path], download: bool, show: bool = True, as_json: bool = False) -> dict:
     from .evaluate import score_run
     from .metrics import inception_weights as check_weights
     run = load_run(run_dir)
@@ -101,11 +105,20 @@ def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed:
     if inception_weights is not None:
         check_weights(inception_weights)    # a bad file fails now, not after generating
     db = db or Path(run.options.get("catalog") or j.options.catalog or DEFAULT_DB)
-    with _open(db) as catalog:
+    with _open(db) as catalog, Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                                        TimeElapsedColumn(), console=console, disable=not show) as bar:
+        stage = bar.add_task("evaluating", total=None)
+
+        def log(message: str) -> None:   # each stage of the evaluation is a step of the bar
+            _log(message)
+            bar.update(stage, description=message)
         result = score_run(run_dir, judge_path, catalog, n=n, seed=seed, per_class=per_class,
-                           inception_weights=inception_weights, download=download, log=_log)
-    _print_eval(result)
+                           inception_weights=inception_weights, download=download, log=log)
     console.print(f"wrote {run_dir / 'eval.json'}")
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=float))
+    else:
+        _print_eval(result)
     return result
 
 
@@ -141,12 +154,14 @@ def eval_(
     = None,
     db: Annotated[Optional[Path], typer.Option("--db", envvar="CURATE_DB",
                                                help="Catalog (or set CURATE_DB) [the run's own].")] = None,
-    n: Annotated[int, typer.Option("--n", help="Generated faces.")] = 10000,
+    n: Annotated[int, n_option("Generated faces.")] = 10000,
     per_class: Annotated[int, typer.Option(help="Generated faces per hair colour for intra-class FID.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of noise and conditions.")] = 0,
     inception_weights: Annotated[Optional[Path], typer.Option(help="InceptionV3 weights (torch-fidelity's .pth) "
                                                               "[torch-fidelity's download, cached]")] = None,
     download: Annotated[bool, typer.Option(help="Download Inception weights when not cached.")] = True,
+    progress: ProgressOption = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Score a run's generator (judge accuracy, FID/KID, intra-class FID, diversity); writes RUN/eval.json."""
     if n < 2 or per_class < 2:
@@ -155,7 +170,7 @@ def eval_(
         if judge_file is None:
             judge_file, why = find_judge(run)
             console.print(f"judge: {judge_file} ({why})")
-        _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download)
+        _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download, progress, as_json)
     except (RunError, JudgeError, WeightsError, CatalogError, ValueError) as e:
         fail(str(e))
 
@@ -163,7 +178,7 @@ def eval_(
 @app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Evaluated run folders (each has eval.json).")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Report folder (new or empty).")] = Path("report"),
+    out: Annotated[Path, out_option("Report folder (new or empty).")] = Path("report"),
     db: Annotated[Optional[Path], typer.Option("--db", envvar="CURATE_DB", help="Catalog for the label agreement "
                                                 "section (or set CURATE_DB) [the first run's].")] = None,
     seed: Annotated[int, typer.Option(help="Noise seed of the sample grids.")] = 0,

@@ -14,7 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from db import DEFAULT_DB, Catalog, CatalogError
-from db.cli import DbOption, make_console
+from db.cli import DbOption, DryRunOption, JsonOption, ProgressOption, make_console, n_option, \
+    out_option
 
 from .app import app, fail
 from .commands_eval import _judge_with_progress, _log, _print_eval, _print_scores, console
@@ -34,7 +35,7 @@ NOT_PER_RUN = {"labels": "write MODEL:LABELS", "seed": "give train experiment --
                "progress": "give train experiment --progress/--no-progress"}
 # `train MODEL` defaults that an experiment changes (small and quick, and never refused for a rare tag)
 EXPERIMENT_DEFAULTS = {"size": 32, "iters": 2000, "drop_rare": True}
-DEFAULT_RUNS = "acgan:manual,acgan:i2v,cgan:manual"
+DEFAULT_RUNS = "acgan:manual,acgan:animeface,cgan:manual"   # offline: animeface needs no download
 PLAN_KEYS = ("runs", "seeds", "options", "name", "judge_labels", "judge", "n")
 
 
@@ -158,17 +159,16 @@ def experiment(
     judge_labels: Annotated[Optional[str], typer.Option(help="Label source of the judge [manual].")] = None,
     judge_file: Annotated[Optional[Path], typer.Option("--judge", help="Score with this judge file instead of "
                                                        "training one into the experiment.")] = None,
-    n: Annotated[Optional[int], typer.Option("-n", help="Generated faces per evaluation [5000].")] = None,
+    n: Annotated[Optional[int], n_option("Generated faces per evaluation [5000].")] = None,
     name: Annotated[Optional[str], typer.Option(help="Name of the experiment folder [its models].")] = None,
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="The experiment folder to create "
-                                                "[experiments/NNNNN-NAME].")] = None,
+    out: Annotated[Optional[Path], out_option("The experiment folder to create [experiments/NNNNN-NAME].")]
+    = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue this experiment folder: finished runs are "
                                                    "reused, interrupted ones resumed exactly, the rest "
                                                    "trained.")] = None,
     inception_weights: Annotated[Optional[Path], typer.Option(help="InceptionV3 weights.")] = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-    dry_run: Annotated[bool, typer.Option(help="Print the plan (every run's options, the faces and tags) on "
-                                          "stdout; write nothing.")] = False,
+    progress: ProgressOption = True,
+    dry_run: DryRunOption = False,
 ) -> None:
     """The whole study in one command: a judge, every run spec once per seed, each evaluated, one report.
 
@@ -302,7 +302,7 @@ def _trained_judge(catalog, options, progress: bool):
 def runs_(
     runs_dir: Annotated[Path, typer.Option(help="Where to look for run folders (also in subfolders, so "
                                            "`experiments` lists every experiment's runs).")] = Path("runs"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List run folders: model, labels, seed, the options that depart from the defaults, steps done of
     total, and the judge's figures when the run was evaluated."""

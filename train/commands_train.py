@@ -13,7 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from db import Catalog, CatalogError
-from db.cli import DEFAULT_DB_PATH, DbOption, make_console
+from db.cli import DEFAULT_DB_PATH, DbOption, DeviceOption, DryRunOption, ProgressOption, make_console, n_option, \
+    out_option, resolve_device
 
 from .app import app, fail
 from .conditions import ConditionError
@@ -142,7 +143,7 @@ def _make_command(model: str):
         sample_every: Annotated[Optional[int], typer.Option(help="Sample grid every N steps "
                                                             "[once per epoch].")] = None,
         checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 1000,
-        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+        device: DeviceOption = "auto",
         precision: Annotated[str, typer.Option(help="fp32, bf16 (autocast), or auto: bf16 where the GPU or "
                                                "CPU computes it natively (AVX512-BF16, AMX), else fp32.")] = "auto",
         tensorboard: Annotated[bool, typer.Option(help="Also log to TensorBoard (RUN/tensorboard).")] = False,
@@ -152,8 +153,8 @@ def _make_command(model: str):
                                                        "checkpoint left off, with its own options (--iters sets a "
                                                        "new end; options that contradict the run are "
                                                        "refused).")] = None,
-        dry_run: Annotated[bool, typer.Option(help="Print the options and dataset counts; write nothing.")] = False,
-        progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+        dry_run: DryRunOption = False,
+        progress: ProgressOption = True,
     ) -> None:
         params = dict(locals())
         from .loop import TrainingStopped, train
@@ -169,7 +170,7 @@ def _make_command(model: str):
                 for note in notes:
                     console.print(f"resuming with {note}", style="yellow")
                 if dry_run:
-                    console.print_json(json.dumps(opts.to_dict()))
+                    typer.echo(json.dumps(opts.to_dict(), indent=2))
                     return
                 run_dir = train(opts, resume=resume, console=console)
             else:
@@ -183,9 +184,9 @@ def _make_command(model: str):
                     if dry_run:
                         from db.training import content_fingerprint
                         opts.catalog_fingerprint = content_fingerprint(catalog)
-                print_selection(console, selected, labels, opts.min_per_tag)
-                if dry_run:
-                    console.print_json(json.dumps(opts.to_dict()))
+                print_selection(make_console() if dry_run else console, selected, labels, opts.min_per_tag)
+                if dry_run:   # the plan on stdout
+                    typer.echo(json.dumps(opts.to_dict(), indent=2))
                     console.print("dry run: nothing written")
                     return
                 run_dir = train(opts, console=console, selected=selected)
@@ -211,12 +212,12 @@ def sample(
                                                 "groups left out are drawn from the training distribution. "
                                                 "Without it, each row asks for one tag of the first exclusive "
                                                 "group (hair colour), written beside the row.")] = None,
-    n: Annotated[int, typer.Option("-n", help="Number of images.")] = 64,
-    output: Annotated[Path, typer.Option("-o", "--output", help="PNG grid to write.")] = Path("samples.png"),
+    n: Annotated[int, n_option("Number of images.")] = 64,
+    output: Annotated[Path, out_option("PNG grid to write.")] = Path("samples.png"),
     nrow: Annotated[int, typer.Option(help="Images per row.")] = 8,
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
     ema: Annotated[bool, typer.Option(help="Use the EMA generator.")] = True,
-    device: Annotated[str, typer.Option(help="cpu, cuda ...")] = "cpu",
+    device: DeviceOption = "auto",
 ) -> None:
     """Generate a grid of faces from a trained run, optionally with given tags (faces under 64 px are
     enlarged in the picture)."""
@@ -227,6 +228,7 @@ def sample(
         fail("-n and --nrow must be at least 1")
     try:
         r = load_run(run)
+        device = resolve_device(device)
         conditions, row_labels, title = None, None, None
         if tags:
             if r.spec is None or not r.conditional:
@@ -250,8 +252,7 @@ def sample(
 @app.command()
 def animate(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Base name of the GIF and MP4 "
-                                                   "[RUN/progress].")] = None,
+    output: Annotated[Optional[Path], out_option("Base name of the GIF and MP4 [RUN/progress].")] = None,
     fps: Annotated[float, typer.Option(help="Frames per second.")] = 4.0,
     mp4: Annotated[bool, typer.Option(help="Also write an MP4 (needs imageio-ffmpeg).")] = True,
 ) -> None:
