@@ -145,7 +145,9 @@ def read_label_csv(catalog: Catalog, path: str | os.PathLike, source: str,
     _check_header(path, header, groups, index)
 
     out = LabelFile(path)
-    matcher = _FaceMatcher(catalog, path.resolve().parent)
+    # Source paths are stored as os.path.abspath gives them (symlinks kept, as `curate crop` and
+    # `import` walked them), so the CSV's folder is taken the same way.
+    matcher = _FaceMatcher(catalog, Path(os.path.abspath(path)).parent)
     long_form = "tag" in header
     col = {name: i for i, name in enumerate(header)}
     given: dict[tuple[int, str], tuple[int, str, float]] = {}   # (face, key) -> (row, tag, value)

@@ -40,7 +40,7 @@ def add_picture_faces(cat: Catalog, folder: Path, names: list[str], size: int = 
         data = png_bytes(seed + i, size)
         f = folder / name
         f.write_bytes(data)
-        sid = cat.save_source(str(f.resolve()), sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+        sid = cat.save_source(os.path.abspath(f), sha256=hashlib.sha256(data).hexdigest(), size=len(data),
                               width=size, height=size, status="ok", detector="none")
         ids.append(cat.add_face(source_id=sid, image=data, format="png", width=size, height=size,
                                 box_x=0, box_y=0, box_w=size, box_h=size, detector="none"))
@@ -129,7 +129,7 @@ def test_import_of_the_shared_labels_csv_matches_every_row(shared, tmp_path):
     with Catalog(db) as cat:
         first = next(csv.DictReader(open(folder / "labels.csv")))
         face = cat.query("SELECT f.id FROM faces f JOIN sources s ON s.id = f.source_id WHERE s.path = ?",
-                         [str((folder / first["file"]).resolve())])[0]["id"]
+                         [os.path.abspath(folder / first["file"])])[0]["id"]
         got = {r["key"]: r["tag"] for r in cat.current_labels("manual", face_ids=[face])}
     assert got == {"hair_color": first["hair_color"], "eye_color": first["eye_color"]}
 
@@ -472,3 +472,24 @@ def test_label_import_into_an_empty_catalog(tmp_path):
     assert result.exit_code == 2 and "l.csv, row 2: 'a.png' matches no face" in result.output
     assert "0 rows" in flat(run("labels", "import", write_csv(tmp_path / "h.csv", [["file", "hair_color"]]),
                                 "--db", tmp_path / "e.db").output)
+
+
+def test_a_labels_csv_beside_faces_reached_through_a_symlink_matches_them(tmp_path):
+    """Sources are stored with os.path.abspath (symlinks kept); the CSV's folder is taken the same way,
+    so a folder reached through a link matches even where a bare file name would be ambiguous."""
+    real = tmp_path / "real"
+    link = tmp_path / "link"
+    (real / "images").mkdir(parents=True)
+    link.symlink_to(real)
+    (tmp_path / "other" / "images").mkdir(parents=True)
+    db = tmp_path / "c.db"
+    with Catalog(db) as cat:
+        add_picture_faces(cat, link / "images", ["0.png", "1.png"])
+        add_picture_faces(cat, tmp_path / "other" / "images", ["0.png", "1.png"], seed=10)
+    write_csv(link / "labels.csv", [["file", "hair_color"], ["images/0.png", "red hair"], ["images/1.png", "blonde hair"]])
+    out = flat(run("labels", "import", link / "labels.csv", "--db", db).output)
+    assert "2 rows, 2 matched, 0 unmatched" in out
+    with Catalog(db) as cat:
+        face = cat.query("SELECT f.id FROM faces f JOIN sources s ON s.id = f.source_id WHERE s.path = ?",
+                         [os.path.abspath(link / "images" / "0.png")])[0]["id"]
+        assert {r["tag"] for r in cat.current_labels("manual", face_ids=[face])} == {"red hair"}

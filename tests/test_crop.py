@@ -123,7 +123,7 @@ def test_help():
     for command in ("crop", "import"):
         result = invoke(command, "--help")
         assert result.exit_code == 0
-        for option in ("--db", "--workers", "--near-dup", "--min-blur"):
+        for option in ("--db", "--jobs", "--near-dup", "--min-blur"):
             assert option in result.output
     assert "--margin" in invoke("crop", "--help").output and "--no-detect" in invoke("import", "--help").output
 

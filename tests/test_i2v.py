@@ -341,7 +341,7 @@ def test_download_resumes_and_loads(release, tmp_path):
         download(target, url)
     part = target / (MODEL_FILE + ".part")
     assert part.stat().st_size == size // 3 and not (target / MODEL_FILE).exists()
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(target), "--base-url", url])
     assert r.exit_code == 0, r.output
     assert (target / MODEL_FILE).read_bytes() == (folder / MODEL_FILE).read_bytes()
     assert json.loads((target / "tag_list.json").read_text()) == TAGS
@@ -356,7 +356,7 @@ def test_download_errors(release, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404"):
         fetch(url + "missing.bin", tmp_path / "missing.bin")
     # a closed port stands for a machine without internet
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(tmp_path / "m"), "--base-url", "http://127.0.0.1:9/"])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(tmp_path / "m"), "--base-url", "http://127.0.0.1:9/"])
     assert r.exit_code == 2
     assert "no internet" in r.output and "--model-dir" in r.output
 
@@ -407,7 +407,7 @@ def test_download_records_the_sha256_and_every_load_checks_it(release, tmp_path)
 
     folder, url = release
     target = tmp_path / "models"
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(target), "--base-url", url])
     assert r.exit_code == 0, r.output
     digest = hashlib.sha256((target / MODEL_FILE).read_bytes()).hexdigest()
     assert f"sha256 {digest}" in r.output
@@ -429,9 +429,9 @@ def test_download_records_the_sha256_and_every_load_checks_it(release, tmp_path)
     r = runner.invoke(app, ["tag", "--tagger", "i2v", "--model-dir", str(target), "--db", str(tmp_path / "c.db")])
     assert r.exit_code == 2 and digest in r.output
     # downloading again finds the file is not the one recorded: moved aside, fetched anew
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(target), "--base-url", url])
     assert r.exit_code == 2 and digest in r.output and ".rejected" in r.output
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(target), "--base-url", url])
     assert r.exit_code == 0 and f"sha256 {digest}" in r.output
 
 
@@ -442,18 +442,18 @@ def test_a_pinned_sha256_refuses_another_file(release, tmp_path):
     digest = hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
     wrong = "0" * 64
     target = tmp_path / "pinned"
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url, "--sha256", wrong])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(target), "--base-url", url, "--sha256", wrong])
     assert r.exit_code == 2 and MODEL_FILE in r.output and wrong in r.output and digest in r.output
     assert not (target / MODEL_FILE).exists()
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url, "--sha256", "nope"])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(target), "--base-url", url, "--sha256", "nope"])
     assert r.exit_code == 2 and "not a sha256" in r.output
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(target), "--base-url", url, "--sha256", digest.upper()])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(target), "--base-url", url, "--sha256", digest.upper()])
     assert r.exit_code == 0, r.output
     # a hash file put in the model folder pins it just the same
     other = tmp_path / "by-file"
     other.mkdir()
     (other / (MODEL_FILE + ".sha256")).write_text(f"{wrong}  {MODEL_FILE}\n")
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(other), "--base-url", url])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(other), "--base-url", url])
     assert r.exit_code == 2 and wrong in r.output and digest in r.output
     assert not (other / MODEL_FILE).exists() and (other / (MODEL_FILE + ".rejected")).exists()
 
@@ -464,12 +464,12 @@ def test_download_checks_layers_shapes_and_tag_list(release, tmp_path, monkeypat
 
     folder, url = release
     monkeypatch.setattr(download_module, "OFFICIAL", expected_convolutions())   # the real release's shapes
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(tmp_path / "a"), "--base-url", url])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(tmp_path / "a"), "--base-url", url])
     assert r.exit_code == 2 and MODEL_FILE in r.output and "conv1_1 has weights of shape (2, 3, 3, 3)" in r.output
     monkeypatch.setattr(download_module, "OFFICIAL", expected_convolutions(len(TAGS), TINY))
     (folder / "tag_list.json.gz").write_bytes(gzip.compress(json.dumps(TAGS[:-1]).encode()))
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(tmp_path / "b"), "--base-url", url])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(tmp_path / "b"), "--base-url", url])
     assert r.exit_code == 2 and "9 tags" in r.output and "10 outputs" in r.output
     (folder / MODEL_FILE).write_bytes(b"<html>rate limited</html>" * 40)
-    r = runner.invoke(app, ["i2v", "download", "--dir", str(tmp_path / "c"), "--base-url", url])
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(tmp_path / "c"), "--base-url", url])
     assert r.exit_code == 2 and MODEL_FILE in r.output and not (tmp_path / "c" / MODEL_FILE).exists()

@@ -140,12 +140,12 @@ def find_files(model_dir: str | os.PathLike) -> tuple[Path, Path]:
     """(caffemodel, tag list) inside `model_dir`, or I2VError saying which is missing."""
     model_dir = Path(model_dir).expanduser()
     if not model_dir.is_dir():
-        raise I2VError(f"model folder {model_dir} does not exist (run `curate i2v download --dir {model_dir}`)")
+        raise I2VError(f"model folder {model_dir} does not exist (run `curate i2v download --model-dir {model_dir}`)")
     model = model_dir / MODEL_FILE
     if not model.is_file():
         found = sorted(model_dir.glob("*.caffemodel"))
         if len(found) != 1:
-            raise I2VError(f"{model} is missing (run `curate i2v download --dir {model_dir}`, "
+            raise I2VError(f"{model} is missing (run `curate i2v download --model-dir {model_dir}`, "
                            f"or put the official files there by hand)")
         model = found[0]
     for name in TAG_FILES:
