@@ -15,7 +15,7 @@ from rich.table import Table
 from db import SPLITS, Catalog, CatalogError, derived
 
 from .app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
-from db.cli import JsonOption, labels_option, n_option, target_option
+from db.cli import JsonOption, ProgressOption, labels_option, n_option, target_option
 from .export import ALL_FACES, FORMATS, ExportOptions, check, export
 from .labels_io import export_labels, import_labels
 from .derive import KINDS as DERIVED_KINDS
@@ -286,6 +286,7 @@ def export_command(
     shard_size: Annotated[int, typer.Option("--shard-size", help="webdataset: faces per tar shard.", min=1)]
     = 10_000,
     db: DbOption = DEFAULT_DB_PATH,
+    show: ProgressOption = True,
 ) -> None:
     """Write ok faces as PNG files for training code that does not read the catalog.
 
@@ -311,7 +312,7 @@ def export_command(
                TimeRemainingColumn())
     with _catalog(db) as catalog, contextlib.ExitStack() as stack:
         check(catalog, options)  # errors before the progress bar shows
-        progress = stack.enter_context(Progress(*columns, console=err_console))
+        progress = stack.enter_context(Progress(*columns, console=err_console, disable=not show))
         task = progress.add_task("export", total=None)
         result = export(catalog, options, lambda done, total: progress.update(task, completed=done, total=total))
     sizes = ", ".join(f"{w}x{h}" for w, h in sorted(result.sizes))

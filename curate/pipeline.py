@@ -230,7 +230,7 @@ def write_results(catalog: Catalog, results: list[SourceResult], index: NearDupl
                 face_id = catalog.add_face(source_id=source_id, **face)
                 summary.faces[face["status"]] += 1
                 if face["status"] == "rejected":
-                    summary.reasons[face["reason"].split(" ")[0]] += 1
+                    summary.reasons[face["reason"]] += 1   # "score below --min-score 0.7"
                 if face["status"] == "ok":
                     index.add(face_id, face["phash"])
 

@@ -110,7 +110,6 @@ def make_app(help: str) -> typer.Typer:
     @app.callback()
     def main(version: VersionOption = False) -> None:
         pass
-    main.__doc__ = help
     return app
 
 

@@ -18,6 +18,7 @@ import curate.cli
 import label_app.launch
 import train.cli
 from db import Catalog
+from test_colors import shared_faces_catalog
 
 runner = CliRunner()
 APPS = {"curate": curate.cli.app, "train": train.cli.app, "label-app": label_app.launch.app}
@@ -181,7 +182,9 @@ def test_crop_summary_has_no_python_dicts(shared, tmp_path):
     r = runner.invoke(curate.cli.app, ["crop", str(folder), "--db", str(tmp_path / "c.db"), "--min-face", "4000",
                                        "--no-progress", "-j", "1"])
     assert r.exit_code == 0, r.output
-    assert "rejected:" in r.output and "{" not in r.output and "'" not in r.output.split("rejected:")[1]
+    text = " ".join(r.output.split())
+    assert "rejected:" in text and "{" not in text and "'" not in text.split("rejected:")[1]
+    assert re.search(r"rejected: \d+ face smaller than --min-face 4000", text), text
 
 
 # -- nothing silent ---------------------------------------------------------------------------
@@ -219,14 +222,7 @@ def test_crop_with_lbp_and_no_network_creates_nothing(tmp_path, monkeypatch):
 
 
 def test_tag_writes_into_the_target_source(shared, tmp_path):
-    from test_colors import _shared_faces
-    db = tmp_path / "faces.db"
-    with Catalog(db) as cat:
-        for i, (p, hair, eyes) in enumerate(_shared_faces(shared, 6)):
-            data = p.read_bytes()
-            sid = cat.save_source(str(p), sha256=f"{i:064x}", size=len(data), width=96, height=96, status="ok",
-                                  detector="none")
-            cat.add_face(source_id=sid, image=data, format="jpeg", width=96, height=96, detector="none")
+    db = shared_faces_catalog(shared, tmp_path / "faces.db", 6, labelled=False)
     r = runner.invoke(curate.cli.app, ["tag", "--tagger", "animeface", "--target", "animeface-v2", "-j", "2",
                                        "--batch", "2", "--db", str(db)])
     assert r.exit_code == 0, r.output
@@ -239,17 +235,8 @@ def test_tag_writes_into_the_target_source(shared, tmp_path):
 
 
 def test_calibrate_colors_prints_held_out_accuracy_against_the_current_palette(shared, tmp_path):
-    from test_colors import _shared_faces
-    db = tmp_path / "faces.db"
+    db = shared_faces_catalog(shared, tmp_path / "faces.db", 40)
     with Catalog(db) as cat:
-        labels = []
-        for i, (p, hair, eyes) in enumerate(_shared_faces(shared, 40)):
-            data = p.read_bytes()
-            sid = cat.save_source(str(p), sha256=f"{i:064x}", size=len(data), width=96, height=96, status="ok",
-                                  detector="none")
-            fid = cat.add_face(source_id=sid, image=data, format="jpeg", width=96, height=96, detector="none")
-            labels += [(fid, hair, 1.0), (fid, eyes, 1.0)]
-        cat.add_labels(labels, "manual", "tester")
         cat.assign_splits(0.0, 0.3, seed=0)
     out = tmp_path / "palette.json"
     r = runner.invoke(curate.cli.app, ["calibrate-colors", "-o", str(out), "--min-faces", "2", "-j", "2",

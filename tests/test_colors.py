@@ -91,21 +91,26 @@ def test_find_face_colors_on_real_faces(shared):
     assert len(eyes[0]) >= 1 and hair[1].shape == (1, 3) and eyes[1].shape == (2, 3)
 
 
-@pytest.fixture
-def shared_catalog(shared, tmp_path):
-    """A catalog file of 16 real shared faces with their manual colours."""
-    path = tmp_path / "faces.db"
+def shared_faces_catalog(shared, path, n: int, labelled: bool = True):
+    """A catalog file of `n` real shared faces, with their manual colours when `labelled`."""
     cat = Catalog(path)
     labels = []
-    for i, (p, hair, eyes) in enumerate(_shared_faces(shared, 16)):
+    for i, (p, hair, eyes) in enumerate(_shared_faces(shared, n)):
         data = p.read_bytes()
         sid = cat.save_source(str(p), sha256=f"{i:064x}", size=len(data), width=96, height=96, status="ok",
                               detector="none")
         fid = cat.add_face(source_id=sid, image=data, format="jpeg", width=96, height=96, detector="none")
         labels += [(fid, hair, 1.0), (fid, eyes, 1.0)]
-    cat.add_labels(labels, "manual", "tester")
+    if labelled:
+        cat.add_labels(labels, "manual", "tester")
     cat.close()
     return path
+
+
+@pytest.fixture
+def shared_catalog(shared, tmp_path):
+    """A catalog file of 16 real shared faces with their manual colours."""
+    return shared_faces_catalog(shared, tmp_path / "faces.db", 16)
 
 
 def test_cli_animeface_tagging(shared_catalog):

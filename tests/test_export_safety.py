@@ -135,4 +135,4 @@ def test_tagging_sets_a_broken_crop_aside_and_goes_on(one_broken):
     run("stats", "--sheet", sheet, "--status", "rejected", "--db", db)
     assert sheet.stat().st_size > 0
     r = run("tag", "--tagger", "animeface", "--db", db)     # the rerun does not stumble on it again
-    assert "unreadable" not in r.output and "23 faces tagged" in r.output, r.output
+    assert "unreadable" not in r.output and "23 skipped (tagged before)" in r.output, r.output

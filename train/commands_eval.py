@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from db import DEFAULT_DB, Catalog, CatalogError
-from db.cli import DbOption, JsonOption, ProgressOption, make_console, n_option, out_option
+from db.cli import DbOption, JsonOption, ProgressOption, labels_option, make_console, n_option, out_option
 
 from .app import app, fail
 from .judge import JudgeError, JudgeOptions, load_judge, train_judge
@@ -55,8 +55,8 @@ def _print_scores(judge) -> None:
 @app.command()
 def judge(
     db: DbOption = Path(DEFAULT_DB),
-    labels: Annotated[str, typer.Option(help="Label source to learn (its train split; scored on its test split).")]
-    = "manual",
+    labels: Annotated[str, labels_option("The label source it learns (its train split; scored on its test "
+                                         "split).")] = "manual",
     out: Annotated[Optional[Path], out_option("Judge file [judges/<labels>.pt].")] = None,
     size: Annotated[int, typer.Option(help="Input size; generated faces are resized to it.")] = 32,
     epochs: Annotated[int, typer.Option(help="Passes over the train split (the best epoch on val is kept).")] = 10,

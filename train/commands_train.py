@@ -14,7 +14,7 @@ import typer
 
 from db import Catalog, CatalogError
 from db.cli import DEFAULT_DB_PATH, DbOption, DeviceOption, DryRunOption, ProgressOption, make_console, n_option, \
-    out_option, resolve_device
+    labels_option, out_option, resolve_device
 
 from .app import app, fail
 from .conditions import ConditionError
@@ -95,8 +95,9 @@ def _make_command(model: str):
     def command(
         ctx: typer.Context,
         db: DbOption = None,
-        labels: Annotated[Optional[str], typer.Option(help="Label source (manual, i2v, animeface, any imported "
-                                                       "name); unconditional models: which faces to use.")] = None,
+        labels: Annotated[Optional[str], labels_option("The label source read (manual, i2v, animeface, any "
+                                                       "imported name); unconditional models: which faces to "
+                                                       "use.")] = None,
         attrs: Annotated[Optional[str], typer.Option(help="Tag groups to condition on, comma-separated "
                                                       "[conditional models: hair_color,eye_color].")] = None,
         min_prob: Annotated[Optional[float], typer.Option(help="Probabilistic sources: keep labels >= this.")] = None,
