@@ -14,8 +14,8 @@ from rich.table import Table
 
 from db import CatalogError
 
-from db.cli import DeviceOption, JsonOption, ProgressOption, jobs_option, labels_option, n_option, out_option, \
-    resolve_device, target_option
+from db.cli import DeviceOption, JsonOption, ProgressOption, jobs_option, labels_option, out_option, resolve_device, \
+    target_option
 
 from .app import DEFAULT_DB_PATH, DbOption, RayOption, app, fail, make_console, open_catalog
 
@@ -131,10 +131,10 @@ def tag(
             the_tagger = AnimefaceTagger(palette)
         except CatalogError as e:
             fail(str(e))
-    if target is not None:
-        if not target.strip() or target in ("manual", "judge") and target != tagger.value:
-            fail(f"--target {target!r}: give a new name for this tagger's labels (manual and judge are written "
-                 f"by people and the judge tagger)")
+    if target is not None:   # never into the people's source or another tagger's
+        if not target.strip() or target.strip() in {"manual", *TaggerName.__members__} - {tagger.value}:
+            fail(f"--target {target!r}: give a name of its own for these labels (manual is the people's, "
+                 f"i2v, animeface and judge the taggers' of those names)")
         the_tagger.source = target.strip()
     catalog = open_catalog(db, create=False)
     with _progress(progress) as bar:
@@ -151,8 +151,8 @@ def tag(
             summary = tag_catalog(catalog, the_tagger, opts, step, ray=ray)
         except RayUnavailable as e:
             fail(str(e))
-    console.print(f"{summary.faces} faces tagged by {the_tagger.version} (source {the_tagger.source!r}) in {summary.seconds:.1f} s "
-                  f"({summary.faces_per_s:.1f} faces/s): {summary.labelled} got labels, "
+    console.print(f"{summary.faces} faces tagged by {the_tagger.version} (source {the_tagger.source!r}) in "
+                  f"{summary.seconds:.1f} s ({summary.faces_per_s:.1f} faces/s): {summary.labelled} got labels, "
                   f"{summary.events} label events; {summary.skipped} skipped (tagged before).")
     if summary.other_way:
         console.print(f"{summary.other_way} imported face crops where animeface found no face: colours read "
