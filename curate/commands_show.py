@@ -66,16 +66,14 @@ def _print_face(f: dict, history: list[dict]) -> None:
               + (f", score {f['score']:.2f}" if f["score"] is not None else ""))]
     if f["box_w"] is not None:
         lines.append(("box", f"x {f['box_x']}, y {f['box_y']}, {f['box_w']}x{f['box_h']} source px"))
+    if f["crop_size"] is not None:
         lines.append(("crop square", f"x {f['crop_x']}, y {f['crop_y']}, side {f['crop_size']} source px"))
     if f["blur"] is not None:
         lines.append(("quality", f"blur (variance of the Laplacian) {f['blur']:.0f}, chroma {f['monochrome']:.1f}"))
     lines.append(("added", f["added_at"]))
-    t = Table(title=f"face {f['id']}", show_header=False)
-    t.add_column(overflow="fold")
-    t.add_column(overflow="fold")
-    for k, v in lines:
-        t.add_row(k, str(v))
-    console.print(t)
+    console.print(f"face {f['id']}", style="bold")
+    for k, v in lines:   # plain lines: a long path stays whole, to copy
+        console.print(f"  {k + ':':<13}{v}")
     if not history:
         console.print("no labels from any source yet")
         return
@@ -88,5 +86,5 @@ def _print_face(f: dict, history: list[dict]) -> None:
             what = "undo" if e["undoes"] is not None else (e["tag"] or "-")
             value = "" if e["value"] is None else f"{e['value']:.2f}"
             note = " (undone)" if e["id"] in undone else ""
-            t.add_row(e["created_at"], e["key"], what + note, value, e["annotator"] or "")
+            t.add_row(e["created_at"][:19].replace("T", " "), e["key"], what + note, value, e["annotator"] or "")
         console.print(t)
