@@ -128,11 +128,14 @@ def compute_limit(model: str, size: int, batch: int, steps: int, n_classes: int)
     return steps * batch / (time.perf_counter() - t0)
 
 
-def ours(model: str, db: Path, size: int, batch: int, steps: int, tmp: Path, precision: str) -> float:
-    opts = TrainOptions(model=model, catalog=str(db), size=size, batch=batch, iters=steps + 1, ngf=64, ndf=64,
-                        labels="manual", attrs=["hair_color"] if model == "acgan" else [], precision=precision,
+def ours(model: str, db: Path, size: int, batch: int, steps: int, tmp: Path, precision: str, **extra) -> float:
+    """`train`'s own images/s (its metrics.csv), the first step (warm-up) and the last (final samples and
+    checkpoint) left out. `extra`: more TrainOptions."""
+    kw = dict(ngf=64, ndf=64, labels="manual", attrs=["hair_color"] if model == "acgan" else [])
+    kw.update(extra)
+    opts = TrainOptions(model=model, catalog=str(db), size=size, batch=batch, iters=steps + 1, precision=precision,
                         runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), log_every=1,
-                        diag_every=10**9, sample_every=10**9, checkpoint_every=10**9, progress=False)
+                        diag_every=10**9, sample_every=10**9, checkpoint_every=10**9, progress=False, **kw)
     run_dir = train(opts)
     import csv
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
@@ -169,8 +172,7 @@ def variant_step(model: str, extra: dict, size: int, batch: int, precision: str)
     spec = ConditionSpec([ConditionGroup("hair_color", True, [f"hair {i}" for i in range(12)], [1 / 12] * 12)])
     torch.manual_seed(0)
     labels = torch.eye(12)[torch.randint(12, (1024,))]
-    G, D = build(arch_kwargs(opts.backbone, size, opts.z_dim, opts.ngf, opts.ndf, opts.deep, opts.sn,
-                             12 if cls.conditional else 0, cls.d_norm, cls.d_heads(spec)))
+    G, D = build(cls.arch(opts, spec))
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     G.to(memory_format=torch.channels_last)
     D.to(memory_format=torch.channels_last)

@@ -121,14 +121,19 @@ def _method(method: str):
     return METHODS[method]
 
 
-def line_art_png(crop: bytes, method: str, params: XDoGParams) -> tuple[bytes, int, int]:
-    """A crop's encoded bytes -> (PNG of its line art, width, height)."""
+def line_art(crop: bytes, method: str, params: XDoGParams) -> np.ndarray:
+    """A crop's encoded bytes -> its line art, uint8 at the crop's size (ink 0, paper 255)."""
     try:
         with open_crop(crop) as im:
             rgb = np.asarray(to_rgb(im))        # transparency on white, as everywhere in curate
     except ImageError as e:   # a broken blob is that face's problem, named in the summary
         raise LineArtError(str(e)) from None
-    lines = _method(method)[1](rgb, params)
+    return _method(method)[1](rgb, params)
+
+
+def line_art_png(crop: bytes, method: str, params: XDoGParams) -> tuple[bytes, int, int]:
+    """A crop's encoded bytes -> (PNG of its line art, width, height)."""
+    lines = line_art(crop, method, params)
     buf = io.BytesIO()
     Image.fromarray(lines).save(buf, "PNG", optimize=False, compress_level=6)
     return buf.getvalue(), lines.shape[1], lines.shape[0]

@@ -89,6 +89,18 @@ def derived_hashes(catalog: Catalog, kind: str, face_ids: Iterable[int]) -> dict
         (kind,)) if fid in wanted}
 
 
+def derived_params(catalog: Catalog, kind: str, face_ids: Iterable[int]) -> dict[str, dict]:
+    """What made the faces' current `kind` images, per parameter set: params_hash -> {"method",
+    "params" (JSON text), "faces": [ids]}. Faces without a current image are in none of them."""
+    wanted, out = set(face_ids), {}
+    for fid, method, params, phash in catalog.conn.execute(
+            f"SELECT d.face_id, d.method, d.params, d.params_hash FROM face_derived d {CURRENT} "
+            f"WHERE d.kind = ? AND d.image IS NOT NULL ORDER BY d.face_id", (kind,)):
+        if fid in wanted:
+            out.setdefault(phash, {"method": method, "params": params, "faces": []})["faces"].append(fid)
+    return out
+
+
 def iter_derived_images(catalog: Catalog, kind: str, face_ids: list[int], batch: int = 500,
                         ) -> Iterator[tuple[int, bytes]]:
     """(id, image bytes) of the faces' current `kind` images, in the given order, a batch at a time.

@@ -74,6 +74,19 @@ def test_every_model_trains_and_samples(model, tiny_catalog, tmp_path):
         assert run.spec is None and tags == [{}] * 5
 
 
+def same_final_checkpoints(straight: Path, resumed: Path, step: int) -> dict:
+    """Assert that two runs' newest checkpoints are at `step` and hold the same G, D and EMA, bit for
+    bit (a run straight through, and one stopped and resumed); returns the first."""
+    a = torch.load(load_run(straight).latest_checkpoint(), weights_only=True)
+    b = torch.load(load_run(resumed).latest_checkpoint(), weights_only=True)
+    assert a["step"] == b["step"] == step
+    for net in ("G", "D", "G_ema"):
+        assert a[net].keys() == b[net].keys()
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+    return a
+
+
 def test_resume_is_exact(tiny_catalog, tmp_path):
     """2k steps straight == 1k, stop, resume, 1k more: the same weights, bit for bit."""
     kw = dict(iters=2000, ngf=4, ndf=4, log_every=500, diag_every=500, sample_every=1000, checkpoint_every=700)
@@ -83,12 +96,7 @@ def test_resume_is_exact(tiny_catalog, tmp_path):
     assert not (halves / "G_ema.pt").exists()
     res = invoke("acgan", "--resume", halves, "--no-progress")
     assert res.exit_code == 0, res.output
-    a = torch.load(load_run(straight).latest_checkpoint(), weights_only=True)
-    b = torch.load(load_run(halves).latest_checkpoint(), weights_only=True)
-    assert a["step"] == b["step"] == 2000
-    for net in ("G", "D", "G_ema"):
-        for k in a[net]:
-            assert torch.equal(a[net][k], b[net][k]), (net, k)
+    same_final_checkpoints(straight, halves, 2000)
     steps = [int(r["step"]) for r in csv.DictReader(open(halves / "metrics.csv"))]
     assert steps == [500, 1000, 1500, 2000]
 
@@ -197,18 +205,22 @@ def test_animate_writes_gif_and_mp4(tiny_catalog, tmp_path):
     assert len(imageio.mimread(gif)) == 4        # steps 0, 2, 4, 6
 
 
-@pytest.mark.parametrize("extra", [{}, dict(model="cgan-pd", sn="both", diffaug="color,translation,cutout")])
-def test_ddp_two_cpu_processes(extra, tiny_catalog, tmp_path):
-    """torchrun with two CPU processes on gloo: gradients are averaged, rank 0 alone writes (and with
-    spectral norm in both nets, the power-iteration vectors stay the same on both ranks)."""
-    opts = tiny_options(tiny_catalog, tmp_path, iters=3, **extra)
+def ddp_ranks(opts: TrainOptions, tmp_path: Path) -> tuple[dict, dict]:
+    """Train `opts` under torchrun with two CPU processes (gloo); what each rank saved (ddp_worker.py)."""
     worker = Path(__file__).with_name("ddp_worker.py")
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                           str(worker), json.dumps(opts.to_dict()), str(tmp_path)],
                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-3000:]
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    return tuple(torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+
+
+@pytest.mark.parametrize("extra", [{}, dict(model="cgan-pd", sn="both", diffaug="color,translation,cutout")])
+def test_ddp_two_cpu_processes(extra, tiny_catalog, tmp_path):
+    """torchrun with two CPU processes on gloo: gradients are averaged, rank 0 alone writes (and with
+    spectral norm in both nets, the power-iteration vectors stay the same on both ranks)."""
+    r0, r1 = ddp_ranks(tiny_options(tiny_catalog, tmp_path, iters=3, **extra), tmp_path)
     assert r0["step"] == r1["step"] == 3
     for k in r0["G"]:      # gradients are averaged: both processes hold the same weights
         assert torch.equal(r0["G"][k], r1["G"][k]), k

@@ -1,8 +1,10 @@
-"""Training data: the catalog's labelled crops as one uint8 tensor plus condition vectors.
+"""Training data: the catalog's labelled crops plus condition vectors, and for sketch models
+each face's stored line art (`curate sketch`), read alongside the crops.
 
-Crops are decoded and resized once into a cache file keyed by the faces' content hashes and
-the size (train/face_cache.py); a training step reads its batch's rows from it (no JPEG/PNG
-decoding, no workers), so memory does not grow with the data set.
+Crops (and line art) are decoded and resized once into cache files keyed by the faces' content
+hashes (the line art's parameters too) and the size (train/face_cache.py); a training step reads
+its batch's rows from them (no JPEG/PNG decoding, no workers), so memory does not grow with the
+data set.
 """
 
 from __future__ import annotations
@@ -14,15 +16,25 @@ from pathlib import Path
 
 import torch
 
-from db import Catalog, CatalogError
+from db import Catalog, CatalogError, derived
 
 from .conditions import ConditionGroup, ConditionSpec
-from .face_cache import FaceRows, cached_images
+from .face_cache import FaceRows, Pictures, cached_images
+from .losses import loss_class
 from .options import TrainOptions
 
 
 class DataError(ValueError):
     """The options select no usable training set."""
+
+
+@dataclass
+class HeldOut:
+    """A few faces outside the training batches, with their sketches: a sketch model's grid rows."""
+    face_ids: list[int]
+    images: torch.Tensor              # uint8 [P, 3, S, S]
+    sketches: torch.Tensor            # uint8 [P, 1, S, S], paper 255
+    labels: torch.Tensor | None       # float [P, spec.dim]
 
 
 @dataclass
@@ -34,6 +46,11 @@ class TrainingSet:
     counts: dict[str, dict[str, int]]  # group -> tag -> faces
     dropped: int                      # faces left out for lacking an exclusive label
     left_out: dict[str, dict[str, int]] = field(default_factory=dict)   # tags left out, with their faces
+    # sketch models: each face's line art (uint8 [N, 1, S, S], paper 255), read, moved and flipped
+    # with the faces; the held-out grid rows; what options.json records of them
+    aligned: FaceRows | torch.Tensor | None = None
+    held_out: HeldOut | None = None
+    meta: dict = field(default_factory=dict)
 
 
 def default_cache_dir() -> Path:
@@ -163,13 +180,66 @@ def encode_labels(spec: ConditionSpec, ids: list[int], labels: dict[int, dict]) 
     return spec.encode(dicts)
 
 
+def sketch_parameters(catalog: Catalog, ids: list[int], what: str = "training faces") -> dict:
+    """The one set of line-art parameters the faces' current sketches share: {"kind", "method",
+    "params", "params_hash"}. Refuses faces without line art and line art of mixed parameters,
+    saying that `curate sketch` makes it."""
+    found = derived.derived_params(catalog, "sketch", ids)
+    have = sum(len(v["faces"]) for v in found.values())
+    if have < len(ids):
+        done = {f for v in found.values() for f in v["faces"]}
+        missing = [f for f in ids if f not in done]
+        raise DataError(f"{len(missing)} of the {len(ids)} {what} have no line art in {catalog.path} (e.g. face "
+                        f"{', '.join(map(str, missing[:5]))}): `curate sketch` makes it")
+    if len(found) > 1:
+        counts = ", ".join(f"{len(v['faces'])} made with {v['params']}" for v in found.values())
+        raise DataError(f"the line art of the {what} was made with {len(found)} parameter sets ({counts}): run "
+                        f"`curate sketch` once more with the parameters you want, so that all faces share them")
+    (phash, v), = found.items()
+    return {"kind": "sketch", "method": v["method"], "params": v["params"], "params_hash": phash}
+
+
+def held_out(catalog: Catalog, opts: TrainOptions, spec: ConditionSpec | None, sketch: dict, n: int = 8) -> HeldOut:
+    """`n` faces of the test split (filled up from the training split when it has too few) with
+    their sketches, and their labels when the run is conditional: the rows of a sketch model's
+    sample grids, the same at every step."""
+    picked: list[int] = []
+    labels: dict[int, dict] = {}
+    for split in ("test", opts.split):
+        if spec is not None:
+            found = catalog.labelled_faces(opts.labels, split, opts.min_prob, groups=opts.attrs or None)
+            ok = [f for f, lab in sorted(found.items()) if all(
+                g.name in lab and lab[g.name][0] in g.tags for g in spec.groups if g.exclusive)]
+            labels.update(found)
+        else:
+            ok = catalog.face_ids("ok", split)
+        have = set(derived.derived_params(catalog, "sketch", ok).get(sketch["params_hash"], {}).get("faces", []))
+        picked += [f for f in ok if f in have and f not in picked][:n - len(picked)]
+        if len(picked) >= n:
+            break
+    if not picked:
+        raise DataError(f"no face of {catalog.path} has line art to show in the sample grids: `curate sketch`")
+    x = cached_images(catalog, picked, opts.size, None)
+    s = cached_images(catalog, picked, opts.size, None, what=Pictures("sketch", sketch["params_hash"]))
+    y = encode_labels(spec, picked, labels) if spec is not None else None
+    return HeldOut(picked, x, s, y)
+
+
 def load_training_set(catalog: Catalog, opts: TrainOptions, progress=None, images: bool = True,
                       selected: Selection | None = None) -> TrainingSet:
     """The faces, labels and images of a run; `selected`: what `select_faces` returned, when the
     caller already selected the faces (a run selects them once)."""
     sel = selected if selected is not None else select_faces(catalog, opts)
     y = encode_labels(sel.spec, sel.ids, sel.labels) if sel.spec is not None and opts.conditional else None
+    spec = sel.spec if opts.conditional else None
     cache = Path(opts.cache_dir) if opts.cache_dir else default_cache_dir()
     x = cached_images(catalog, sel.ids, opts.size, cache, progress) if images else torch.empty(0)
-    return TrainingSet(sel.ids, x, y, sel.spec if opts.conditional else None, sel.counts, sel.unlabelled,
-                       sel.left_out)
+    data = TrainingSet(sel.ids, x, y, spec, sel.counts, sel.unlabelled, sel.left_out)
+    if loss_class(opts.model).needs_sketch:
+        sketch = sketch_parameters(catalog, sel.ids)
+        if images:
+            data.aligned = cached_images(catalog, sel.ids, opts.size, cache, progress,
+                                         what=Pictures("sketch", sketch["params_hash"]))
+            data.held_out = held_out(catalog, opts, spec, sketch)
+        data.meta["sketch"] = {k: sketch[k] for k in ("kind", "method", "params")}
+    return data

@@ -8,7 +8,8 @@ mapped, plus the kernel's fault-around neighbours: +640 MB after 50 steps at 1M 
 Every torchrun rank reads the same file and only its own share of each batch.
 
 The file is keyed by the faces' content (ids and crop hashes, in order) and the size, as the
-old `.pt` cache was (those are ignored now). It is written by N worker processes, each
+old `.pt` cache was (those are ignored now). A sketch model's line art (`curate sketch`) goes
+through the same machinery as a second file of one-channel rows (`Pictures`: what a file holds). It is written by N worker processes, each
 decoding a chunk of faces and writing it in place, into `NAME.partial`; `NAME.partial.done`
 lists the chunks written, so an interrupted build resumes where it stopped; the finished
 file is renamed into place, so a half-written cache is never used. A lock file makes other
@@ -22,13 +23,14 @@ import hashlib
 import io
 import multiprocessing
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from db import Catalog, CatalogError
+from db import Catalog, CatalogError, derived
 from db.training import iter_face_hashes, iter_face_images
 
 CHUNK = 256             # faces a worker decodes and writes at once (small: the workers finish together)
@@ -41,31 +43,70 @@ def decode_crop(blob: bytes, size: int) -> np.ndarray:
     return np.array(img, dtype=np.uint8).transpose(2, 0, 1)
 
 
-def cache_key(catalog: Catalog, ids: list[int], size: int) -> str:
-    """A hash of the faces' ids and crop hashes, in order, and the size (read in batches)."""
-    h = hashlib.sha256(f"{size}:".encode())
-    for fid, sha in iter_face_hashes(catalog, ids):
+def decode_sketch(blob: bytes, size: int) -> np.ndarray:
+    """Stored line art -> uint8 [1, size, size], resized as users' drawings are (train.sketch)."""
+    from .sketch import at_size
+    return at_size(np.array(Image.open(io.BytesIO(blob)).convert("L")), size)[None]
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """What a cache file holds per face: its crop (CROPS), or a derived image such as its line art
+    made with one parameter set (`Pictures("sketch", params_hash)`), which is part of the key."""
+    kind: str = "crop"
+    salt: str = ""
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.kind == "crop" else 1
+
+    @property
+    def stem(self) -> str:
+        return "faces" if self.kind == "crop" else self.kind     # the file name's start
+
+    def hashes(self, catalog: Catalog, ids: list[int]):
+        if self.kind == "crop":
+            return iter_face_hashes(catalog, ids)
+        hashes = derived.derived_hashes(catalog, self.kind, ids)
+        return ((fid, hashes.get(fid, "")) for fid in ids)
+
+    def blobs(self, catalog: Catalog, ids: list[int]):
+        return iter_face_images(catalog, ids) if self.kind == "crop" else \
+            derived.iter_derived_images(catalog, self.kind, ids)
+
+    def decode(self, blob: bytes, size: int) -> np.ndarray:
+        return decode_crop(blob, size) if self.kind == "crop" else decode_sketch(blob, size)
+
+
+CROPS = Pictures()
+
+
+def cache_key(catalog: Catalog, ids: list[int], size: int, what: Pictures = CROPS) -> str:
+    """A hash of the faces' ids and picture hashes, in order, and the size (read in batches)."""
+    h = hashlib.sha256(f"{size}:{what.salt}".encode())
+    for fid, sha in what.hashes(catalog, ids):
         h.update(f"{fid}:{sha};".encode())
     return h.hexdigest()[:20]
 
 
 def cached_images(catalog: Catalog, ids: list[int], size: int, cache_dir: Path | None,
-                  progress=None, workers: int | None = None) -> FaceRows | torch.Tensor:
-    """uint8 [N, 3, size, size] for the faces `ids`, decoded once with `workers` processes
-    (default: one per core) into a file in `cache_dir` and read from it per batch (FaceRows);
-    with `cache_dir` None, decoded into a tensor in memory."""
+                  progress=None, workers: int | None = None, what: Pictures = CROPS) -> FaceRows | torch.Tensor:
+    """uint8 [N, C, size, size] for the faces `ids` (their crops, or `what` else), decoded once with
+    `workers` processes (default: one per core) into a file in `cache_dir` and read from it per
+    batch (FaceRows); with `cache_dir` None, decoded into a tensor in memory."""
+    shape = (len(ids), what.channels, size, size)
     if cache_dir is None:
-        out = np.empty((len(ids), 3, size, size), dtype=np.uint8)
+        out = np.empty(shape, dtype=np.uint8)
         for start in range(0, len(ids), CHUNK):
-            out[start:start + CHUNK] = _decode_chunk(catalog, ids[start:start + CHUNK], size)
+            out[start:start + CHUNK] = _decode_chunk(catalog, ids[start:start + CHUNK], size, what)
         return torch.from_numpy(out)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"faces-{size}px-{len(ids)}-{cache_key(catalog, ids, size)}.npy"
+    path = cache_dir / f"{what.stem}-{size}px-{len(ids)}-{cache_key(catalog, ids, size, what)}.npy"
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)     # another rank may be building it: wait, then use its file
-        if _header(path, (len(ids), 3, size, size)) is None:
-            _build(catalog, ids, size, path, progress, workers or os.cpu_count() or 1)
+        if _header(path, shape) is None:
+            _build(catalog, ids, size, path, progress, workers or os.cpu_count() or 1, what)
     return open_cache(path)
 
 
@@ -135,9 +176,10 @@ def open_cache(path: Path) -> FaceRows:
     return FaceRows(path)
 
 
-def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, workers: int) -> None:
+def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, workers: int,
+           what: Pictures = CROPS) -> None:
     partial, log = path.with_name(path.name + ".partial"), path.with_name(path.name + ".partial.done")
-    shape = (len(ids), 3, size, size)
+    shape = (len(ids), what.channels, size, size)
     done: set[int] = set()
     if partial.exists() and log.exists() and _header(partial, shape) is not None:
         done = {int(line) for line in log.read_text().split()}     # resume the chunks not written yet
@@ -148,7 +190,7 @@ def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, wo
     chunks = [c for c in range(-(-len(ids) // CHUNK)) if c not in done]
     task = None
     if progress is not None:
-        task = progress.add_task(f"decoding {len(ids)} crops to {size}x{size}", total=len(ids),
+        task = progress.add_task(f"decoding {len(ids)} {what.kind} images to {size}x{size}", total=len(ids),
                                  completed=min(len(done) * CHUNK, len(ids)))
     jobs = [(c, ids[c * CHUNK:(c + 1) * CHUNK]) for c in chunks]
     workers = min(workers, len(jobs)) if catalog.path is not None else 1   # an in-memory catalog: here only
@@ -157,12 +199,12 @@ def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, wo
         with open(log, "a") as written:
             if workers > 1:
                 ctx = multiprocessing.get_context("fork")
-                with ctx.Pool(workers, _init_worker, (str(catalog.path), str(partial), offset, size)) as pool:
+                with ctx.Pool(workers, _init_worker, (str(catalog.path), str(partial), offset, size, what)) as pool:
                     for c, n in pool.imap_unordered(_write_chunk, jobs):
                         _chunk_done(written, c, n, progress, task)
             else:
                 for c, chunk in jobs:
-                    _write_rows(fd, offset, c, _decode_chunk(catalog, chunk, size))
+                    _write_rows(fd, offset, c, _decode_chunk(catalog, chunk, size, what))
                     _chunk_done(written, c, len(chunk), progress, task)
         os.fsync(fd)
     finally:
@@ -200,13 +242,13 @@ def _header(partial: Path, shape: tuple) -> int | None:
         return None
 
 
-def _decode_chunk(catalog: Catalog, chunk: list[int], size: int) -> np.ndarray:
-    out = np.empty((len(chunk), 3, size, size), dtype=np.uint8)
-    for i, (fid, blob) in enumerate(iter_face_images(catalog, chunk)):
+def _decode_chunk(catalog: Catalog, chunk: list[int], size: int, what: Pictures = CROPS) -> np.ndarray:
+    out = np.empty((len(chunk), what.channels, size, size), dtype=np.uint8)
+    for i, (fid, blob) in enumerate(what.blobs(catalog, chunk)):
         try:
-            out[i] = decode_crop(blob, size)
+            out[i] = what.decode(blob, size)
         except Exception as e:
-            raise CatalogError(f"face {fid} in {catalog.path}: crop does not decode ({e})") from e
+            raise CatalogError(f"face {fid} in {catalog.path}: {what.kind} does not decode ({e})") from e
     return out
 
 
@@ -223,14 +265,15 @@ def _write_rows(fd: int, offset: int, chunk: int, rows: np.ndarray) -> None:
 _worker: dict = {}
 
 
-def _init_worker(catalog_path: str, partial: str, offset: int, size: int) -> None:
+def _init_worker(catalog_path: str, partial: str, offset: int, size: int, what: Pictures) -> None:
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's: it stops us
     _worker.update(catalog=Catalog(catalog_path, create=False), fd=os.open(partial, os.O_WRONLY),
-                   offset=offset, size=size)
+                   offset=offset, size=size, what=what)
 
 
 def _write_chunk(job: tuple[int, list[int]]) -> tuple[int, int]:
     chunk, ids = job
-    _write_rows(_worker["fd"], _worker["offset"], chunk, _decode_chunk(_worker["catalog"], ids, _worker["size"]))
+    _write_rows(_worker["fd"], _worker["offset"], chunk, _decode_chunk(_worker["catalog"], ids, _worker["size"],
+                                                                         _worker["what"]))
     return chunk, len(ids)

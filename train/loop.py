@@ -25,7 +25,7 @@ from .data import DataError, load_training_set
 from .device import init_distributed, pick_device, pick_precision
 from .diagnostics import DiscriminatorWatch, mean_pairwise_distance
 from .losses import loss_class
-from .models import arch_kwargs, build
+from .models import build
 from .options import TrainOptions
 from .sampling import labelled_grid, to_uint8
 from .step import Step, TrainingStopped
@@ -87,8 +87,12 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
     total = opts.iters if opts.iters is not None else \
         max(1, round((opts.epochs or 10) * steps_per_epoch / opts.n_critic))
     model = loss_class(opts.model)
-    arch = arch_kwargs(opts.backbone, opts.size, opts.z_dim, opts.ngf, opts.ndf, opts.deep, opts.sn,
-                       spec.dim if model.conditional else 0, model.d_norm, model.d_heads(spec))
+    arch = model.arch(opts, spec)
+    if ckpt is not None:
+        for key, value in data.meta.items():     # e.g. the line art's parameters: the run's, or refuse
+            if run.options.get(key) != value:
+                raise DataError(f"{run_dir} was trained on {key} {run.options.get(key)}, but {opts.catalog} now "
+                                f"has {value}: resuming would change its data")
     if main and console is not None:
         console.print(f"{n} faces, {steps_per_epoch} batches of {batch} per epoch, {total} generator steps "
                       f"({total * opts.n_critic / steps_per_epoch:.1f} epochs) on {device}"
@@ -125,7 +129,7 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
     # -- the run folder (rank 0 writes; others only compute) --
     options_json = {**opts.to_dict(), "arch": arch, "conditions": spec.to_json() if spec is not None else None,
                     "faces": n, "tag_counts": data.counts, "left_out": data.left_out,
-                    "unlabelled_faces": data.dropped, "world_size": world}
+                    "unlabelled_faces": data.dropped, "world_size": world, **data.meta}
     logger = None
     if main:
         run_dir = run_dir or runs.new_run_dir(opts.runs_dir, opts.model, opts.labels)
@@ -136,10 +140,10 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
             logger.message(left_out_text(data.left_out, data.dropped), style="yellow")
 
     images, labels = data.images, data.labels   # uint8 on CPU; batches move as uint8 (4x less to copy)
-    loss = model(opts, spec, D, labels, device)
+    aligned = data.aligned                      # pictures aligned with the faces (sketches), or None
+    loss = model(opts, spec, D, labels, device, data=data)
     grid_args, grid_cols = loss.grid_inputs()
     grid_rows = loss.grid_row_labels()
-    diversity_args = loss.diversity_inputs()
     sample_every = opts.sample_every or max(1, round(steps_per_epoch / opts.n_critic))
     if logger is not None and ckpt is None:
         real = images[torch.randperm(n, generator=torch.Generator().manual_seed(1))[:64]]
@@ -165,23 +169,26 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
         x = torch.cat([G_ema(*on_device(grid_args, i, i + 128)).float().cpu()
                        for i in range(0, len(grid_args[0]), 128)])
         path = run_dir / "samples" / f"{step:06d}.png"
-        labelled_grid(to_uint8(x), grid_cols, grid_rows).save(path)
+        labelled_grid(loss.grid_picture(to_uint8(x)), grid_cols, grid_rows).save(path)
         logger.image(path, step)
 
     def data_batch(index: int):
-        """Images (float, flipped), labels and the RNG of data step `index` for this rank."""
+        """Images (float, flipped), their condition (labels, and whatever the model makes of the
+        aligned pictures) and the RNG of data step `index` for this rank."""
         epoch, i = divmod(index, steps_per_epoch)
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(opts.seed * 7919 + epoch))
         idx = perm[i * batch:(i + 1) * batch][rank * per_rank:(rank + 1) * per_rank] if batch == opts.batch \
             else perm[:batch]
         gen = step_generator(opts.seed, index, rank)
         x = images[idx].to(device, non_blocking=True).float().div_(127.5).sub_(1)
+        a = aligned[idx].to(device, non_blocking=True).float().div_(127.5).sub_(1) if aligned is not None else None
         if opts.flip:
-            flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)[:, None, None, None]
+            x = torch.where(flip, x.flip(3), x)
+            a = torch.where(flip, a.flip(3), a) if a is not None else None
         x = x.contiguous(memory_format=mf)
         y = labels[idx].to(device) if labels is not None else None
-        return x, y, gen
+        return x, loss.real_condition(y, a, gen), gen
 
     train_step = Step(G, D, G_ema, opt_G, opt_D, loss, data_batch, opts, world, autocast)
 
@@ -225,7 +232,7 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, st
             if step % opts.diag_every == 0:
                 with torch.no_grad():
                     G.eval()
-                    acc["sample_distance"] = [mean_pairwise_distance(G(*on_device(diversity_args)))]
+                    acc.update({k: [v] for k, v in loss.diagnostics(G, on_device).items()})
                     G.train()
             if main and (log_now or step == total):
                 now = time.perf_counter()

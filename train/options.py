@@ -16,6 +16,7 @@ from .losses import LOSS_CHOICES, loss_class
 from .models import ARCHS, SIZES, SN_CHOICES
 
 PRECISIONS = ("auto", "fp32", "bf16")
+SKETCH_OPTIONS = ("l1_weight", "ms_weight", "tag_swap", "sketch_aug")
 
 
 @dataclass
@@ -36,7 +37,7 @@ class TrainOptions:
     iters: int | None = None               # generator steps; or
     epochs: float | None = None            # passes over the training faces
     batch: int = 64
-    z_dim: int = 100
+    z_dim: int | None = None               # noise dimensions [the model's: 100; pix2pix 8]
     ngf: int = 64
     ndf: int = 64
     deep: bool = False
@@ -52,6 +53,11 @@ class TrainOptions:
     n_critic: int | None = None            # D steps per G step
     gp_weight: float = 10.0
     aux_weight: float = 1.0
+    # sketch models (pix2pix) only [the model's defaults]: None elsewhere
+    l1_weight: float | None = None         # L1 between the painting and the real face (pix2pix: 100)
+    ms_weight: float | None = None         # mode-seeking term (MSGAN) that keeps the noise in use
+    tag_swap: float | None = None          # share of fakes painted with other faces' tags (no L1 for them)
+    sketch_aug: bool | None = None         # hand-drawn-like augmentation of the training sketches
     ema_beta: float = 0.995              # half-life ~140 steps: short CPU runs still get a current EMA
     flip: bool = True
     seed: int = 0
@@ -84,11 +90,28 @@ class TrainOptions:
         self.diffaug = ",".join(parse_policy(self.diffaug))
         if self.iters is not None and self.epochs is not None:
             raise ValueError("give --iters or --epochs, not both")
-        for name in ("batch", "z_dim", "ngf", "ndf", "log_every", "diag_every", "checkpoint_every", "n_critic"):
+        for name in ("batch", "ngf", "ndf", "log_every", "diag_every", "checkpoint_every", "n_critic"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
         if self.iters is not None and self.iters < 0:
             raise ValueError("--iters must be >= 0")
+        if self.z_dim < (0 if cls.needs_sketch else 1):     # a sketch model may paint without noise
+            raise ValueError(f"--z-dim must be at least {0 if cls.needs_sketch else 1}")
+        for name in SKETCH_OPTIONS:
+            if getattr(self, name) is not None and not cls.needs_sketch:
+                raise ValueError(f"--{name.replace('_', '-')} is for sketch models (pix2pix), not {self.model}")
+        for name in ("l1_weight", "ms_weight", "aux_weight"):
+            if (getattr(self, name) or 0) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
+        if self.tag_swap is not None and not 0 <= self.tag_swap <= 1:
+            raise ValueError("--tag-swap is a share: between 0 and 1")
+        unfit = [p for p in parse_policy(self.diffaug) if p not in cls.diffaug_policies]
+        if unfit:
+            raise ValueError(f"--diffaug {','.join(unfit)} does not fit {self.model}: it would move the face away "
+                             f"from its sketch (use {','.join(cls.diffaug_policies) or 'none'})")
+        if cls.own_nets and (self.backbone != "dcgan" or self.deep):
+            raise ValueError(f"{self.model} has its own nets (U-Net and PatchGAN): --arch and --deep are for the "
+                             "other models")
         # combinations that make no sense
         if self.loss == "wasserstein" and not cls.lipschitz and self.sn not in ("d", "both"):
             raise ValueError(f"--loss wasserstein needs a Lipschitz discriminator: add --sn d, or train wgan-gp "
@@ -99,7 +122,8 @@ class TrainOptions:
 
     @property
     def conditional(self) -> bool:
-        return loss_class(self.model).conditional
+        """G takes tag conditions (a sketch model: when --labels are given)."""
+        return loss_class(self.model).takes_conditions(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -39,7 +39,7 @@ from .models import build_generator
 CHECKPOINT_KEYS = ("step", "G", "D", "G_ema", "opt_G", "opt_D")
 METRICS = ["step", "epoch", "kimg", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "gp",
            "grad_norm_d", "grad_norm_g", "aux_loss_real", "aux_acc_real", "aux_acc_fake", "grad_cosine",
-           "sample_distance", "d_wins"]
+           "sample_distance", "d_wins", "l1", "mode_seeking", "noise_spread"]
 
 
 class RunError(Exception):
@@ -71,6 +71,11 @@ class Run:
     @property
     def conditional(self) -> bool:
         return self.options["arch"]["G"]["c_dim"] > 0
+
+    @property
+    def sketch(self) -> dict | None:
+        """A sketch model's line-art settings ({"kind", "method", "params"}), None for other runs."""
+        return self.options.get("sketch")
 
     @property
     def metrics_path(self) -> Path:
@@ -116,7 +121,8 @@ class Run:
         raise RunError(f"{self.dir} has no checkpoint yet")
 
     def generator(self, ema: bool = True, device: str | torch.device = "cpu", warn=print) -> torch.nn.Module:
-        """The trained generator in eval mode: G(z, c) -> images in [-1, 1], NCHW.
+        """The trained generator in eval mode: G(z, c) -> images in [-1, 1], NCHW (a sketch model's:
+        G(sketch, c, z), train.models.pix2pix).
 
         The final `G_ema.pt` when the run has ended, else the newest checkpoint's
         EMA (or raw, with ema=False) generator.

@@ -171,11 +171,18 @@ def normalise_drawing(source, size: int = 64, params: XDoGParams | None = None, 
         square = np.full((side, side, 3), paper, np.uint8)
         square[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = rgb
         rgb = square
-    lines = xdog(rgb, params or XDoGParams())
-    lines = cv2.resize(lines, (size, size), interpolation=cv2.INTER_AREA)
+    lines = at_size(xdog(rgb, params or XDoGParams()), size)
     if (255 - lines.astype(np.float32)).mean() / 255 < MIN_INK:   # darkness, not a threshold: thin lines are grey
         raise DrawingError(f"{label} is blank: no lines are left after line extraction")
     return lines
+
+
+def at_size(lines: np.ndarray, size: int) -> np.ndarray:
+    """A line map at the model's size: area-averaged, so thin lines turn grey rather than vanish.
+    Training sketches (the catalog's line art of each crop) and users' drawings both pass here."""
+    if lines.shape == (size, size):
+        return lines
+    return cv2.resize(lines, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def to_png(lines: np.ndarray) -> bytes:

@@ -3,16 +3,24 @@ sees, and the two objectives. The training step calls only `fake_inputs`, `d_los
 `g_loss`, so it never asks which model it trains.
 
 A model is a subclass that says, in class attributes, what it is (`conditional`,
-`d_condition`, `needs_sketch`, its defaults) and, through `d_heads`, which heads its
-discriminator needs; it adds its own terms in `d_extra` / `g_extra`.
+`d_condition`, `needs_sketch`, its defaults) and, through `d_heads` (or all of `arch`), which
+nets it needs; it adds its own terms in `d_extra` / `g_extra`.
+
+The loop hands every model the same things: the real batch (faces, their label vectors and,
+for models that need them, the pictures aligned with each face, such as its sketch, flipped
+with it) through `real_condition`; the fixed inputs of the sample grid (`grid_inputs`,
+arranged by `grid_picture`) and of the diagnostics (`diagnostics`). A model that paints
+sketches overrides these; the loop never asks which model it trains.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..augment import DiffAugment
+from ..augment import POLICIES, DiffAugment
 from ..conditions import ConditionSpec
+from ..diagnostics import mean_pairwise_distance
+from ..models import arch_kwargs
 from ..sampling import fixed_sample_inputs, fixed_sample_rows
 from .adversarial import ADVERSARIAL
 
@@ -30,22 +38,43 @@ class Loss:
     help = ""
     conditional = False     # G takes a condition; the data carry label vectors
     d_condition = False     # D is given the condition too (as input maps or by projection)
-    needs_sketch = False    # G's input is a drawing of the face (sketch-to-face models)
+    needs_sketch = False    # G's input is a drawing of the face (sketch-to-face models): the data carry it
+    own_nets = False        # the model brings its own nets: --arch and --deep do not apply
     d_norm = "batch"        # D's normalisation where spectral norm does not replace it
     lipschitz = False       # the loss itself keeps D Lipschitz (a gradient penalty): wasserstein is sound
+    diffaug_policies = POLICIES   # the DiffAugment policies that make sense for the model
     # options a model sets when the command line leaves them out (the study's values)
-    defaults = dict(loss="bce", sn="none", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, n_critic=1)
+    defaults = dict(loss="bce", sn="none", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, n_critic=1, z_dim=100)
+
+    @classmethod
+    def takes_conditions(cls, opts) -> bool:
+        """Whether a run with these options conditions G on tags (the data then carry label vectors)."""
+        return cls.conditional
 
     @classmethod
     def d_heads(cls, spec: ConditionSpec | None) -> dict:
         """D's extra constructor arguments (c_dim_in, aux_dim, proj_dim, proxy_dim, n_proxies)."""
         return {}
 
+    @classmethod
+    def arch(cls, opts, spec: ConditionSpec | None) -> dict:
+        """The nets' constructor arguments (options.json's `arch`): the `--arch` backbone by default."""
+        return arch_kwargs(opts.backbone, opts.size, opts.z_dim, opts.ngf, opts.ndf, opts.deep, opts.sn,
+                           spec.dim if cls.conditional else 0, cls.d_norm, cls.d_heads(spec))
+
     def __init__(self, opts, spec: ConditionSpec | None, D: torch.nn.Module, labels: torch.Tensor | None,
-                 device: torch.device):
+                 device: torch.device, data=None):
+        """`data`: the run's training set (train.data.TrainingSet), for models that need more of it
+        than the label vectors (held-out sketches for the sample grid)."""
         self.opts, self.spec, self.D, self.labels, self.device = opts, spec, D, labels, device
         self.adv = ADVERSARIAL[opts.loss]
         self.augment = DiffAugment(opts.diffaug)
+
+    def real_condition(self, labels: torch.Tensor | None, aligned: torch.Tensor | None, gen: torch.Generator):
+        """What conditions the real batch, as `fake_inputs`, `d_loss` and `g_loss` receive it: the
+        label vectors. `aligned`: pictures aligned with the faces (a sketch model's sketches, float
+        in [-1, 1], flipped with the faces), None for the other models."""
+        return labels
 
     def fake_inputs(self, gen: torch.Generator, real: torch.Tensor, c_real) -> tuple[tuple, torch.Tensor | None]:
         """(G's arguments, the fakes' condition) for a batch of fakes beside the real batch, drawn
@@ -64,6 +93,15 @@ class Loss:
     def grid_row_labels(self) -> list[str] | None:
         """What each row of those grids asks for, written beside it (None: rows mean nothing)."""
         return fixed_sample_rows(self.spec if self.conditional else None)
+
+    def grid_picture(self, fakes: torch.Tensor) -> torch.Tensor:
+        """The grid's tiles (uint8 [K, 3, S, S], row by row) from G's outputs for `grid_inputs`."""
+        return fakes
+
+    def diagnostics(self, G, on_device) -> dict:
+        """Figures of G in eval mode for metrics.csv every `diag_every` steps: the spread of a fixed
+        batch (falls toward 0 in mode collapse). `on_device(args)` moves G's arguments."""
+        return {"sample_distance": mean_pairwise_distance(G(*on_device(self.diversity_inputs())))}
 
     def diversity_inputs(self, m: int = 64) -> tuple:
         """G's arguments for the fixed batch whose spread metrics.csv follows (mode collapse)."""

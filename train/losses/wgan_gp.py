@@ -12,7 +12,7 @@ from .base import Loss
 class WGANGP(Loss):
     help = "Train an unconditional WGAN-GP (critic without batch norm, gradient penalty, n_critic steps)."
     d_norm = "layer"
-    defaults = dict(loss="wasserstein", sn="none", lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, n_critic=5)
+    defaults = dict(Loss.defaults, loss="wasserstein", lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, n_critic=5)
     lipschitz = True      # the penalty makes --loss wasserstein meaningful without --sn
 
     def d_extra(self, real, c_real, fake, c_fake, aux_real, gen, stats):

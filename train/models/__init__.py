@@ -1,6 +1,7 @@
 """Networks only: the backbones (`--arch dcgan|resnet`) every model can use, built from plain
 constructor arguments (`arch` in options.json) so a run folder rebuilds its own nets.
-`pix2pix.py` holds the sketch-to-face U-Net and PatchGAN (built by their own `build`).
+`pix2pix.py` holds the sketch-to-face U-Net and PatchGAN: not an `--arch` choice, but a family a
+run's `arch` may name ("net": "pix2pix"), so `build` and `build_generator` make them too.
 
 What a model needs of the nets (a condition in G, which heads D has) comes from its loss
 class (train.losses); this package never asks which model it serves.
@@ -11,10 +12,11 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from . import dcgan, resnet
+from . import dcgan, pix2pix, resnet
 from .heads import SIZES, n_stages  # noqa: F401  (re-exported)
 
-ARCHS = {"dcgan": dcgan, "resnet": resnet}
+ARCHS = {"dcgan": dcgan, "resnet": resnet}      # the backbones `--arch` chooses from
+NETS = {**ARCHS, "pix2pix": pix2pix}           # every family a run's `arch` may name (sketch models: pix2pix)
 SN_CHOICES = ("none", "d", "g", "both")
 
 
@@ -37,7 +39,7 @@ def arch_kwargs(arch: str, size: int, z_dim: int, ngf: int, ndf: int, deep: bool
 
 def _construct(kind: str, kw: dict) -> tuple[nn.Module, object, bool]:
     kw = dict(kw)
-    module = ARCHS[kw.pop("net", "dcgan")]        # run folders before --arch: DCGAN, no SN
+    module = NETS[kw.pop("net", "dcgan")]        # run folders before --arch: DCGAN, no SN
     sn = kw.pop("sn", False)
     return getattr(module, kind)(**kw), module.init_weights, sn
 
