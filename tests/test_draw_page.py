@@ -144,3 +144,29 @@ def test_which_folders_are_sketch_runs(tmp_path, options, ok):
     (run / "options.json").write_text(json.dumps(options))
     assert (painting.read_sketch_run(run) is not None) == ok
     assert len(painting.sketch_runs(tmp_path)) == int(ok)
+
+
+def test_a_real_tiny_pix2pix_run_paints_through_train_paint(tiny_catalog, tmp_path, monkeypatch):
+    """No stand-in: a pix2pix run trained two steps at 32x32 on the tiny catalog's line art, found
+    by the page and painted with `train.paint`."""
+    from curate.derive import derive
+    from db import Catalog
+    from train.loop import train
+    from train.options import TrainOptions
+
+    with Catalog(tiny_catalog) as cat:
+        derive(cat, workers=1)
+    run = train(TrainOptions(model="pix2pix", catalog=str(tiny_catalog), labels="manual",
+                             attrs=["hair_color", "eye_color"], size=32, ngf=8, ndf=8, batch=4, z_dim=4, min_per_tag=1,
+                             iters=2, runs_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"),
+                             progress=False))
+    assert painting.find_painter() is not None
+    at = open_draw_page(tiny_catalog, tmp_path / "runs", monkeypatch)
+    assert at.selectbox(key="draw_run").value.name == run.name
+    assert at.selectbox(key="draw-tag-hair_color").options == ["(any)", *HAIR]
+    at.selectbox(key="draw-tag-hair_color").set_value("red hair")
+    at.file_uploader[0].set_value(("face.png", drawing_png(), "image/png")).run()
+    assert not at.exception, at.exception
+    assert not at.error and "No sketch model" not in infos(at)
+    assert len(at.image) == 1 + 4                # the sketch as the model sees it, and 4 painted faces
+    assert "4 faces painted in" in " ".join(c.value for c in at.caption)

@@ -8,6 +8,7 @@ the faces once, prints what it selected and calls `train()`."""
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Optional
 
 import typer
@@ -24,6 +25,9 @@ from .options import TrainOptions, resume_options
 from .runs import RunError, load_run
 from .sampling import generate, labelled_grid
 from .tag_counts import merged_counts, tag_counts_table
+
+
+SKETCH = LOSSES["pix2pix"].defaults      # the sketch model's own defaults, for the options' help
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -56,7 +60,7 @@ def options_from_cli(model: str, p: dict) -> dict:
                lr_d=p["lr_d"] if p["lr_d"] is not None else p["lr"], runs_dir=str(p["runs_dir"]),
                cache_dir=str(p["cache_dir"]) if p["cache_dir"] else None, diffaug=p["diffaug"] or "")
     out["backbone"] = out.pop("arch")
-    if p["attrs"] is None and LOSSES[model].conditional:
+    if p["attrs"] is None and LOSSES[model].takes_conditions(SimpleNamespace(labels=p["labels"])):
         out["attrs"] = ["hair_color", "eye_color"]
     return out
 
@@ -110,7 +114,8 @@ def _make_command(model: str):
         iters: Annotated[Optional[int], typer.Option(help="Generator steps.")] = None,
         epochs: Annotated[Optional[float], typer.Option(help="Passes over the faces [default 10].")] = None,
         batch: Annotated[int, typer.Option(help="Batch size (over all processes).")] = 64,
-        z_dim: Annotated[int, typer.Option(help="Noise dimensions.")] = 100,
+        z_dim: Annotated[Optional[int], typer.Option(help="Noise dimensions [the model's: "
+                                                     + str(LOSSES[model].defaults["z_dim"]) + "].")] = None,
         ngf: Annotated[int, typer.Option(help="Generator width.")] = 64,
         ndf: Annotated[int, typer.Option(help="Discriminator width.")] = 64,
         deep: Annotated[bool, typer.Option(help="Extra stride-1 conv per resolution (the study's "
@@ -132,7 +137,19 @@ def _make_command(model: str):
         beta2: Annotated[Optional[float], typer.Option(help="Adam beta2.")] = None,
         n_critic: Annotated[Optional[int], typer.Option(help="D steps per G step [wgan-gp: 5, else 1].")] = None,
         gp_weight: Annotated[float, typer.Option(help="WGAN-GP gradient penalty weight.")] = 10.0,
-        aux_weight: Annotated[float, typer.Option(help="Auxiliary classifier loss weight (acgan, reacgan).")] = 1.0,
+        aux_weight: Annotated[float, typer.Option(help="Auxiliary classifier loss weight (acgan, reacgan, "
+                                                  "pix2pix with --labels).")] = 1.0,
+        l1_weight: Annotated[Optional[float], typer.Option(help="pix2pix: weight of the L1 distance to the real "
+                                                           "face [" + str(SKETCH["l1_weight"]) + "].")] = None,
+        ms_weight: Annotated[Optional[float], typer.Option(help="pix2pix: weight of the mode-seeking term that "
+                                                           "keeps the noise in use (MSGAN); 0 turns it off [" + str(SKETCH["ms_weight"]) + "].")]
+        = None,
+        tag_swap: Annotated[Optional[float], typer.Option(help="pix2pix with --labels: share of fakes painted "
+                                                          "with another face's tags, so tags are followed "
+                                                          "[" + str(SKETCH["tag_swap"]) + "].")] = None,
+        sketch_aug: Annotated[Optional[bool], typer.Option("--sketch-aug/--no-sketch-aug", help="pix2pix: make "
+                                                           "the training sketches look hand-drawn (line width, "
+                                                           "pressure, gaps, jitter) [on].")] = None,
         ema_beta: Annotated[float, typer.Option(help="EMA decay of G per step.")] = 0.995,
         flip: Annotated[bool, typer.Option(help="Random horizontal flips.")] = True,
         seed: Annotated[int, typer.Option(help="Random seed (init, noise, data order).")] = 0,
@@ -213,38 +230,57 @@ def sample(
                                                 "groups left out are drawn from the training distribution. "
                                                 "Without it, each row asks for one tag of the first exclusive "
                                                 "group (hair colour), written beside the row.")] = None,
-    n: Annotated[int, n_option("Number of images.")] = 64,
+    sketch: Annotated[Optional[Path], typer.Option(help="Sketch models: a drawing (any size, grey or colour, white "
+                                                   "or transparent paper; a whole figure is cropped to its face) "
+                                                   "or a folder of drawings, each painted -n ways.")] = None,
+    n: Annotated[Optional[int], n_option("Number of images [64; with --sketch: paintings per drawing, 8].")] = None,
     output: Annotated[Path, out_option("PNG grid to write.")] = Path("samples.png"),
-    nrow: Annotated[int, typer.Option(help="Images per row.")] = 8,
+    nrow: Annotated[int, typer.Option(help="Images per row (without --sketch).")] = 8,
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
     ema: Annotated[bool, typer.Option(help="Use the EMA generator.")] = True,
     device: DeviceOption = "auto",
 ) -> None:
     """Generate a grid of faces from a trained run, optionally with given tags (faces under 64 px are
-    enlarged in the picture)."""
+    enlarged in the picture); a sketch model paints drawings (rows: drawings; columns: the sketch as the
+    model sees it, then its paintings)."""
     from .sampling import fixed_sample_rows
 
+    from .sketch import DrawingError
+
     console = make_console(stderr=True)
+    n = n if n is not None else (8 if sketch is not None else 64)
+    if output.suffix.lower() != ".png":
+        fail(f"{output}: write a .png file")
     if n < 1 or nrow < 1:
         fail("-n and --nrow must be at least 1")
     try:
         r = load_run(run)
         device = resolve_device(device)
+        if sketch is not None and r.sketch is None:
+            fail(f"{run} is a {r.model} run, not a sketch model: --sketch needs a `train pix2pix` run")
+        if sketch is None and r.sketch is not None:
+            fail(f"{run} is a sketch model ({r.model}): give --sketch FILE or a folder of drawings to paint")
         conditions, row_labels, title = None, None, None
         if tags:
             if r.spec is None or not r.conditional:
                 fail(f"{run} is an unconditional {r.model} run: --tags needs a conditional run")
             conditions, title = [r.spec.parse_tags(tags)], tags
-        elif r.conditional and (rows := fixed_sample_rows(r.spec)):
+        elif r.conditional and sketch is None and (rows := fixed_sample_rows(r.spec)):
             group = next(g.name for g in r.spec.groups if g.exclusive)
             row_labels = [rows[i % len(rows)] for i in range((n + nrow - 1) // nrow)]
             conditions = [{group: row_labels[i // nrow]} for i in range(n)]
-        G = r.generator(ema=ema, device=device, warn=lambda text: console.print(text, style="yellow"))
-        images, _ = generate(r, n, conditions, seed=seed, G=G, device=device)
-    except (RunError, ConditionError, ValueError) as e:
+        if sketch is not None:
+            from .paint import drawing_files, paint_drawings
+            files = drawing_files(sketch)
+            warn = (lambda text: console.print(text, style="yellow", markup=False)) if len(files) > 1 else None
+            used, images = paint_drawings(r, files, (conditions or [{}])[0], n, seed, warn)
+            n, nrow = n * len(used), n + 1
+            row_labels = [f.name for f in used]
+        else:
+            G = r.generator(ema=ema, device=device, warn=lambda text: console.print(text, style="yellow"))
+            images, _ = generate(r, n, conditions, seed=seed, G=G, device=device)
+    except (RunError, ConditionError, DrawingError, ValueError) as e:
         fail(str(e))
-    if output.suffix.lower() != ".png":
-        fail(f"{output}: write a .png file")
     output.parent.mkdir(parents=True, exist_ok=True)
     labelled_grid(images, nrow, row_labels, title).save(output)
     typer.echo(f"{n} images -> {output}")

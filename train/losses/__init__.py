@@ -11,6 +11,7 @@ from .adversarial import ADVERSARIAL, LOSS_CHOICES  # noqa: F401  (re-exported)
 from .base import Loss, fake_conditions  # noqa: F401  (re-exported)
 from .cgan import CGAN
 from .dcgan import DCGAN
+from .pix2pix import Pix2Pix
 from .projection import ProjectionCGAN
 from .reacgan import ReACGAN
 from .wgan_gp import WGANGP
@@ -22,6 +23,7 @@ LOSSES: dict[str, type[Loss]] = {
     "acgan": ACGAN,
     "cgan-pd": ProjectionCGAN,
     "reacgan": ReACGAN,
+    "pix2pix": Pix2Pix,
 }
 MODELS = tuple(LOSSES)
 

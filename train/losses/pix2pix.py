@@ -1,0 +1,184 @@
+"""pix2pix (Isola et al. 2017): a sketch -> face, with optional tags and noise.
+
+G is the U-Net, D the PatchGAN that judges (sketch, face[, tags]) pairs (train/models/pix2pix.py).
+G's loss is pix2pix's: adversarial + `l1_weight` x L1 to the real face of the sketch. Three
+additions make it fit this study:
+
+- tags (`--labels S --attrs ...`): G and D take them as maps, and D has an auxiliary classifier
+  (ACGAN's term, `aux_weight`). A face's own sketch nearly gives its hair colour away, so G
+  could learn to ignore the tags; a share `tag_swap` of the fakes is therefore painted with
+  the tags of another training face (drawn as `fake_conditions` draws them, so tags co-occur as
+  they do on real faces). Those have no L1 target: only D and its classifier judge them;
+- noise: pix2pix's G learns to ignore its noise (the authors say so and rely on dropout). The
+  mode-seeking term of MSGAN (Mao et al. 2019) keeps it in use: the second half of the fakes
+  repeats the first half's sketches and tags with other noise, and G is rewarded for the
+  distance between the two paintings per unit of noise distance, `ms_weight / (ratio + eps)`;
+- sketch augmentation (train/sketch_augment.py) makes the XDoG sketches look hand-drawn, drawn
+  from the step's generator, so a resumed run stays exact.
+
+The real condition is a `Paired` (sketch, tags); the fakes' adds the L1 targets, which fakes
+keep their own tags, the noise and how many of them are mode-seeking pairs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from ..diagnostics import mean_pairwise_distance
+from ..models import pix2pix as nets
+from ..sketch_augment import SketchAugment
+from .acgan import aux_accuracy, aux_loss
+from .base import Loss, fake_conditions
+
+MS_EPS = 1e-5          # MSGAN's
+GRID_ROWS = 8          # held-out sketches in the sample grids
+GRID_NOISES = 6        # paintings per sketch in an unconditional run's grids
+DIVERSITY_NOISES = 8   # paintings per sketch for noise_spread
+
+
+class Paired(NamedTuple):
+    sketch: torch.Tensor                   # [N, 1, S, S] in [-1, 1], paper +1
+    tags: torch.Tensor | None              # [N, c_dim]
+    target: torch.Tensor | None = None     # fakes: the real face each one's sketch was made from
+    own: torch.Tensor | None = None        # fakes: bool [N], painted with the target's own tags (L1 applies)
+    z: torch.Tensor | None = None          # fakes: their noise
+    pairs: int = 0                         # fakes: the last `pairs` repeat the first `pairs` with other noise
+
+
+class Pix2Pix(Loss):
+    help = ("Train pix2pix (Isola et al. 2017): sketch (+ tags with --labels) -> face, U-Net and PatchGAN, "
+            "L1 + adversarial, noise kept in use by a mode-seeking term (needs `curate sketch`).")
+    needs_sketch = True
+    own_nets = True
+    d_condition = True
+    diffaug_policies = ("color",)   # translation and cutout would move the face away from its sketch
+    defaults = dict(Loss.defaults, z_dim=8, l1_weight=100.0, ms_weight=0.1, tag_swap=0.3, sketch_aug=True)
+
+    @classmethod
+    def takes_conditions(cls, opts) -> bool:
+        return opts.labels is not None       # --labels makes it conditional; without: sketch only
+
+    @classmethod
+    def arch(cls, opts, spec) -> dict:
+        c_dim = spec.dim if spec is not None else 0
+        sn_g, sn_d = opts.sn in ("g", "both"), opts.sn in ("d", "both")
+        aux = c_dim > 0 and opts.aux_weight > 0     # D does not see the tags it must tell: ACGAN's classifier
+        # with noise, no dropout (as BicycleGAN's G): two paintings of a sketch would differ by their dropout
+        # masks, the mode-seeking term was met that way, and G ignored z (noise_spread 0.006 at 32x32)
+        arch = nets.arch_kwargs(opts.size, c_dim, opts.z_dim, opts.ngf, opts.ndf, aux=aux, condition_d=not aux,
+                                dropout=0.0 if opts.z_dim else 0.5)
+        arch["G"].update(net="pix2pix", sn=sn_g)
+        arch["D"].update(net="pix2pix", sn=sn_d, **({"norm": "none"} if sn_d else {}))
+        return arch
+
+    def __init__(self, opts, spec, D, labels, device, data=None):
+        super().__init__(opts, spec, D, labels, device, data)
+        self.conditional = spec is not None
+        self.sketch_augment = SketchAugment() if opts.sketch_aug else None
+        self.held_out = data.held_out if data is not None else None
+
+    # -- what G and D are given ---------------------------------------------------------
+
+    def real_condition(self, labels, aligned, gen) -> Paired:
+        sketch = self.sketch_augment(aligned, gen) if self.sketch_augment is not None else aligned
+        return Paired(sketch, labels)
+
+    def fake_inputs(self, gen, real, c_real: Paired):
+        m = len(real)
+        pairs = m // 2 if self.opts.ms_weight > 0 and self.opts.z_dim > 0 else 0
+        first = m - pairs
+        src = torch.cat([torch.arange(first), torch.arange(pairs)]).to(real.device)
+        own = torch.ones(first, dtype=torch.bool)
+        tags = c_real.tags
+        if self.conditional:
+            swap = torch.rand(first, generator=gen) < self.opts.tag_swap
+            other = fake_conditions(self.labels, first, gen).to(self.device)
+            own = ~swap
+            tags = torch.where(swap.to(self.device)[:, None], other, tags[:first])[src.cpu()]
+        z = torch.randn(m, self.opts.z_dim, generator=gen).to(self.device)
+        sketch = c_real.sketch[src]
+        paired = Paired(sketch, tags, real[src], own[src.cpu()].to(self.device), z, pairs)
+        return (sketch, tags, z), paired
+
+    def run_D(self, x, c: Paired, gen):
+        return self.D(c.sketch, self.augment(x, gen), c.tags)
+
+    # -- the objectives -----------------------------------------------------------------
+
+    def d_extra(self, real, c_real, fake, c_fake, aux_real, gen, stats):
+        if aux_real is None:
+            return 0.0
+        loss = aux_loss(self.spec, aux_real, c_real.tags)
+        stats["aux_loss_real"], stats["aux_acc_real"] = loss, aux_accuracy(self.spec, aux_real.detach().float(),
+                                                                           c_real.tags)
+        return self.opts.aux_weight * loss
+
+    def g_loss(self, fake, c: Paired, gen):
+        adv, aux = self.run_D(fake, c, gen)
+        loss = self.adv.g(adv)
+        err = (fake.float() - c.target).abs().mean((1, 2, 3))
+        own = c.own.float()
+        l1 = (err * own).sum() / own.sum().clamp(min=1)
+        loss = loss + self.opts.l1_weight * l1
+        stats = {"l1": l1.detach()}
+        if aux is not None:
+            loss = loss + self.opts.aux_weight * aux_loss(self.spec, aux, c.tags)
+            stats["aux_acc_fake"] = aux_accuracy(self.spec, aux.detach().float(), c.tags)
+        if c.pairs:
+            a, b = slice(0, c.pairs), slice(len(fake) - c.pairs, len(fake))
+            ratio = (fake[a].float() - fake[b].float()).abs().mean() / (c.z[a] - c.z[b]).abs().mean()
+            loss = loss + self.opts.ms_weight / (ratio + MS_EPS)
+            stats["mode_seeking"] = ratio.detach()
+        return loss, stats
+
+    # -- sample grids and diagnostics -----------------------------------------------------
+
+    def _rows(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The held-out sketches (float) and their tags, each repeated k times in a row."""
+        h = self.held_out
+        sketch = (h.sketches[:GRID_ROWS].float() / 127.5 - 1).repeat_interleave(k, 0)
+        tags = h.labels[:GRID_ROWS].repeat_interleave(k, 0) if self.conditional else None
+        return sketch, tags
+
+    def grid_inputs(self):
+        """Rows: held-out sketches. Columns (beside the sketch and its real face, added by
+        `grid_picture`): unconditional, GRID_NOISES noises; conditional, the face's own tags, then
+        each tag of the first exclusive group (hair colour) in place of its own."""
+        gen = torch.Generator().manual_seed(self.opts.seed + 7)
+        first = next((g for g in self.spec.groups if g.exclusive), None) if self.conditional else None
+        k = 1 + len(first.tags) if first is not None else GRID_NOISES
+        sketch, tags = self._rows(k)
+        if first is not None:
+            tags = tags.clone()
+            for j, tag in enumerate(first.tags):
+                at = torch.arange(len(tags)) % k == j + 1
+                tags[at, first.offset:first.offset + len(first.tags)] = 0
+                tags[at, first.offset + j] = 1
+        z = torch.randn(k, self.opts.z_dim, generator=gen).repeat(len(sketch) // k, 1)
+        self.grid_k = k
+        return (sketch, tags, z), k + 2
+
+    def grid_row_labels(self):
+        return None          # rows are held-out sketches, shown in the first column
+
+    def grid_picture(self, fakes):
+        rows = len(fakes) // self.grid_k
+        sketch = self.held_out.sketches[:rows].expand(-1, 3, -1, -1)
+        return torch.cat([sketch[:, None], self.held_out.images[:rows, None],
+                          fakes.view(rows, self.grid_k, *fakes.shape[1:])], 1).flatten(0, 1)
+
+    def diversity_inputs(self, m: int = 64):
+        k = DIVERSITY_NOISES
+        sketch, tags = self._rows(k)
+        gen = torch.Generator().manual_seed(self.opts.seed + 11)
+        return sketch, tags, torch.randn(len(sketch), self.opts.z_dim, generator=gen)
+
+    def diagnostics(self, G, on_device) -> dict:
+        """sample_distance over all paintings; noise_spread: the same within each sketch's paintings
+        (0 when G ignores its noise; MSGAN's term keeps it up)."""
+        x = G(*on_device(self.diversity_inputs())).float()
+        per_sketch = x.view(-1, DIVERSITY_NOISES, *x.shape[1:])
+        return {"sample_distance": mean_pairwise_distance(x),
+                "noise_spread": sum(mean_pairwise_distance(p) for p in per_sketch) / len(per_sketch)}
