@@ -20,6 +20,7 @@ from .metrics import WeightsError
 from .runs import RunError, load_run
 
 console = make_console(stderr=True)
+SHARED_DRAWINGS = Path("../shared/data/sketches")     # the project's real hand drawings, beside a checkout
 
 
 def _log(message: str) -> None:
@@ -97,7 +98,8 @@ def find_judge(run_dir: Path) -> tuple[Path, str]:
 
 
 def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed: int, per_class: int,
-              inception_weights: Optional[Path], download: bool, show: bool = True, as_json: bool = False) -> dict:
+              inception_weights: Optional[Path], download: bool, show: bool = True, as_json: bool = False,
+              drawings: Optional[Path] = None) -> dict:
     from .evaluate import score_run
     from .metrics import inception_weights as check_weights
     run = load_run(run_dir)
@@ -113,12 +115,15 @@ def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed:
             _log(message)
             bar.update(stage, description=message)
         result = score_run(run_dir, judge_path, catalog, n=n, seed=seed, per_class=per_class,
-                           inception_weights=inception_weights, download=download, log=log)
+                           inception_weights=inception_weights, download=download, log=log, drawings=drawings)
     console.print(f"wrote {run_dir / 'eval.json'}")
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=float))
     else:
         _print_eval(result)
+        if "sketch" in result:
+            from .sketch_report import print_sketch_eval
+            print_sketch_eval(console, result)
     return result
 
 
@@ -162,15 +167,22 @@ def eval_(
     download: Annotated[bool, typer.Option(help="Download Inception weights when not cached.")] = True,
     progress: ProgressOption = True,
     as_json: JsonOption = False,
+    drawings: Annotated[Optional[Path], typer.Option(help="Sketch runs: a folder of real hand drawings to paint "
+                                                     "and score too [../shared/data/sketches when it "
+                                                     "exists].")] = None,
 ) -> None:
-    """Score a run's generator (judge accuracy, FID/KID, intra-class FID, diversity); writes RUN/eval.json."""
+    """Score a run's generator (judge accuracy, FID/KID, intra-class FID, diversity); writes RUN/eval.json.
+    A sketch run (pix2pix) is scored on the test split's sketches instead: fidelity to the sketch
+    between a floor and a ceiling, realism, tags, noise, and hand drawings (--drawings)."""
     if n < 2 or per_class < 2:
         fail("--n and --per-class must be at least 2")
+    if drawings is None and SHARED_DRAWINGS.is_dir():
+        drawings = SHARED_DRAWINGS
     try:
         if judge_file is None:
             judge_file, why = find_judge(run)
             console.print(f"judge: {judge_file} ({why})")
-        _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download, progress, as_json)
+        _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download, progress, as_json, drawings)
     except (RunError, JudgeError, WeightsError, CatalogError, ValueError) as e:
         fail(str(e))
 

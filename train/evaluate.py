@@ -92,33 +92,40 @@ def evaluate_run(run: Run, judge: Judge, catalog: Catalog, n: int = 10000, seed:
     if conditional:
         result["judge_accuracy"] = accuracy(judge.heads, predicted, asked)
 
-    # FID/KID in the judge's feature space, and the real-vs-real floor with as many train faces.
+    result.update(realism(f_fake, f_test, f_train, seed))
+    if conditional:
+        result["per_class"] = per_class_metrics(run, judge, G, real_train, f_train, per_class, min_class, seed,
+                                                result["diversity"]["duplicate_threshold"], log)
+    result["inception"] = inception_metrics(fake, real_train, real_test, inception_weights, download, n, log)
+    result["seconds"] = round(time.time() - started, 1)
+    return result
+
+
+def realism(f_fake: np.ndarray, f_test: np.ndarray, f_train: np.ndarray, seed: int) -> dict:
+    """FID/KID of the fakes' judge features against the real test split, beside the real-vs-real
+    floor (as many train faces as fakes), and their diversity (`judge_fid`, `judge_kid`,
+    `judge_kid_std`, `floor`, `diversity` of eval.json)."""
+    n = len(f_fake)
     rng = np.random.default_rng(seed)
     floor_idx = rng.permutation(len(f_train))[:min(n, len(f_train))]
-    result["judge_fid"] = M.fid(f_fake, f_test)
-    result["judge_kid"], result["judge_kid_std"] = M.kid(f_fake, f_test, seed=seed)
-    result["floor"] = {"judge_fid": M.fid(f_train[floor_idx], f_test),
-                       "judge_kid": M.kid(f_train[floor_idx], f_test, seed=seed)[0],
-                       "n_train": int(len(floor_idx)), "n_test": len(f_test)}
+    out: dict = {"judge_fid": M.fid(f_fake, f_test)}
+    out["judge_kid"], out["judge_kid_std"] = M.kid(f_fake, f_test, seed=seed)
+    out["floor"] = {"judge_fid": M.fid(f_train[floor_idx], f_test),
+                    "judge_kid": M.kid(f_train[floor_idx], f_test, seed=seed)[0],
+                    "n_train": int(len(floor_idx)), "n_test": len(f_test)}
 
     # Diversity overall. "Near-duplicate" is calibrated on as many real faces as fakes (nearest-
     # neighbour distances shrink as a set grows): 1% of real faces are that close by construction.
     sub = _subset(n, DIVERSITY_MAX, seed)
     real_sub = f_train[_subset(len(f_train), len(sub), seed)]
     threshold = M.duplicate_threshold(real_sub)
-    result["diversity"] = {
+    out["diversity"] = {
         "duplicate_threshold": threshold,
         "fake": {"mean_distance": M.mean_pairwise_distance(f_fake[sub]),
                  "near_duplicates": M.near_duplicate_share(f_fake[sub], threshold), "n": int(len(sub))},
         "real": {"mean_distance": M.mean_pairwise_distance(real_sub),
                  "near_duplicates": M.near_duplicate_share(real_sub, threshold), "n": int(len(real_sub))}}
-
-    if conditional:
-        result["per_class"] = per_class_metrics(run, judge, G, real_train, f_train, per_class, min_class, seed,
-                                                threshold, log)
-    result["inception"] = inception_metrics(fake, real_train, real_test, inception_weights, download, n, log)
-    result["seconds"] = round(time.time() - started, 1)
-    return result
+    return out
 
 
 def per_class_metrics(run: Run, judge: Judge, G, real_train: LabelledSet, f_train: np.ndarray, per_class: int,
@@ -195,15 +202,21 @@ def read_eval(run_dir: str | Path) -> dict | None:
 
 def score_run(run_dir: str | Path, judge_path: str | Path, catalog: Catalog, n: int = 10000, seed: int = 0,
               per_class: int = 500, inception_weights: str | Path | None = None, download: bool = True,
-              log=print) -> dict:
+              log=print, drawings: str | Path | None = None) -> dict:
     """Evaluate the run folder with the judge file and write its eval.json, which records the
-    judge's path (so a rerun of an experiment knows the evaluation is current)."""
+    judge's path (so a rerun of an experiment knows the evaluation is current). A sketch run is
+    scored on the test split's sketches (train.sketch_eval), and on the hand `drawings` if given."""
     from .judge import load_judge
     from .runs import load_run
 
     run = load_run(run_dir)
-    result = evaluate_run(run, load_judge(judge_path), catalog, n=n, seed=seed, per_class=per_class,
-                          inception_weights=inception_weights, download=download, log=log)
+    if run.sketch is not None:
+        from .sketch_eval import evaluate_sketch_run
+        result = evaluate_sketch_run(run, load_judge(judge_path), catalog, seed=seed, drawings=drawings,
+                                     inception_weights=inception_weights, download=download, log=log)
+    else:
+        result = evaluate_run(run, load_judge(judge_path), catalog, n=n, seed=seed, per_class=per_class,
+                              inception_weights=inception_weights, download=download, log=log)
     result["judge"]["path"] = str(judge_path)
     write_eval(run, result)
     return result

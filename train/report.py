@@ -192,6 +192,9 @@ def curves(runs: list[Run], path: Path, max_panels: int = 12) -> Path | None:
 
 def sample_grid(run: Run, group: str | None, tags: list[str], path: Path, seed: int = 0) -> Path:
     """Rows = the requested tags (same noise in every row and every run), GRID_COLUMNS per row."""
+    if run.sketch is not None:       # a sketch model paints sketches: its own grid of held-out ones
+        from .sketch_report import sketch_grid
+        return sketch_grid(run, path)
     G = run.generator(ema=True)
     spec = run.spec if run.conditional else None
     if spec is None or group is None or not tags:
@@ -326,6 +329,11 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, 
     sections.append(Section("Samples", (f"Rows: {', '.join(short_tag(t) for t in tags)} (the same noise in every "
                                         f"row and every configuration; " if tags else "Random samples (") +
                             "each configuration's first seed).", images=grids))
+
+    from .sketch_report import sketch_section
+    sketch = sketch_section(runs, evals, out_dir)
+    if sketch is not None:
+        sections.append(sketch)
 
     curve_png = curves(runs, out_dir / "curves.png")
     if curve_png:
