@@ -63,7 +63,8 @@ def test_interrupted_build_resumes_and_a_half_written_cache_is_never_used(faces,
         cat.conn.execute("UPDATE face_images SET image = ? WHERE face_id = ?", (good, ids[20]))
         decoded = []
         real = face_cache._decode_chunk
-        monkeypatch.setattr(face_cache, "_decode_chunk", lambda c, chunk, s: decoded.append(chunk) or real(c, chunk, s))
+        monkeypatch.setattr(face_cache, "_decode_chunk", lambda c, chunk, s, *what: decoded.append(chunk) or
+                            real(c, chunk, s, *what))
         images = cached_images(cat, ids, 16, cache, workers=1)
         missing = [ids[c * 8:(c + 1) * 8] for c in range(5) if str(c) not in done]
         assert ids[16:24] in missing and decoded == missing  # the resumed build decoded only what was missing
