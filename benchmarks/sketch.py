@@ -14,7 +14,26 @@
         training augmentations of it, and a last row with the two shared hand drawings
         normalised as `train sample --sketch` will (they are shown, not tuned to).
 
-(`train pix2pix` images/s against a reference loop is part 2 of issue 13.)
+    python benchmarks/sketch.py train [--size 64] [--batch 32] [--ngf 32] [--steps 10] [--rounds 3]
+                                      [--threads 1]
+        `train pix2pix` images/s, side by side in one run, rounds interleaved, medians:
+        reference  a loop written like the pix2pix authors' PyTorch code (junyanz/pytorch-CycleGAN-and-
+                   pix2pix: `AlignedDataset` of A|B image files, sketch beside face, decoded by PIL in
+                   DataLoader workers and resized, flipped, normalised per step; `Pix2PixModel.
+                   optimize_parameters`: D on (A, G(A)).detach() and (A, B), then G: GAN + 100 x L1),
+                   fp32 as theirs, with the same U-Net and PatchGAN;
+        ours       `train pix2pix` on the same faces and sketches (the catalog's, decoded once into a
+                   tensor cache), as plain pix2pix (no tags, no noise, no sketch augmentation: the same
+                   work), in fp32 and in bf16 (what --precision auto picks on CPUs that compute bf16);
+                   and with everything on (--labels manual, noise + mode-seeking term, sketch
+                   augmentation), for what the additions cost;
+        compute    `train`'s step (train.step with pix2pix's loss) on one batch already in memory.
+        Goal: ours >= 1.3x the reference.
+
+    python benchmarks/sketch.py paint --run RUN [--n 4] [--repeat 20]
+        `train.paint.paint` latency (what the app's Draw page waits for per drawing): the first call
+        (loads the generator) and the median of the next ones.
+
 Other jobs on the machine skew timings: run when `uptime` shows the lowest load you can get.
 """
 
@@ -126,6 +145,196 @@ def pictures(args) -> None:
     print(f"wrote {out / 'sketch_pairs.png'} and {out / 'sketch_augment.png'}")
 
 
+# -- train pix2pix against a reference loop ---------------------------------------------------
+
+def export_pairs(db: Path, out: Path, n: int) -> int:
+    """The first n train faces as A|B files (line art beside the crop), as the authors' datasets are laid out."""
+    with Catalog(db, create=False) as cat:
+        ids = cat.face_ids("ok", "train")[:n]
+        out.mkdir(parents=True, exist_ok=True)
+        for (fid, crop), (_, lines) in zip(iter_face_images(cat, ids), derived.iter_derived_images(cat, "sketch", ids)):
+            face = Image.open(io.BytesIO(crop)).convert("RGB")
+            sketch = Image.open(io.BytesIO(lines)).convert("RGB").resize(face.size)
+            ab = Image.new("RGB", (2 * face.width, face.height))
+            ab.paste(sketch, (0, 0))
+            ab.paste(face, (face.width, 0))
+            ab.save(out / f"{fid}.png")
+    return len(ids)
+
+
+class AlignedDataset:
+    """The authors' `AlignedDataset`: one A|B file per pair, split in two, resized, flipped alike."""
+
+    def __init__(self, folder: Path, size: int):
+        from train.compat import import_torchvision
+        import_torchvision()
+        from torchvision import transforms
+        self.paths, self.size, self.t = sorted(folder.glob("*.png")), size, transforms
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        import random
+        t = self.t
+        ab = Image.open(self.paths[i]).convert("RGB")
+        w, h = ab.size
+        a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w, h))
+        flip = random.random() > 0.5
+        def tf(grey):   # noqa: E306
+            ops = ([t.Grayscale(1)] if grey else []) + [t.Resize([self.size, self.size], t.InterpolationMode.BICUBIC)]
+            ops += [t.RandomHorizontalFlip(1.0)] if flip else []
+            ops += [t.ToTensor(), t.Normalize((0.5,) * (1 if grey else 3), (0.5,) * (1 if grey else 3))]
+            return t.Compose(ops)
+        return {"A": tf(True)(a), "B": tf(False)(b)}
+
+
+def pix2pix_nets(size: int, ngf: int):
+    import torch
+    from train.models.pix2pix import arch_kwargs, build
+    torch.manual_seed(0)
+    G, D = build(arch_kwargs(size, c_dim=0, z_dim=0, ngf=ngf, ndf=ngf))
+    opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    return G, D, opt_G, opt_D
+
+
+def reference(folder: Path, size: int, batch: int, ngf: int, steps: int, workers: int) -> float:
+    """images/s of a loop written like the authors' `train.py` + `Pix2PixModel.optimize_parameters`."""
+    import torch
+    import torch.nn.functional as F
+    G, D, opt_G, opt_D = pix2pix_nets(size, ngf)
+    loader = torch.utils.data.DataLoader(AlignedDataset(folder, size), batch_size=batch, shuffle=True,
+                                         num_workers=workers, drop_last=True)
+    gan = lambda pred, real: F.binary_cross_entropy_with_logits(  # noqa: E731  (their vanilla GANLoss)
+        pred, torch.ones_like(pred) if real else torch.zeros_like(pred))
+    done, t0 = 0, None
+    while done < steps + 1:
+        for data in loader:
+            if done == 1:
+                t0 = time.perf_counter()     # the first step warms up (worker start, allocator)
+            real_A, real_B = data["A"], data["B"]
+            fake_B = G(real_A)                                        # forward()
+            for p in D.parameters():
+                p.requires_grad_(True)
+            opt_D.zero_grad()                                         # backward_D()
+            loss_D = (gan(D(real_A, fake_B.detach())[0], False) + gan(D(real_A, real_B)[0], True)) * 0.5
+            loss_D.backward()
+            opt_D.step()
+            for p in D.parameters():
+                p.requires_grad_(False)
+            opt_G.zero_grad()                                         # backward_G()
+            loss_G = gan(D(real_A, fake_B)[0], True) + F.l1_loss(fake_B, real_B) * 100.0
+            loss_G.backward()
+            opt_G.step()
+            done += 1
+            if done == steps + 1:
+                break
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def compute_limit(size: int, batch: int, ngf: int, steps: int, precision: str) -> float:
+    """`train`'s step (train.step.Step, pix2pix's loss, plain pix2pix) on one batch in memory."""
+    import copy
+
+    import torch
+    from train.losses import loss_class
+    from train.options import TrainOptions
+    from train.step import Step
+    opts = TrainOptions(model="pix2pix", size=size, batch=batch, ngf=ngf, ndf=ngf, z_dim=0, ms_weight=0,
+                        sketch_aug=False, precision=precision)
+    cls = loss_class("pix2pix")
+    G, D, opt_G, opt_D = pix2pix_nets(size, ngf)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    G.to(memory_format=torch.channels_last)
+    D.to(memory_format=torch.channels_last)
+    x = (torch.rand(batch, 3, size, size) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    sketch = (torch.rand(batch, 1, size, size) > 0.1).float() * 2 - 1
+    loss = cls(opts, None, D, None, torch.device("cpu"))
+    data = lambda i: (x, loss.real_condition(None, sketch, torch.Generator().manual_seed(i)),  # noqa: E731
+                      torch.Generator().manual_seed(i))
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    step = Step(G, D, G_ema, opt_G, opt_D, loss, data, opts, 1, autocast)
+    step(0, False)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        step(i + 1, False)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def train_speed(args) -> None:
+    import torch
+    from train.device import pick_precision
+    from train_throughput import ours
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    source = labelled_catalog(args.db)
+    auto = pick_precision("auto", torch.device("cpu"))
+    plain = dict(ngf=args.ngf, ndf=args.ngf, z_dim=0, ms_weight=0, sketch_aug=False, labels=None, attrs=[])
+    full = dict(ngf=args.ngf, ndf=args.ngf, labels="manual", attrs=["hair_color", "eye_color"], drop_rare=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        work = tmp / "bench.db"
+        shutil.copy(source, work)
+        with Catalog(work) as cat:
+            if derived.faces_to_derive(cat, "sketch", derived_hash()):
+                derive(cat, workers=2)
+        n = export_pairs(work, tmp / "pairs", args.faces)
+        print(f"{n} A|B pairs exported for the reference; {args.size}x{args.size}, batch {args.batch}, ngf = ndf = "
+              f"{args.ngf}, {args.steps} timed steps x {args.rounds} rounds, torch threads {torch.get_num_threads()}, "
+              f"load average {os.getloadavg()[0]:.2f}; --precision auto here: {auto}")
+        kinds = {"reference (authors' loop, fp32)": lambda: reference(tmp / "pairs", args.size, args.batch, args.ngf,
+                                                                      args.steps, args.workers),
+                 "ours fp32": lambda: ours("pix2pix", work, args.size, args.batch, args.steps, tmp, "fp32", **plain),
+                 f"ours {auto}": lambda: ours("pix2pix", work, args.size, args.batch, args.steps, tmp, auto, **plain),
+                 f"ours {auto}, tags + noise + sketch augmentation": lambda: ours(
+                     "pix2pix", work, args.size, args.batch, args.steps, tmp, auto, **full),
+                 "compute limit fp32": lambda: compute_limit(args.size, args.batch, args.ngf, args.steps, "fp32"),
+                 f"compute limit {auto}": lambda: compute_limit(args.size, args.batch, args.ngf, args.steps, auto)}
+        if auto == "fp32":
+            kinds = {k: v for k, v in kinds.items() if not k.endswith("fp32") or k.startswith("ours fp32")}
+        got: dict[str, list[float]] = {k: [] for k in kinds}
+        for r in range(args.rounds):
+            for name, measure in kinds.items():
+                got[name].append(measure())
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in got.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in got.items()}
+    ref = med["reference (authors' loop, fp32)"]
+    print(f"\n{'':50s} {'img/s':>7s} {'/ reference':>12s}  runs")
+    for name, value in med.items():
+        print(f"{name:50s} {value:7.1f} {value / ref:11.2f}x  {', '.join(f'{v:.1f}' for v in got[name])}")
+    print(f"goal: ours >= 1.3x the reference; ours {auto} / compute limit {auto}: "
+          f"{med[f'ours {auto}'] / med[f'compute limit {auto}']:.2f}")
+
+
+def derived_hash() -> str:
+    from curate.lineart import params_hash
+    return params_hash("xdog", XDoGParams())
+
+
+def paint_latency(args) -> None:
+    import torch
+    from train.paint import paint
+    from train.runs import load_run
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = load_run(args.run)
+    sketch = np.full((run.size, run.size), 255, np.uint8)
+    sketch[run.size // 4:3 * run.size // 4, run.size // 2] = 0
+    t0 = time.perf_counter()
+    paint(run.dir, sketch, {}, args.n, 0)
+    first = time.perf_counter() - t0
+    times = []
+    for seed in range(args.repeat):
+        t0 = time.perf_counter()
+        paint(run.dir, sketch, {}, args.n, seed)
+        times.append(time.perf_counter() - t0)
+    print(f"paint() of {args.n} faces at {run.size}x{run.size} ({run.dir.name}, torch threads "
+          f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}): first call {1000 * first:.0f} ms "
+          f"(loads G), then median {1000 * statistics.median(times):.1f} ms, max {1000 * max(times):.1f} ms "
+          f"over {args.repeat}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="job", required=True)
@@ -134,11 +343,25 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2)
     p = sub.add_parser("pictures", help="the docs/ pictures of sketches and augmentations")
     p.add_argument("--out", default=str(ROOT / "docs"))
+    p = sub.add_parser("train", help="train pix2pix images/s against the authors' loop and the compute limit")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--ngf", type=int, default=32, help="width of G and D (ngf = ndf)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--faces", type=int, default=1000, help="A|B pairs exported for the reference")
+    p.add_argument("--workers", type=int, default=2, help="the reference's DataLoader workers")
+    p = sub.add_parser("paint", help="train.paint.paint latency (the Draw page)")
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--n", type=int, default=4)
+    p.add_argument("--repeat", type=int, default=20)
     for p in sub.choices.values():
         p.add_argument("--db", type=Path, help="the labelled catalog (default: benchmarks/shared_catalog.py's, "
                        "built once); it is copied, never written to")
+        p.add_argument("--threads", type=int, default=None, help="torch threads [torch's default]; 1 keeps "
+                       "the figures steady on a machine other jobs share")
     args = parser.parse_args()
-    {"extract": extract, "pictures": pictures}[args.job](args)
+    {"extract": extract, "pictures": pictures, "train": train_speed, "paint": paint_latency}[args.job](args)
 
 
 if __name__ == "__main__":
