@@ -155,15 +155,12 @@ _catalogs: dict = {}
 def read_crops(batch: dict, catalog_path: str) -> dict:
     """The crops of a batch of face ids, read from the catalog on the driver's node."""
     from db import Catalog
-    from db.training import iter_face_images
+
+    from .taggers import read_batch
     if catalog_path not in _catalogs:   # one connection per worker process
         _catalogs[catalog_path] = Catalog(catalog_path, create=False)
-    from db.tagging import imported_face_ids
-    ids = [int(f) for f in batch["face_id"]]
-    catalog = _catalogs[catalog_path]
-    imported = imported_face_ids(catalog, ids)
-    return {"face_id": ids, "image": [blob for _, blob in iter_face_images(catalog, ids)],
-            "imported": [f in imported for f in ids]}
+    ids, blobs, imported = read_batch(_catalogs[catalog_path], [int(f) for f in batch["face_id"]])
+    return {"face_id": ids, "image": blobs, "imported": imported}
 
 
 class TagActor:

@@ -219,7 +219,7 @@ def local_predictions(catalog: Catalog, todo: list[int], tagger, vocab: dict, op
     catalog connection stays in its thread) and keeps a few batches ahead of the workers."""
     batches = (len(todo) + opts.batch - 1) // opts.batch
     workers = min(opts.workers or os.cpu_count() or 1, batches) if getattr(tagger, "parallel", False) else 1
-    jobs = (_batch_of(catalog, todo[i:i + opts.batch]) for i in range(0, len(todo), opts.batch))
+    jobs = (read_batch(catalog, todo[i:i + opts.batch]) for i in range(0, len(todo), opts.batch))
     if workers <= 1:
         for ids, blobs, imported in jobs:
             yield predict_blobs(tagger, vocab, opts, ids, blobs, imported)
@@ -234,7 +234,9 @@ def local_predictions(catalog: Catalog, todo: list[int], tagger, vocab: dict, op
             yield waiting.popleft().get()
 
 
-def _batch_of(catalog: Catalog, ids: list[int]) -> tuple[list[int], list[bytes], list[bool]]:
+def read_batch(catalog: Catalog, ids: list[int]) -> tuple[list[int], list[bytes], list[bool]]:
+    """predict_blobs' input for the faces `ids`: their stored crops and whether each was imported as
+    a face crop already; read by the process that holds the catalog (here, or a Ray task pinned to it)."""
     imported = q.imported_face_ids(catalog, ids)
     return ids, [catalog.face_image(f) for f in ids], [f in imported for f in ids]
 
