@@ -155,3 +155,13 @@ def test_augmentation_refuses_nonsense():
         SketchAugment(level=(0.6, 0.2))
     with pytest.raises(ValueError):
         SketchAugment(p=2)
+
+
+@pytest.mark.shared
+def test_eval_finds_the_shared_drawings_from_any_working_directory(shared, tmp_path, monkeypatch):
+    # `train eval` of a sketch run scores ../shared's hand drawings by default: it used to look for
+    # them relative to the working directory only, so run from elsewhere it silently skipped them.
+    from train.commands_eval import default_drawings
+
+    monkeypatch.chdir(tmp_path)
+    assert default_drawings() == shared / "data" / "sketches"

@@ -20,7 +20,17 @@ from .metrics import WeightsError
 from .runs import RunError, load_run
 
 console = make_console(stderr=True)
-SHARED_DRAWINGS = Path("../shared/data/sketches")     # the project's real hand drawings, beside a checkout
+# The project's real hand drawings sit in ../shared beside a checkout: found from the working
+# directory or, wherever the command runs, from this file's checkout.
+SHARED_DRAWINGS = Path("shared") / "data" / "sketches"
+
+
+def default_drawings() -> Path | None:
+    """../shared/data/sketches beside the working directory or beside this checkout, if there."""
+    for root in (Path.cwd().parent, Path(__file__).resolve().parents[2]):
+        if (root / SHARED_DRAWINGS).is_dir():
+            return root / SHARED_DRAWINGS
+    return None
 
 
 def _log(message: str) -> None:
@@ -176,8 +186,8 @@ def eval_(
     between a floor and a ceiling, realism, tags, noise, and hand drawings (--drawings)."""
     if n < 2 or per_class < 2:
         fail("--n and --per-class must be at least 2")
-    if drawings is None and SHARED_DRAWINGS.is_dir():
-        drawings = SHARED_DRAWINGS
+    if drawings is None:
+        drawings = default_drawings()
     try:
         if judge_file is None:
             judge_file, why = find_judge(run)
