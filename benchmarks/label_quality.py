@@ -1,7 +1,8 @@
 """Label quality on ../shared's 7,971 labelled faces: can the suspects machinery find wrong labels?
 
-    python benchmarks/label_quality.py            # ~20 min on 2 idle cores (three cross-fitted judges)
+    python benchmarks/label_quality.py            # ~15 min on one core (three cross-fitted judges)
     python benchmarks/label_quality.py --quick    # 2 folds x 1 epoch at 16 px: checks the script runs
+    python benchmarks/label_quality.py --size 48  # another judge tagger (--size, --width, --epochs)
 
 Side by side, in one run, on copies of the shared catalog (benchmarks/shared_catalog.py):
 1. The judge tagger (`curate tag --tagger judge`, 5-fold cross-fitted) on the real manual labels:
@@ -12,7 +13,9 @@ Side by side, in one run, on copies of the shared catalog (benchmarks/shared_cat
    another tag, (b) to the tag most confused with it (the clean judge's most frequent confusion).
    Precision and recall of the flipped faces among the top k suspects (k = number flipped), for the
    judge and for a 5-fold logistic regression on colour histograms, both through the same
-   confident learning (db/suspects.py). Goal: recall >= 0.75 for uniform flips.
+   confident learning (db/suspects.py). Goal: recall >= 0.75 for uniform flips. The judge's top-k
+   faces that were not flipped are checked against the real labels' own top k suspects: how many
+   of its "false" suspects it doubted before any flip (the shared labels' own errors, mostly).
 3. Labelling effort (uniform flips): a simulated labeller walks the app's own queue
    (label_app.session.LabelSession) and fixes every flipped face it meets; errors fixed after
    reviewing 5%, 10%, 20% of the faces, "likely label errors first" vs "random" vs "unlabelled
@@ -113,6 +116,18 @@ def top_k(cat: Catalog, judge: str, flipped: dict[str, dict]) -> dict[str, tuple
     return out
 
 
+def already_suspects(cat: Catalog, clean: Catalog, flipped: dict[str, dict]) -> dict[str, tuple[int, int]]:
+    """Group -> (top-k suspects that were not flipped, how many of them the real labels' own top k
+    suspects held already): "false" suspects that are the shared labels' own errors, not the judge's."""
+    out = {}
+    for group, truth in flipped.items():
+        k = len(truth)
+        others = [f for f in [s.face_id for s in find_suspects(cat, "manual", group, compare=[])][:k] if f not in truth]
+        before = {s.face_id for s in find_suspects(clean, "manual", group, compare=[])[:k]}
+        out[group] = (len(others), len(set(others) & before))
+    return out
+
+
 def walk(path: Path, order: str, flipped: dict[str, dict]) -> dict[str, list[int]]:
     """A labeller reviewing the app's queue in order, fixing flipped faces; group -> fixed at each budget."""
     from label_app.session import LabelSession
@@ -180,8 +195,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 folds x 1 epoch at 16 px: only checks that it runs")
     ap.add_argument("--sheet", type=Path, default=ROOT / "docs" / "suspects_manual.png")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--size", type=int, help=f"the judge tagger's image size [{JudgeTaggerOptions.size}]")
+    ap.add_argument("--width", type=int, help=f"the judge tagger's width [{JudgeTaggerOptions.width}]")
+    ap.add_argument("--epochs", type=int, help=f"the judge tagger's epochs [{JudgeTaggerOptions.epochs}]")
     args = ap.parse_args()
-    opts = JudgeTaggerOptions(seed=args.seed, **(dict(folds=2, epochs=1, size=16) if args.quick else {}))
+    chosen = {k: v for k, v in dict(size=args.size, width=args.width, epochs=args.epochs).items() if v is not None}
+    opts = JudgeTaggerOptions(seed=args.seed, **(dict(folds=2, epochs=1, size=16) if args.quick else chosen))
     work = Path(tempfile.mkdtemp(prefix="label_quality_"))
     src = labelled_catalog(args.db)
     started = time.time()
@@ -252,6 +271,10 @@ def main() -> None:
                     print(f"{name:30s} {g:10s} {k:5d} {p:10.3f} {r:8.3f}")
                 k = sum(v[2] for v in res.values())
                 print(f"{name:30s} {'both':10s} {k:5d} {'':10s} {sum(v[1] * v[2] for v in res.values()) / k:8.3f}")
+            with Catalog(clean) as before:
+                for g, (n, known) in already_suspects(cat, before, flipped).items():
+                    print(f"judge's top-k in {g} not flipped: {n}, of which {known} were among the real labels' own "
+                          f"top {len(flipped[g])} suspects (doubted before the flips)")
         noisy[mode] = (path, flipped)
 
     # 3. labelling effort on the uniform flips
