@@ -105,26 +105,30 @@ def colour_lr(cat: Catalog, seed: int = 0) -> None:
     tagging.save_learned_labels(cat, "colour-lr", "colour-lr-5fold", {"learned_from": "manual"}, labels, dists)
 
 
-def top_k(cat: Catalog, judge: str, flipped: dict[str, dict]) -> dict[str, tuple[float, float, int]]:
+def ranked_suspects(cat: Catalog, judge: str = "judge") -> dict[str, list[int]]:
+    """Group -> the manual labels' suspects by `judge`'s probabilities, most suspicious first."""
+    return {g: [s.face_id for s in find_suspects(cat, "manual", g, judge, compare=[])] for g in GROUPS}
+
+
+def top_k(ranked: dict[str, list[int]], flipped: dict[str, dict]) -> dict[str, tuple[float, float, int]]:
     """Group -> (precision, recall, k) of the flipped faces among the top k suspects."""
     out = {}
     for group, truth in flipped.items():
-        ranked = [s.face_id for s in find_suspects(cat, "manual", group, judge, compare=[])]
         k = len(truth)
-        hits = len(set(ranked[:k]) & set(truth))
-        out[group] = (hits / max(1, min(k, len(ranked))), hits / k, k)
+        hits = len(set(ranked[group][:k]) & set(truth))
+        out[group] = (hits / max(1, min(k, len(ranked[group]))), hits / k, k)
     return out
 
 
-def already_suspects(cat: Catalog, clean: Catalog, flipped: dict[str, dict]) -> dict[str, tuple[int, int]]:
+def already_suspects(ranked: dict[str, list[int]], before: dict[str, list[int]], flipped: dict[str, dict]
+                     ) -> dict[str, tuple[int, int]]:
     """Group -> (top-k suspects that were not flipped, how many of them the real labels' own top k
-    suspects held already): "false" suspects that are the shared labels' own errors, not the judge's."""
+    suspects (`before`) held already): "false" suspects that are the shared labels' own errors."""
     out = {}
     for group, truth in flipped.items():
         k = len(truth)
-        others = [f for f in [s.face_id for s in find_suspects(cat, "manual", group, compare=[])][:k] if f not in truth]
-        before = {s.face_id for s in find_suspects(clean, "manual", group, compare=[])[:k]}
-        out[group] = (len(others), len(set(others) & before))
+        others = [f for f in ranked[group][:k] if f not in truth]
+        out[group] = (len(others), len(set(others) & set(before[group][:k])))
     return out
 
 
@@ -248,6 +252,7 @@ def main() -> None:
         for s in suspects[:48]:
             print(f"  #{s.face_id} {s.group}: {s.given} -> {s.likely} {s.p_likely:.2f}  {'; '.join(s.reasons)}")
         confusable = confusions(cat)
+        before = ranked_suspects(cat)
 
     # 2. injected noise, judge vs colour histograms, through the same confident learning
     noisy = {}
@@ -265,16 +270,16 @@ def main() -> None:
                   f"{judge_s:.0f} s (held-out accuracy vs the noisy labels: "
                   f"{', '.join(f'{g} {a:.1%}' for g, a in s.accuracy.items())}), colour-histogram LR {lr_s:.0f} s")
             print(f"{'top-k suspects':30s} {'group':10s} {'k':>5s} {'precision':>10s} {'recall':>8s}")
+            ranked = {judge: ranked_suspects(cat, judge) for judge in ("judge", "colour-lr")}
             for name, judge in (("judge (cross-fitted CNN)", "judge"), ("colour histograms + LR", "colour-lr")):
-                res = top_k(cat, judge, flipped)
+                res = top_k(ranked[judge], flipped)
                 for g, (p, r, k) in res.items():
                     print(f"{name:30s} {g:10s} {k:5d} {p:10.3f} {r:8.3f}")
                 k = sum(v[2] for v in res.values())
                 print(f"{name:30s} {'both':10s} {k:5d} {'':10s} {sum(v[1] * v[2] for v in res.values()) / k:8.3f}")
-            with Catalog(clean) as before:
-                for g, (n, known) in already_suspects(cat, before, flipped).items():
-                    print(f"judge's top-k in {g} not flipped: {n}, of which {known} were among the real labels' own "
-                          f"top {len(flipped[g])} suspects (doubted before the flips)")
+            for g, (n, known) in already_suspects(ranked["judge"], before, flipped).items():
+                print(f"judge's top-k in {g} not flipped: {n}, of which {known} were among the real labels' own "
+                      f"top {len(flipped[g])} suspects (doubted before the flips)")
         noisy[mode] = (path, flipped)
 
     # 3. labelling effort on the uniform flips
