@@ -1,4 +1,4 @@
-"""Parity of curate.i2v with the original `illustration2vec` package (chainer) on a fake model.
+"""Parity of curate.taggers.i2v with the original `illustration2vec` package (chainer) on a fake model.
 
 Writes an i2v-shaped caffemodel of the real format (tiny widths, 1,539 outputs, random
 weights) in both the modern `layer` and the legacy V1 `layers` encoding, runs the
@@ -34,9 +34,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from curate.i2v.caffemodel import i2v_layers, write_caffemodel  # noqa: E402
-from curate.i2v.network import load_model  # noqa: E402
-from curate.i2v.preprocess import preprocess_batch  # noqa: E402
+from curate.taggers.i2v.caffemodel import i2v_layers, write_caffemodel  # noqa: E402
+from curate.taggers.i2v.network import load_model  # noqa: E402
+from curate.taggers.i2v.preprocess import preprocess_batch  # noqa: E402
 
 REFERENCE = r"""
 import sys, numpy as np

@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.shared_catalog import DEFAULT, labelled_catalog  # noqa: E402
-from curate.i2v.caffemodel import i2v_layers, write_caffemodel  # noqa: E402
-from curate.i2v.network import MODEL_FILE, load_model  # noqa: E402
-from curate.taggers import I2VTagger, TagOptions, tag_catalog  # noqa: E402
+from curate.taggers.i2v.caffemodel import i2v_layers, write_caffemodel  # noqa: E402
+from curate.taggers.i2v.network import MODEL_FILE, load_model  # noqa: E402
+from curate.taggers.tagging import I2VTagger, TagOptions, tag_catalog  # noqa: E402
 from db import Catalog  # noqa: E402
 from db.tagging import tagged_face_ids  # noqa: E402
 

@@ -13,7 +13,7 @@ Side by side, in one run, on copies of the shared catalog (benchmarks/shared_cat
    another tag, (b) to the tag most confused with it (the clean judge's most frequent confusion).
    Precision and recall of the flipped faces among the top k suspects (k = number flipped), for the
    judge and for a 5-fold logistic regression on colour histograms, both through the same
-   confident learning (db/suspects.py). Goal: recall >= 0.75 for uniform flips. The judge's top-k
+   confident learning (curate/quality/suspects.py). Goal: recall >= 0.75 for uniform flips. The judge's top-k
    faces that were not flipped are checked against the real labels' own top k suspects: how many
    of its "false" suspects it doubted before any flip (the shared labels' own errors, mostly).
 3. Labelling effort (uniform flips): a simulated labeller walks the app's own queue
@@ -37,11 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.shared_catalog import labelled_catalog  # noqa: E402
-from curate.judge_tagger import JudgeTaggerOptions, cross_fit  # noqa: E402
+from curate.taggers.judge import JudgeTaggerOptions, cross_fit  # noqa: E402
 from db import Catalog  # noqa: E402
 from db import labelling as q  # noqa: E402
 from db import tagging  # noqa: E402
-from db.suspects import find_suspects  # noqa: E402
+from curate.quality.suspects import find_suspects  # noqa: E402
 
 GROUPS = ("hair_color", "eye_color")
 FRACTION = 0.10
@@ -84,7 +84,7 @@ def colour_lr(cat: Catalog, seed: int = 0) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from train.judge import decode_face
+    from curate.taggers.classifier import decode_face
     ids = cat.face_ids()
     feats = []
     for f in ids:
@@ -218,12 +218,12 @@ def main() -> None:
         summary = cross_fit(cat, opts)
         print(f"\n[1] judge tagger on the real manual labels: {summary.labelled} faces in {time.time() - t:.0f} s; "
               f"held-out accuracy (all faces): " + ", ".join(f"{g} {a:.1%}" for g, a in summary.accuracy.items()))
-        from curate.taggers import AnimefaceTagger, TagOptions, tag_catalog
+        from curate.taggers.tagging import AnimefaceTagger, TagOptions, tag_catalog
         t = time.time()
         tagged = tag_catalog(cat, AnimefaceTagger(), TagOptions())
         print(f"animeface: {tagged.faces} faces in {time.time() - t:.0f} s, {tagged.other_way} read as whole crops "
               f"(no face found), {tagged.faces - tagged.labelled} without labels")
-        from train.judge import JudgeOptions, train_judge
+        from curate.taggers.classifier import JudgeOptions, train_judge
         t = time.time()
         old = train_judge(cat, JudgeOptions(source="manual", seed=args.seed, **(
             dict(epochs=1, size=16) if args.quick else {})), log=lambda *a: None)
@@ -245,7 +245,7 @@ def main() -> None:
         print(f"animeface, all {len(truth)} faces: hair {acc['hair_color'][0]:.1%}, eyes {acc['eye_color'][0]:.1%}; "
               f"the {len(w)} read as whole crops: hair {wacc['hair_color']:.1%}, eyes {wacc['eye_color']:.1%}")
         suspects = find_suspects(cat, "manual")
-        from curate.commands_quality import write_sheet
+        from curate.commands.quality import write_sheet
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
         write_sheet(cat, suspects[:48], args.sheet)
         print(f"{len(suspects)} suspects among the real labels; the top 48 -> {args.sheet}")

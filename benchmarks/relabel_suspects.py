@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from db import Catalog, CatalogError  # noqa: E402
-from db.suspects import find_suspects  # noqa: E402
+from curate.quality.suspects import find_suspects  # noqa: E402
 
 ANNOTATOR = "relabel-suspects"
 

@@ -31,7 +31,7 @@
         Goal: ours >= 1.3x the reference.
 
     python benchmarks/sketch.py paint --run RUN [--n 4] [--repeat 20]
-        `train.paint.paint` latency (what the app's Draw page waits for per drawing): the first call
+        `train.sketch.paint.paint` latency (what the app's Draw page waits for per drawing): the first call
         (loads the generator) and the median of the next ones.
 
 Other jobs on the machine skew timings: run when `uptime` shows the lowest load you can get.
@@ -114,8 +114,8 @@ def extract(args) -> None:
 def pictures(args) -> None:
     from curate.sheet import contact_sheet
     import torch
-    from train.sketch import normalise_drawing
-    from train.sketch_augment import SketchAugment, ink_tensor
+    from train.sketch.drawing import normalise_drawing
+    from train.sketch.augment import SketchAugment, ink_tensor
 
     out = Path(args.out)
     source = labelled_catalog(args.db)
@@ -314,7 +314,7 @@ def derived_hash() -> str:
 
 def paint_latency(args) -> None:
     import torch
-    from train.paint import paint
+    from train.sketch.paint import paint
     from train.runs import load_run
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -351,7 +351,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--faces", type=int, default=1000, help="A|B pairs exported for the reference")
     p.add_argument("--workers", type=int, default=2, help="the reference's DataLoader workers")
-    p = sub.add_parser("paint", help="train.paint.paint latency (the Draw page)")
+    p = sub.add_parser("paint", help="train.sketch.paint.paint latency (the Draw page)")
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--n", type=int, default=4)
     p.add_argument("--repeat", type=int, default=20)

@@ -13,7 +13,7 @@ import typer
 
 from db import Catalog, CatalogError
 # the commands import these from here
-from db.cli import DEFAULT_DB_PATH, CatalogErrors, DbOption, fail, make_app, make_console  # noqa: F401
+from curate.conventions import DEFAULT_DB_PATH, CatalogErrors, DbOption, fail, make_app, make_console  # noqa: F401
 
 RayOption = Annotated[Optional[str], typer.Option(
     "--ray", metavar="auto|local|ADDRESS",

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from db import CatalogError
 
-from .app import app, fail
+from curate.app import app, fail
 
 # Each import registers its commands on `app`.
-from . import commands_catalog  # noqa: F401,E402
-from . import commands_crop  # noqa: F401,E402
-from . import commands_sketch  # noqa: F401,E402
-from . import commands_tag  # noqa: F401,E402
-from . import commands_quality  # noqa: F401,E402
-from . import commands_show  # noqa: F401,E402
+from curate.commands import catalog as commands_catalog  # noqa: F401,E402
+from curate.commands import crop as commands_crop  # noqa: F401,E402
+from curate.commands import sketch as commands_sketch  # noqa: F401,E402
+from curate.commands import tag as commands_tag  # noqa: F401,E402
+from curate.commands import quality as commands_quality  # noqa: F401,E402
+from curate.commands import show as commands_show  # noqa: F401,E402
 
 
 def main() -> None:

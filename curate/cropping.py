@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from .detectors import Box
+from curate.detectors import Box
 
 
 class Square(NamedTuple):

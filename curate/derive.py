@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 from db import Catalog, CatalogError
 from db import derived as q
 
-from .lineart import LineArtError, XDoGParams, line_art_png, make_params, params_hash, params_json
+from curate.lineart import LineArtError, XDoGParams, line_art_png, make_params, params_hash, params_json
 
 KINDS = ("sketch",)
 CHUNK = 32           # faces per worker task: enough to amortise the hand-over, small enough to share out

@@ -35,8 +35,8 @@ from PIL import Image
 
 from db import Catalog, CatalogError
 
-from .images import ImageError, open_crop
-from .labels_io import spreadsheet_safe
+from curate.images import ImageError, open_crop
+from curate.labels_io import spreadsheet_safe
 
 FORMATS = ("imagefolder", "dataset-json", "csv", "webdataset", "hf")
 ALL_FACES = ("csv", "webdataset", "hf")     # formats that export faces without a label too
@@ -101,7 +101,7 @@ def check(catalog: Catalog, o: ExportOptions) -> tuple[StreamedLabels, dict | No
     if o.format not in FORMATS:
         raise CatalogError(f"--format must be one of {', '.join(FORMATS)}, not {o.format!r}")
     if o.format in ("webdataset", "hf"):
-        from .export_shards import require
+        from curate.export_shards import require
         require(o.format)
     _check_out(catalog, _followed(Path(o.out)), o.force)
     labels, group = _labels(catalog, o)
@@ -323,6 +323,6 @@ def _cell(v) -> str:
 
 
 def _writers() -> dict:
-    from .export_shards import HuggingFaceDataset, WebDatasetShards
+    from curate.export_shards import HuggingFaceDataset, WebDatasetShards
     return {"imagefolder": _ImageFolder, "dataset-json": _DatasetJson, "csv": _Csv,
             "webdataset": WebDatasetShards, "hf": HuggingFaceDataset}

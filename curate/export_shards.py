@@ -64,7 +64,7 @@ class WebDatasetShards:
         self.mtime = int(time.time())   # whole seconds: a float makes tarfile write a pax header per member
 
     def add(self, face: dict, result) -> None:
-        from .export import png
+        from curate.export import png
         split = face.get("split") or UNSPLIT
         if split not in self.writers:
             self.writers[split] = self.wds.ShardWriter(str(self.work / f"{split}-%06d.tar"),
@@ -110,7 +110,7 @@ class HuggingFaceDataset:
         (work / ".arrow").mkdir()
 
     def add(self, face: dict, result) -> None:
-        from .export import png
+        from curate.export import png
         split = face.get("split") or UNSPLIT
         if split not in self.streams:
             sink = self.pa.OSFile(str(self.work / ".arrow" / f"{split}.arrow"), "wb")

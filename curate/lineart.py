@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .images import ImageError, open_crop, to_rgb
+from curate.images import ImageError, open_crop, to_rgb
 
 ALGORITHM_VERSION = 1   # bump when the code changes what a parameter set produces: every image is remade
 

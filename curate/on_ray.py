@@ -122,7 +122,7 @@ class CropActor:
     """One per worker slot: builds the detector once, then reads, detects and crops files."""
 
     def __init__(self, options, spec, cascade: bytes | None):
-        from . import pipeline
+        from curate import pipeline
         if cascade is not None:   # the driver's cascade file, so nodes need no copy of their own
             path = Path(tempfile.mkdtemp(prefix="curate-cascade-")) / "cascade.xml"
             path.write_bytes(cascade)
@@ -156,7 +156,7 @@ def read_crops(batch: dict, catalog_path: str) -> dict:
     """The crops of a batch of face ids, read from the catalog on the driver's node."""
     from db import Catalog
 
-    from .taggers import read_batch
+    from curate.taggers.tagging import read_batch
     if catalog_path not in _catalogs:   # one connection per worker process
         _catalogs[catalog_path] = Catalog(catalog_path, create=False)
     ids, blobs, imported = read_batch(_catalogs[catalog_path], [int(f) for f in batch["face_id"]])
@@ -173,7 +173,7 @@ class TagActor:
         self.tagger, self.vocab, self.opts = tagger, vocab, opts
 
     def __call__(self, batch: dict) -> dict:
-        from .taggers import predict_blobs
+        from curate.taggers.tagging import predict_blobs
         ids = [int(f) for f in batch["face_id"]]
         kept, results, broken = predict_blobs(self.tagger, self.vocab, self.opts, ids, list(batch["image"]),
                                               [bool(x) for x in batch["imported"]])
@@ -205,7 +205,7 @@ def tag_results(catalog, todo: list[int], tagger, vocab: dict, opts, address: st
 
 def _face_labels(batch: dict):
     """An actor's batch back into taggers.predict_blobs' answer."""
-    from .taggers import FaceTags
+    from curate.taggers.tagging import FaceTags
     rows = list(zip(batch["face_id"], batch["labels"], batch["error"]))
     answers = [json.loads(s) for _, s, why in rows if not why]
     return ([int(f) for f, _, why in rows if not why], [FaceTags([tuple(x) for x in a[0]], a[1]) for a in answers],

@@ -26,9 +26,10 @@ import numpy as np
 from db import Catalog
 from db import ingest
 
-from . import detectors, on_ray, quality
-from .cropping import crop_square, cut
-from .images import DEFAULT_MAX_PIXELS, ImageError, Skipped, decode, iter_image_files, png_bytes
+from curate import detectors, on_ray
+from curate import face_measures as quality
+from curate.cropping import crop_square, cut
+from curate.images import DEFAULT_MAX_PIXELS, ImageError, Skipped, decode, iter_image_files, png_bytes
 
 
 @dataclass(frozen=True)

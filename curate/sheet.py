@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from db import Catalog, CatalogError
 from db import derived
 
-from .images import ImageError, open_crop
+from curate.images import ImageError, open_crop
 
 CROP = "crop"   # the face's own crop; any other kind is a derived image (db/derived.py)
 

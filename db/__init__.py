@@ -1,5 +1,5 @@
 """The SQLite catalog: schema, migrations and every query of the project."""
 
-from .catalog import DEFAULT_DB, SPLITS, Catalog, CatalogError, explain, split_hash
+from db.catalog import DEFAULT_DB, SPLITS, Catalog, CatalogError, explain, split_hash
 
 __all__ = ["Catalog", "CatalogError", "DEFAULT_DB", "SPLITS", "explain", "split_hash"]

@@ -19,8 +19,8 @@ from typing import Iterable, Iterator
 
 import sqlite_utils
 
-from .schema import MIGRATIONS, SCHEMA_VERSION
-from .vocabulary import DEFAULT_GROUPS
+from db.schema import MIGRATIONS, SCHEMA_VERSION
+from db.vocabulary import DEFAULT_GROUPS
 
 DEFAULT_DB = "catalog.db"
 BUSY_TIMEOUT_S = 60

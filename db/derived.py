@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from .catalog import Catalog, CatalogError
+from db.catalog import Catalog, CatalogError
 
 CURRENT = "JOIN faces f ON f.id = d.face_id AND f.sha256 = d.face_sha256"   # rows made from today's crop
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .catalog import Catalog
+from db.catalog import Catalog
 
 
 def source_is_done(catalog: Catalog, path: str, size: int | None) -> bool:

@@ -1,6 +1,6 @@
 """Queries of the labelling app: queues, filters, progress, face status changes.
 
-(Agreement between annotators: db/agreement.py.)
+(Agreement between annotators: curate/quality/agreement.py.)
 
 People's labels go to source `manual` (one row per event, with the annotator's
 name). The app never touches another source's events. Everything a browser sends
@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from .catalog import FACE_STATUSES, IMAGE_JOIN, SPLIT_JOIN, SPLITS, Catalog, CatalogError
+from db.catalog import FACE_STATUSES, IMAGE_JOIN, SPLIT_JOIN, SPLITS, Catalog, CatalogError
 
 MANUAL = "manual"
 # "Unsure" is a skip with a record: an event of source `manual` whose key is not a
@@ -22,7 +22,7 @@ MANUAL = "manual"
 UNSURE_KEY = "_unsure"
 ORDERS = ("unlabelled", "confidence", "disagreement", "suspects", "margin", "random", "id")
 # Orders read from a learned tagger's whole distributions (`curate tag --tagger judge`), `source`:
-# "suspects" = likely label errors first (db/suspects.py), "margin" = most undecided first.
+# "suspects" = likely label errors first (curate/quality/suspects.py), "margin" = most undecided first.
 JUDGE_ORDERS = ("suspects", "margin")
 
 
@@ -109,7 +109,7 @@ def validate_spec(catalog: Catalog, spec: QueueSpec) -> QueueSpec:
     if spec.given is not None and spec.given not in catalog.group(group)["tags"]:
         raise CatalogError(f"{spec.given!r} is not a tag of {group}")
     if spec.order in JUDGE_ORDERS:
-        from . import tagging
+        from db import tagging
         if spec.source is None or not tagging.distributions_exist(catalog, spec.source, group):
             raise CatalogError(f"the {spec.order} order needs a judge's probabilities for {group} as suggestion "
                                f"source: run `curate tag --tagger judge --labels {MANUAL}` first")
@@ -202,7 +202,7 @@ def build_queue(catalog: Catalog, spec: QueueSpec, limit: int | None = None) -> 
             # Least confident first; faces the source never tagged come last.
             ids.sort(key=lambda i: (i not in score, score.get(i, 0.0)))
         elif spec.order in JUDGE_ORDERS:
-            from .suspects import margins, review_order
+            from curate.quality.suspects import margins, review_order
             if spec.order == "margin":
                 rank = margins(catalog, spec.group, spec.source)
                 ids.sort(key=lambda i: (i not in rank, rank.get(i, 0.0)))

@@ -1,11 +1,11 @@
-"""Queries of the auto-taggers (curate/taggers.py, curate/judge_tagger.py) and of label agreement."""
+"""Queries of the auto-taggers (curate/taggers/tagging.py, curate/taggers/judge.py) and of label agreement."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 
-from .catalog import SPLIT_JOIN, Catalog
+from db.catalog import SPLIT_JOIN, Catalog
 
 # A tagger looked at the face and had nothing to say (animeface found no face there): an
 # event of the tagger's source whose key is no tag or group and whose tag is NULL, so it is

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Iterator
 
-from .catalog import SPLIT_JOIN, Catalog
+from db.catalog import SPLIT_JOIN, Catalog
 
 
 def content_fingerprint(catalog: Catalog) -> str:

@@ -2,7 +2,7 @@
 
 Left: a canvas (streamlit-drawable-canvas, the `draw` extra; its toolbar has undo, redo
 and clear) and an upload button. Middle: the drawing as the model sees it, normalised like
-the training sketches (train/sketch.py), or why it cannot be used. Right: the sketch run,
+the training sketches (train/sketch/drawing.py), or why it cannot be used. Right: the sketch run,
 tag pickers for the run's exclusive groups (hair colour, eye colour), and the painted faces.
 Painting goes through the contract of label_app/painting.py; without a painter or a sketch
 run the page says that no sketch model is available.
@@ -20,7 +20,7 @@ from PIL import Image
 
 from label_app import painting
 from label_app.safe_text import md
-from train.sketch import DrawingError, normalise_drawing
+from train.sketch.drawing import DrawingError, normalise_drawing
 
 CANVAS_SIDE = 320
 ANY = "(any)"

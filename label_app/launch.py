@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from db import Catalog, CatalogError
-from db.cli import CONTEXT, DEFAULT_DB_PATH, DbOption, VersionOption, fail
+from curate.conventions import CONTEXT, DEFAULT_DB_PATH, DbOption, VersionOption, fail
 
 SCRIPT = Path(__file__).with_name("streamlit_app.py")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

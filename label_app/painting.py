@@ -7,8 +7,8 @@ The contract a sketch-to-face trainer (`train pix2pix`) fulfils:
   "xdog", "params": the line-art parameters as `curate.lineart.params_json` wrote them, which
   `params_from_json` reads back}, and, for tag-conditioned runs, `"conditions"` (the
   `train.conditions.ConditionSpec` JSON: groups with their tags). The page lists such runs.
-- A painter: `train.paint.paint(run_dir, sketch, tags, n, seed) -> list of uint8 [S, S, 3]`:
-  `sketch` is the drawing as `train.sketch.normalise_drawing` made it at the run's size with
+- A painter: `train.sketch.paint.paint(run_dir, sketch, tags, n, seed) -> list of uint8 [S, S, 3]`:
+  `sketch` is the drawing as `train.sketch.drawing.normalise_drawing` made it at the run's size with
   the run's parameters (uint8 [S, S], ink 0, paper 255); `tags` maps a condition group to one
   of its tags ({"hair_color": "blonde hair"}); groups left out are drawn from the training
   distribution; `n` paintings, the same for the same seed. It raises `train.runs.RunError`
@@ -71,9 +71,9 @@ def sketch_runs(runs_dir: Path) -> list[SketchRun]:
 
 
 def find_painter() -> Callable | None:
-    """`train.paint.paint` when this installation has it, else None."""
+    """`train.sketch.paint.paint` when this installation has it, else None."""
     try:
-        from train.paint import paint   # written with `train pix2pix` (issue 13, part 2)
+        from train.sketch.paint import paint   # written with `train pix2pix` (issue 13, part 2)
     except ImportError:
         return None
     return paint

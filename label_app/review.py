@@ -1,6 +1,6 @@
 """The app's review of given labels against a judge: "likely label errors first", "most uncertain first".
 
-With the queue order `suspects` (db/suspects.py: confident learning on the judge tagger's
+With the queue order `suspects` (curate/quality/suspects.py: confident learning on the judge tagger's
 held-out probabilities) the single view shows the face's given label and the likely one;
 Enter accepts the likely one, Space keeps the given one (recorded under the person's name),
 and the grid shows a page of suspects of one given label ("labelled blonde, probably not")

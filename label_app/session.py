@@ -209,7 +209,7 @@ class LabelSession:
         return self.review_many([face_id]).get(face_id)
 
     def review_many(self, face_ids: list[int]) -> dict[int, dict]:
-        from db.suspects import likely_labels
+        from curate.quality.suspects import likely_labels
         if self.spec.order not in q.JUDGE_ORDERS or not face_ids:
             return {}
         group = self.spec.group

@@ -14,7 +14,7 @@ import streamlit as st
 
 from db import SPLITS, Catalog, CatalogError
 from db import labelling as q
-from db.agreement import annotator_agreement
+from curate.quality.agreement import annotator_agreement
 from label_app import keyboard, progress_cache, review
 from label_app.context import source_context
 from label_app.safe_text import md

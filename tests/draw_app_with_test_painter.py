@@ -1,5 +1,5 @@
 """`streamlit run` target for the browser test of the Draw page: the real app, with the test's
-deterministic stand-in painter (tests/test_draw_page.py) in place of `train.paint`."""
+deterministic stand-in painter (tests/test_draw_page.py) in place of `train.sketch.paint`."""
 
 import runpy
 import sys

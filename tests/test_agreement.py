@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from db.agreement import agreement, cohen_kappa, worst_disagreements
+from curate.quality.agreement import agreement, cohen_kappa, worst_disagreements
 from curate.cli import app
 from db import Catalog
 

@@ -1,5 +1,5 @@
 """One CLI: every command of `curate`, `train` and `label-app` spells the shared options the same
-way (README, "Conventions"; the definitions are in db/cli.py), and answers -h."""
+way (README, "Conventions"; the definitions are in curate/conventions.py), and answers -h."""
 
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def _thirteen_colours(db: Path) -> None:
 
 def test_agree_is_readable_at_80_columns(tiny_catalog, monkeypatch):
     _thirteen_colours(tiny_catalog)
-    monkeypatch.setattr(curate.commands_tag.console, "_width", 80)
+    monkeypatch.setattr(curate.commands.tag.console, "_width", 80)
     r = runner.invoke(curate.cli.app, ["agree", "a", "b", "--worst", "5", "--db", str(tiny_catalog)])
     assert r.exit_code == 0, r.output
     assert "…" not in r.output and max(len(line) for line in r.output.splitlines()) <= 80

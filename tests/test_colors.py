@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.colors import DEFAULT_PALETTE, PIXELS, PROTOTYPES, Palette, find_face_colors, fit_group, rgb_to_lab
+from curate.taggers.colors import DEFAULT_PALETTE, PIXELS, PROTOTYPES, Palette, find_face_colors, fit_group, rgb_to_lab
 from db import Catalog
 
 runner = CliRunner()
@@ -61,7 +61,7 @@ def test_embedded_palette_round_trips(tmp_path):
 
 
 def test_a_palette_file_that_is_not_one_is_refused(tmp_path):
-    from curate.taggers import AnimefaceTagger
+    from curate.taggers.tagging import AnimefaceTagger
     from db import CatalogError
 
     for text in ["not json", '{"hair_color": {"tags": ["a"]}}', '{"hair_color": [1, 2]}']:
@@ -151,7 +151,7 @@ def test_embedded_palette_accuracy_on_held_out_shared_faces(shared):
     here the first ~150 of them, with a margin for the smaller sample."""
     import hashlib
 
-    from curate.taggers import AnimefaceTagger
+    from curate.taggers.tagging import AnimefaceTagger
     from db import split_hash
 
     palette = AnimefaceTagger().palette
@@ -194,7 +194,7 @@ def test_a_faces_colours_do_not_depend_on_what_was_tagged_before(shared_catalog,
 
 
 def test_whole_crop_colors_read_where_a_face_crop_has_them():
-    from curate.colors import CROP_EYES, whole_crop_colors
+    from curate.taggers.colors import CROP_EYES, whole_crop_colors
 
     hair, eyes, skin = (200, 30, 40), (40, 60, 210), (250, 220, 200)
     a = np.zeros((96, 96, 3), np.uint8)
@@ -211,7 +211,7 @@ def test_whole_crop_colors_read_where_a_face_crop_has_them():
 
 
 def test_animeface_tagging_reads_imported_crops_whole_and_remembers_no_face(tmp_path):
-    from curate.taggers import AnimefaceTagger, TagOptions, tag_catalog
+    from curate.taggers.tagging import AnimefaceTagger, TagOptions, tag_catalog
     from db.tagging import NOTHING_KEY
 
     cat = Catalog(tmp_path / "c.db")

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from curate.cli import app
 from curate.cropping import Square, crop_square, cut
 from curate.detectors import Box
-from curate import pipeline, quality
+from curate import pipeline
+from curate import face_measures as quality
 from curate.pipeline import CropOptions
 from db import Catalog
 

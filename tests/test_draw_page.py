@@ -1,7 +1,7 @@
 """The app's Draw page through AppTest: no model -> says so; with a painter -> sketch in, faces out.
 
 The painter here is a deterministic stand-in injected by the test to check the page's wiring
-(what it passes, what it shows); the product itself only ever paints with `train.paint`.
+(what it passes, what it shows); the product itself only ever paints with `train.sketch.paint`.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def test_which_folders_are_sketch_runs(tmp_path, options, ok):
 
 def test_a_real_tiny_pix2pix_run_paints_through_train_paint(tiny_catalog, tmp_path, monkeypatch):
     """No stand-in: a pix2pix run trained two steps at 32x32 on the tiny catalog's line art, found
-    by the page and painted with `train.paint`."""
+    by the page and painted with `train.sketch.paint`."""
     from curate.derive import derive
     from db import Catalog
     from train.loop import train

@@ -17,11 +17,11 @@ from db import Catalog
 from train.app import app
 from train.data import select_faces
 from train.experiment import ExperimentStopped, Plan, new_folder, run_experiment, save_plan
-from train.judge import JudgeOptions, train_judge
+from curate.taggers.classifier import JudgeOptions, train_judge
 from train.loop import train
 from train.options import TrainOptions
 from train.runs import load_checkpoint, load_run
-from train.spread import beyond_spread, group_runs, mean_std, summarise
+from train.eval.spread import beyond_spread, group_runs, mean_std, summarise
 
 runner = CliRunner()
 TINY = ["--iters", "2", "--batch", "4", "--ngf", "8", "--ndf", "8", "--z-dim", "8", "--min-per-tag", "1",

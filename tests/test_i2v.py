@@ -18,11 +18,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.i2v.caffemodel import CaffeModelError, Layer, i2v_layers, read_caffemodel, write_caffemodel
-from curate.i2v.download import DownloadError, download, fetch
-from curate.i2v.network import MODEL_FILE, I2VError, load_model
-from curate.i2v.preprocess import MEAN_BGR, preprocess, resize
-from curate.taggers import QUALITY_GROUP, TagOptions, map_i2v
+from curate.taggers.i2v.caffemodel import CaffeModelError, Layer, i2v_layers, read_caffemodel, write_caffemodel
+from curate.taggers.i2v.download import DownloadError, download, fetch
+from curate.taggers.i2v.network import MODEL_FILE, I2VError, load_model
+from curate.taggers.i2v.preprocess import MEAN_BGR, preprocess, resize
+from curate.taggers.tagging import QUALITY_GROUP, TagOptions, map_i2v
 from db import Catalog
 from db.vocabulary import DEFAULT_GROUPS
 
@@ -242,7 +242,7 @@ def test_cli_tags_i2v_resumably_and_leaves_manual_alone(tiny_catalog, tmp_path):
 
 
 def test_ctrl_c_while_tagging_keeps_the_batches_written(tiny_catalog, tmp_path, monkeypatch):
-    from curate import taggers
+    from curate.taggers import tagging as taggers
 
     folder = tiny_model(tmp_path / "m", biases={"red hair": 3.0, "blue eyes": 2.0})
     real_predict, calls = taggers.I2VTagger.predict, []
@@ -317,8 +317,8 @@ class _Release(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture
 def release(tmp_path, monkeypatch):
     """A release of the tiny model on a loopback server; downloads expect its (tiny) shapes."""
-    from curate.i2v import download as download_module
-    from curate.i2v.integrity import expected_convolutions
+    from curate.taggers.i2v import download as download_module
+    from curate.taggers.i2v.integrity import expected_convolutions
 
     monkeypatch.setattr(download_module, "OFFICIAL", expected_convolutions(len(TAGS), TINY), raising=False)
     folder = tiny_model(tmp_path / "release")
@@ -369,7 +369,7 @@ def test_default_vocabulary_is_in_real_tag_list(shared):
 
 
 def test_interrupted_limited_run_says_how_to_finish_it(tiny_catalog, tmp_path, monkeypatch):
-    from curate import taggers
+    from curate.taggers import tagging as taggers
 
     folder = tiny_model(tmp_path / "m", biases={"red hair": 3.0})
     real_predict, calls = taggers.I2VTagger.predict, []
@@ -459,8 +459,8 @@ def test_a_pinned_sha256_refuses_another_file(release, tmp_path):
 
 
 def test_download_checks_layers_shapes_and_tag_list(release, tmp_path, monkeypatch):
-    from curate.i2v import download as download_module
-    from curate.i2v.integrity import expected_convolutions
+    from curate.taggers.i2v import download as download_module
+    from curate.taggers.i2v.integrity import expected_convolutions
 
     folder, url = release
     monkeypatch.setattr(download_module, "OFFICIAL", expected_convolutions())   # the real release's shapes

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import train.cli  # noqa: F401  (registers the commands)
 from db import Catalog
 from train.app import app
-from train.judge import JudgeOptions, accuracy, load_judge, load_labelled, train_judge, JudgeError
+from curate.taggers.classifier import JudgeOptions, accuracy, load_judge, load_labelled, train_judge, JudgeError
 
 runner = CliRunner()
 HAIR = {"red hair": (220, 30, 30), "blue hair": (30, 30, 220), "green hair": (30, 200, 30)}

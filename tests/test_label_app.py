@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from db import Catalog, CatalogError
 from db import labelling as q
-from db.agreement import annotator_agreement, cohen_kappa, confusion_of
+from curate.quality.agreement import annotator_agreement, cohen_kappa, confusion_of
 from label_app import keyboard
 from label_app.context import source_context
 from label_app.launch import app as launch_app

@@ -10,10 +10,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.judge_tagger import JudgeTaggerOptions, assign_folds, cross_fit
+from curate.taggers.judge import JudgeTaggerOptions, assign_folds, cross_fit
 from db import Catalog, CatalogError
 from db import tagging as q
-from db.suspects import find_suspects, rank_group
+from curate.quality.suspects import find_suspects, rank_group
 
 from test_judge import solid_png
 
@@ -47,7 +47,7 @@ def planted(tmp_path_factory):
 
 
 def test_cross_fitting_never_lets_a_face_see_its_own_label(planted):
-    from train.judge import fit_judge, load_labelled, vocabulary
+    from curate.taggers.classifier import fit_judge, load_labelled, vocabulary
 
     path, wrong, red, summary = planted
     with Catalog(path) as cat:

@@ -163,7 +163,7 @@ def test_sheet_of_sketches_needs_sketches(tiny_catalog, tmp_path):
 
 
 def test_cli_ctrl_c_keeps_what_is_done_and_says_how_to_finish(tiny_catalog, monkeypatch):
-    from curate import commands_sketch
+    from curate.commands import sketch as commands_sketch
 
     def derive_until_ctrl_c(*args, on_progress, **kw):
         calls = []

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from train import metrics as M
+from train.eval import metrics as M
 
 
 def gaussian(n: int, d: int, mean: float, seed: int) -> np.ndarray:

@@ -1,5 +1,5 @@
 """`train pix2pix` on the tiny catalog's line art: training with and without tags, exact resume,
-DDP, the painter (`train.paint`), `train sample --sketch`, `train eval` and `train compare` of a
+DDP, the painter (`train.sketch.paint`), `train sample --sketch`, `train eval` and `train compare` of a
 sketch run, and the clear errors for catalogs, options and drawings that do not fit."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import train.cli  # noqa: F401  (registers the commands)
 from train.loop import train
 from train.models.pix2pix import UNetGenerator
 from train.options import TrainOptions
-from train.paint import paint
+from train.sketch.paint import paint
 from train.runs import RunError, load_run
 
 from test_sketch_input import bomb_png, drawn_face, png

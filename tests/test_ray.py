@@ -118,8 +118,8 @@ def test_killed_worker_and_ctrl_c_lose_nothing(local_ray, pictures, with_j2, tmp
 
 def tiny_i2v(folder: Path):
     """An i2v-shaped model with random weights: a deterministic tagger to compare runs with."""
-    from curate.i2v.caffemodel import i2v_layers, write_caffemodel
-    from curate.i2v.network import MODEL_FILE, load_model
+    from curate.taggers.i2v.caffemodel import i2v_layers, write_caffemodel
+    from curate.taggers.i2v.network import MODEL_FILE, load_model
     tags = ["black hair", "blonde hair", "red hair", "blue eyes", "red eyes", "long hair", "smile", "solo"]
     folder.mkdir()
     write_caffemodel(folder / MODEL_FILE, i2v_layers(len(tags), {s: 2 for s in range(1, 7)}, seed=3))
@@ -128,7 +128,7 @@ def tiny_i2v(folder: Path):
 
 
 def test_tag_on_ray_writes_what_a_local_run_writes(local_ray, tiny_catalog, tmp_path):
-    from curate.taggers import I2VTagger, TagOptions, tag_catalog
+    from curate.taggers.tagging import I2VTagger, TagOptions, tag_catalog
 
     model = tiny_i2v(tmp_path / "m")
     local = tmp_path / "local.db"

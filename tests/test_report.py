@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 import train.cli  # noqa: F401  (registers the commands)
 from db import Catalog
 from train.app import app
-from train.evaluate import evaluate_run, write_eval
-from train.judge import JudgeOptions, train_judge
+from train.eval.evaluate import evaluate_run, write_eval
+from curate.taggers.classifier import JudgeOptions, train_judge
 from train.loop import train
 from train.options import TrainOptions
 from train.runs import load_run

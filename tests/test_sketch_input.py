@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from train.sketch import DrawingError, crop_to_face, drawing_stats, normalise_drawing, read_drawing
-from train.sketch_augment import SketchAugment, ink_tensor
+from train.sketch.drawing import DrawingError, crop_to_face, drawing_stats, normalise_drawing, read_drawing
+from train.sketch.augment import SketchAugment, ink_tensor
 
 
 def drawn_face(size: int = 300, paper=(255, 255, 255, 255), ink=(20, 20, 20, 255), width: int = 3) -> Image.Image:
@@ -161,7 +161,7 @@ def test_augmentation_refuses_nonsense():
 def test_eval_finds_the_shared_drawings_from_any_working_directory(shared, tmp_path, monkeypatch):
     # `train eval` of a sketch run scores ../shared's hand drawings by default: it used to look for
     # them relative to the working directory only, so run from elsewhere it silently skipped them.
-    from train.commands_eval import default_drawings
+    from train.commands.eval import default_drawings
 
     monkeypatch.chdir(tmp_path)
     assert default_drawings() == shared / "data" / "sketches"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from curate.lineart import XDoGParams, xdog
-from train.sketch_metrics import chamfer_distance, edge_f1, fidelity, fidelity_report, position
+from train.sketch.metrics import chamfer_distance, edge_f1, fidelity, fidelity_report, position
 
 
 def vline(x: int, size: int = 32) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .runs import Run, RunError
+from train.runs import Run, RunError
 
 
 def frames(run: Run) -> list[np.ndarray]:

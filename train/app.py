@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from db.cli import fail, make_app  # noqa: F401  (the commands import fail from here)
+from curate.conventions import fail, make_app  # noqa: F401  (the commands import fail from here)
 
 app = make_app("Train and evaluate GANs on the catalog's labelled faces.")

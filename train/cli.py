@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from db import CatalogError
 
-from .app import app, fail
-from . import commands_train  # noqa: F401  (registers dcgan, wgan-gp, cgan, acgan, sample, animate)
-from . import commands_eval  # noqa: F401  (registers judge, eval, compare)
-from . import commands_experiment  # noqa: F401  (registers experiment, runs)
+from train.app import app, fail
+from train.commands import train as commands_train  # noqa: F401  (registers dcgan, wgan-gp, cgan, acgan, sample, animate)
+from train.commands import eval as commands_eval  # noqa: F401  (registers judge, eval, compare)
+from train.commands import experiment as commands_experiment  # noqa: F401  (registers experiment, runs)
 
 
 def main() -> None:

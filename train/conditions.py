@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from db.cli import did_you_mean
+from curate.conventions import did_you_mean
 
 
 class ConditionError(ValueError):

@@ -18,10 +18,10 @@ import torch
 
 from db import Catalog, CatalogError, derived
 
-from .conditions import ConditionGroup, ConditionSpec
-from .face_cache import FaceRows, Pictures, cached_images
-from .losses import loss_class
-from .options import TrainOptions
+from train.conditions import ConditionGroup, ConditionSpec
+from train.face_cache import FaceRows, Pictures, cached_images
+from train.losses import loss_class
+from train.options import TrainOptions
 
 
 class DataError(ValueError):

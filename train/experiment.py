@@ -15,7 +15,7 @@ The experiment folder, `experiments/NNNNN-<name>/`:
 Resuming: a run whose folder holds its final generator is reused; one with a checkpoint is
 resumed exactly (as `train MODEL --resume`); one without a checkpoint is started again; the
 rest are trained. A run is matched to its configuration and seed by its options.json
-(train.spread.settings). Evaluations made with the experiment's judge and settings after
+(train.eval.spread.settings). Evaluations made with the experiment's judge and settings after
 the run's last step are reused.
 """
 
@@ -29,16 +29,16 @@ from pathlib import Path
 from db import Catalog
 from db.training import content_fingerprint
 
-from .data import RareTagsError, select_faces
-from .evaluate import read_eval, score_run
-from .judge import JudgeOptions
-from .loop import train
-from .options import TrainOptions, resume_options
-from .report import build_report
-from .run_index import steps
-from .runs import Run, RunError, load_run, numbered_dir, read_json, safe_slug
-from .spread import settings_key
-from .tag_counts import merged_counts
+from train.data import RareTagsError, select_faces
+from train.eval.evaluate import read_eval, score_run
+from curate.taggers.classifier import JudgeOptions
+from train.loop import train
+from train.options import TrainOptions, resume_options
+from train.eval.report import build_report
+from train.run_index import steps
+from train.runs import Run, RunError, load_run, numbered_dir, read_json, safe_slug
+from train.eval.spread import settings_key
+from train.tag_counts import merged_counts
 
 PLAN, JUDGE, RUNS, REPORT = "plan.json", "judge.pt", "runs", "report"
 PLAN_FORMAT = 1

@@ -44,8 +44,8 @@ def decode_crop(blob: bytes, size: int) -> np.ndarray:
 
 
 def decode_sketch(blob: bytes, size: int) -> np.ndarray:
-    """Stored line art -> uint8 [1, size, size], resized as users' drawings are (train.sketch)."""
-    from .sketch import at_size
+    """Stored line art -> uint8 [1, size, size], resized as users' drawings are (train.sketch.drawing)."""
+    from train.sketch.drawing import at_size
     return at_size(np.array(Image.open(io.BytesIO(blob)).convert("L")), size)[None]
 
 

@@ -20,15 +20,15 @@ import torch
 from db import Catalog
 from db.training import content_fingerprint
 
-from . import runs
-from .data import DataError, load_training_set
-from .device import init_distributed, pick_device, pick_precision
-from .diagnostics import DiscriminatorWatch, mean_pairwise_distance
-from .losses import loss_class
-from .models import build
-from .options import TrainOptions
-from .sampling import labelled_grid, to_uint8
-from .step import Step, TrainingStopped
+from train import runs
+from train.data import DataError, load_training_set
+from train.device import init_distributed, pick_device, pick_precision
+from train.diagnostics import DiscriminatorWatch, mean_pairwise_distance
+from train.losses import loss_class
+from train.models import build
+from train.options import TrainOptions
+from train.sampling import labelled_grid, to_uint8
+from train.step import Step, TrainingStopped
 
 __all__ = ["train", "TrainingStopped"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from .augment import parse_policy
-from .losses import LOSS_CHOICES, loss_class
-from .models import ARCHS, SIZES, SN_CHOICES
+from train.augment import parse_policy
+from train.losses import LOSS_CHOICES, loss_class
+from train.models import ARCHS, SIZES, SN_CHOICES
 
 PRECISIONS = ("auto", "fp32", "bf16")
 SKETCH_OPTIONS = ("l1_weight", "ms_weight", "tag_swap", "sketch_aug")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .evaluate import read_eval
-from .options import TrainOptions
-from .runs import Run, RunError, load_run
-from .spread import option_text, settings
+from train.eval.evaluate import read_eval
+from train.options import TrainOptions
+from train.runs import Run, RunError, load_run
+from train.eval.spread import option_text, settings
 
 # shown on their own, or implied by an experiment folder: not among "options"
 SHOWN_APART = ("model", "labels", "size", "iters", "epochs", "same_faces", "common")

@@ -13,7 +13,7 @@ colours) at step NNNNNN. `checkpoints/NNNNNN.pt` hold G, D, the EMA of G, both o
 states and the step (the newest few are kept); `G_ema.pt` is the final EMA generator
 (`{"arch": ..., "state": ...}`), written when the run ends. `log.txt` has the run's messages.
 
-Checkpoints hold tensors and plain values only and are loaded that way (train.safe_load): a
+Checkpoints hold tensors and plain values only and are loaded that way (curate.safe_load): a
 run folder from someone else cannot run code here.
 """
 
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import safe_load
-from .conditions import ConditionSpec
-from .models import build_generator
+from curate import safe_load
+from train.conditions import ConditionSpec
+from train.models import build_generator
 
 CHECKPOINT_KEYS = ("step", "G", "D", "G_ema", "opt_G", "opt_D")
 METRICS = ["step", "epoch", "kimg", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "gp",

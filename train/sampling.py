@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .conditions import ConditionSpec
-from .runs import Run
+from train.conditions import ConditionSpec
+from train.runs import Run
 
 
 @torch.no_grad()

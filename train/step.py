@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .diagnostics import flat_grad, grad_norm
+from train.diagnostics import flat_grad, grad_norm
 
 
 class TrainingStopped(Exception):

@@ -6,15 +6,15 @@ extra terms) and one entry below; the loop and the step do not change.
 
 from __future__ import annotations
 
-from .acgan import ACGAN
-from .adversarial import ADVERSARIAL, LOSS_CHOICES  # noqa: F401  (re-exported)
-from .base import Loss, fake_conditions  # noqa: F401  (re-exported)
-from .cgan import CGAN
-from .dcgan import DCGAN
-from .pix2pix import Pix2Pix
-from .projection import ProjectionCGAN
-from .reacgan import ReACGAN
-from .wgan_gp import WGANGP
+from train.losses.acgan import ACGAN
+from train.losses.adversarial import ADVERSARIAL, LOSS_CHOICES  # noqa: F401  (re-exported)
+from train.losses.base import Loss, fake_conditions  # noqa: F401  (re-exported)
+from train.losses.cgan import CGAN
+from train.losses.dcgan import DCGAN
+from train.losses.pix2pix import Pix2Pix
+from train.losses.projection import ProjectionCGAN
+from train.losses.reacgan import ReACGAN
+from train.losses.wgan_gp import WGANGP
 
 LOSSES: dict[str, type[Loss]] = {
     "dcgan": DCGAN,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Loss
+from train.losses.base import Loss
 
 
 def aux_loss(spec, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

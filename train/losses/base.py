@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import torch
 
-from ..augment import POLICIES, DiffAugment
-from ..conditions import ConditionSpec
-from ..diagnostics import mean_pairwise_distance
-from ..models import arch_kwargs
-from ..sampling import fixed_sample_inputs, fixed_sample_rows
-from .adversarial import ADVERSARIAL
+from train.augment import POLICIES, DiffAugment
+from train.conditions import ConditionSpec
+from train.diagnostics import mean_pairwise_distance
+from train.models import arch_kwargs
+from train.sampling import fixed_sample_inputs, fixed_sample_rows
+from train.losses.adversarial import ADVERSARIAL
 
 
 def fake_conditions(labels: torch.Tensor, m: int, gen: torch.Generator) -> torch.Tensor:

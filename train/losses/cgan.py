@@ -1,7 +1,7 @@
 """CGAN (Mirza & Osindero 2014): the condition is given to G (beside z) and to D (as constant
 feature maps beside the image)."""
 
-from .base import Loss
+from train.losses.base import Loss
 
 
 class CGAN(Loss):

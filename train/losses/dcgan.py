@@ -1,6 +1,6 @@
 """DCGAN (Radford et al. 2015): unconditional, the adversarial term alone."""
 
-from .base import Loss
+from train.losses.base import Loss
 
 
 class DCGAN(Loss):

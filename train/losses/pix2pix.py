@@ -13,7 +13,7 @@ additions make it fit this study:
   mode-seeking term of MSGAN (Mao et al. 2019) keeps it in use: the second half of the fakes
   repeats the first half's sketches and tags with other noise, and G is rewarded for the
   distance between the two paintings per unit of noise distance, `ms_weight / (ratio + eps)`;
-- sketch augmentation (train/sketch_augment.py) makes the XDoG sketches look hand-drawn, drawn
+- sketch augmentation (train/sketch/augment.py) makes the XDoG sketches look hand-drawn, drawn
   from the step's generator, so a resumed run stays exact.
 
 The real condition is a `Paired` (sketch, tags); the fakes' adds the L1 targets, which fakes
@@ -26,11 +26,11 @@ from typing import NamedTuple
 
 import torch
 
-from ..diagnostics import mean_pairwise_distance
-from ..models import pix2pix as nets
-from ..sketch_augment import SketchAugment
-from .acgan import aux_accuracy, aux_loss
-from .base import Loss, fake_conditions
+from train.diagnostics import mean_pairwise_distance
+from train.models import pix2pix as nets
+from train.sketch.augment import SketchAugment
+from train.losses.acgan import aux_accuracy, aux_loss
+from train.losses.base import Loss, fake_conditions
 
 MS_EPS = 1e-5          # MSGAN's
 GRID_ROWS = 8          # held-out sketches in the sample grids

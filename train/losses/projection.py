@@ -3,7 +3,7 @@ psi(phi(x)) + <c, V phi(x)>, the inner product of the condition's embedding with
 features, instead of the condition concatenated to the input. With the hinge loss and
 spectral normalisation in D (the paper's setting) by default."""
 
-from .base import Loss
+from train.losses.base import Loss
 
 
 class ProjectionCGAN(Loss):

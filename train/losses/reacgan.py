@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .acgan import ACGAN
+from train.losses.acgan import ACGAN
 
 EMBED = 128          # embedding size per exclusive group
 TEMPERATURE = 0.5    # the paper's CIFAR/Tiny-ImageNet values

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Loss
+from train.losses.base import Loss
 
 
 class WGANGP(Loss):

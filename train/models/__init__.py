@@ -12,8 +12,8 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from . import dcgan, pix2pix, resnet
-from .heads import SIZES, n_stages  # noqa: F401  (re-exported)
+from train.models import dcgan, pix2pix, resnet
+from train.models.heads import SIZES, n_stages  # noqa: F401  (re-exported)
 
 ARCHS = {"dcgan": dcgan, "resnet": resnet}      # the backbones `--arch` chooses from
 NETS = {**ARCHS, "pix2pix": pix2pix}           # every family a run's `arch` may name (sketch models: pix2pix)

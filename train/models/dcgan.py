@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .heads import DiscriminatorHeads, n_stages
+from train.models.heads import DiscriminatorHeads, n_stages
 
 
 class Generator(nn.Module):

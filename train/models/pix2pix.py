@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from .dcgan import init_weights
+from train.models.dcgan import init_weights
 
 SIZES = (32, 64, 128)
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .heads import DiscriminatorHeads, SumPool, n_stages
+from train.models.heads import DiscriminatorHeads, SumPool, n_stages
 
 
 class CondBatchNorm(nn.Module):

@@ -1,8 +1,0 @@
-"""illustration2vec (Saito & Matsui 2015) in PyTorch, loading the official caffemodel directly.
-
-    from curate.i2v import load_model
-    model = load_model("~/.cache/curate/i2v")      # folder with the official files
-"""
-
-from .caffemodel import CaffeModelError, read_caffemodel, write_caffemodel  # noqa: F401
-from .network import I2VError, I2VModel, I2VNet, load_model  # noqa: F401

@@ -1,0 +1,1 @@
+"""Auto-taggers (animeface colours, illustration2vec, the judge) and the attribute classifier."""

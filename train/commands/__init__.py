@@ -1,0 +1,1 @@
+"""The `train` commands, one module per family; each gathers options and calls one function."""

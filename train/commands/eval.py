@@ -1,0 +1,230 @@
+"""`train judge`, `train eval`, `train compare`: thin wrappers over curate.taggers.classifier / train.eval.evaluate /
+train.eval.report (`train experiment` and `train runs`: commands_experiment)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from db import DEFAULT_DB, Catalog, CatalogError
+from curate.conventions import DbOption, JsonOption, ProgressOption, labels_option, make_console, n_option, out_option
+
+from train.app import app, fail
+from curate.taggers.classifier import JudgeError, JudgeOptions, load_judge, train_judge
+from train.eval.metrics import WeightsError
+from train.runs import RunError, load_run
+
+console = make_console(stderr=True)
+# The project's real hand drawings sit in ../shared beside a checkout: found from the working
+# directory or, wherever the command runs, from this file's checkout.
+SHARED_DRAWINGS = Path("shared") / "data" / "sketches"
+
+
+def default_drawings() -> Path | None:
+    """../shared/data/sketches beside the working directory or beside this checkout, if there."""
+    for root in (Path.cwd().parent, Path(__file__).resolve().parents[3]):
+        if (root / SHARED_DRAWINGS).is_dir():
+            return root / SHARED_DRAWINGS
+    return None
+
+
+def _log(message: str) -> None:
+    console.print(message, style="dim")
+
+
+def _open(db: Path) -> Catalog:
+    return Catalog(db, create=False)
+
+
+def _judge_with_progress(catalog: Catalog, options: JudgeOptions, show: bool = True):
+    with Progress(TextColumn("judge"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
+                  TextColumn("val acc. {task.fields[acc]}"), TimeElapsedColumn(), console=console,
+                  disable=not show) as bar:
+        task = bar.add_task("judge", total=options.epochs, acc="–")
+        return train_judge(catalog, options,
+                           progress=lambda e, n, acc: bar.update(task, completed=e, acc=f"{acc:.1%}"))
+
+
+def _print_scores(judge) -> None:
+    table = Table(title=f"judge ({judge.options.source} labels) on the real test split")
+    table.add_column("group")
+    table.add_column("test accuracy", justify="right")
+    table.add_column("faces", justify="right")
+    table.add_column("worst tags")
+    for group, s in judge.scores["test"].items():
+        worst = sorted(s["per_tag"].items(), key=lambda kv: kv[1]["accuracy"])[:3]
+        table.add_row(group, f"{s['accuracy']:.1%}", str(s["n"]),
+                      ", ".join(f"{t} {v['accuracy']:.0%} (n={v['n']})" for t, v in worst))
+    console.print(table)
+
+
+@app.command()
+def judge(
+    db: DbOption = Path(DEFAULT_DB),
+    labels: Annotated[str, labels_option("The label source it learns (its train split; scored on its test "
+                                         "split).")] = "manual",
+    out: Annotated[Optional[Path], out_option("Judge file [judges/<labels>.pt].")] = None,
+    size: Annotated[int, typer.Option(help="Input size; generated faces are resized to it.")] = 32,
+    epochs: Annotated[int, typer.Option(help="Passes over the train split (the best epoch on val is kept).")] = 10,
+    width: Annotated[int, typer.Option(help="Channels of the first conv stage.")] = 16,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle).")] = 2e-3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    progress: ProgressOption = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the attribute classifier that scores generated faces; prints its real test accuracy (the ceiling)."""
+    if size < 8 or epochs < 1 or width < 1 or batch < 2:
+        fail("--size must be >= 8, --epochs and --width >= 1, --batch >= 2")
+    out = out or Path("judges") / f"{labels}.pt"
+    options = JudgeOptions(source=labels, size=size, width=width, epochs=epochs, batch=batch, lr=lr, seed=seed,
+                           catalog=str(db))
+    try:
+        with _open(db) as catalog:
+            j = _judge_with_progress(catalog, options, progress)
+    except (JudgeError, CatalogError) as e:
+        fail(str(e))
+    j.save(out)
+    if as_json:
+        typer.echo(json.dumps({"judge": str(out), "labels": labels, "scores": j.scores}, indent=2, default=float))
+        return
+    _print_scores(j)
+    console.print(f"{j.scores['faces']} faces, {j.scores['seconds']} s")
+    typer.echo(str(out))
+
+
+def find_judge(run_dir: Path) -> tuple[Path, str]:
+    """The judge `train eval RUN` uses without --judge: the run's experiment judge (the experiment
+    folder holding the run, or the one its options.json names), else judges/manual.pt."""
+    from train.experiment import experiment_judge
+    found = experiment_judge(load_run(run_dir))
+    return found if found is not None else (Path("judges/manual.pt"), "the default: the run belongs to no "
+                                                                      "experiment with a judge")
+
+
+def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed: int, per_class: int,
+              inception_weights: Optional[Path], download: bool, show: bool = True, as_json: bool = False,
+              drawings: Optional[Path] = None) -> dict:
+    from train.eval.evaluate import score_run
+    from train.eval.metrics import inception_weights as check_weights
+    run = load_run(run_dir)
+    j = load_judge(judge_path)           # a missing or bad judge fails now, before anything else
+    if inception_weights is not None:
+        check_weights(inception_weights)    # a bad file fails now, not after generating
+    db = db or Path(run.options.get("catalog") or j.options.catalog or DEFAULT_DB)
+    with _open(db) as catalog, Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                                        TimeElapsedColumn(), console=console, disable=not show) as bar:
+        stage = bar.add_task("evaluating", total=None)
+
+        def log(message: str) -> None:   # each stage of the evaluation is a step of the bar
+            _log(message)
+            bar.update(stage, description=message)
+        result = score_run(run_dir, judge_path, catalog, n=n, seed=seed, per_class=per_class,
+                           inception_weights=inception_weights, download=download, log=log, drawings=drawings)
+    console.print(f"wrote {run_dir / 'eval.json'}")
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=float))
+    else:
+        _print_eval(result)
+        if "sketch" in result:
+            from train.sketch.report import print_sketch_eval
+            print_sketch_eval(console, result)
+    return result
+
+
+def _print_eval(r: dict) -> None:
+    table = Table(title=f"{r['run']}: {r['n']} generated faces, seed {r['seed']}")
+    table.add_column("metric")
+    table.add_column("generated", justify="right")
+    table.add_column("real (ceiling / floor)", justify="right")
+    for group, s in r.get("judge_accuracy", {}).items():
+        table.add_row(f"judge accuracy: {group}", f"{s['accuracy']:.1%}",
+                      f"{r['judge']['test_accuracy'].get(group, float('nan')):.1%}")
+    table.add_row("judge FID (vs real test)", f"{r['judge_fid']:.2f}", f"{r['floor']['judge_fid']:.2f}")
+    table.add_row("judge KID ×100", f"{100 * r['judge_kid']:.3f}", f"{100 * r['floor']['judge_kid']:.3f}")
+    pc = r.get("per_class") or {}
+    if "mean_intra_fid" in pc:
+        table.add_row(f"mean intra-FID ({pc['group']}, {len(pc['tags'])} tags)", f"{pc['mean_intra_fid']:.2f}", "")
+    d = r["diversity"]
+    table.add_row("near-duplicates", f"{d['fake']['near_duplicates']:.1%}", f"{d['real']['near_duplicates']:.1%}")
+    table.add_row("mean pairwise distance", f"{d['fake']['mean_distance']:.2f}", f"{d['real']['mean_distance']:.2f}")
+    inc = r["inception"]
+    if "fid" in inc:
+        table.add_row("Inception FID (vs real train)", f"{inc['fid']:.2f}", f"{inc['floor_fid']:.2f}")
+    else:
+        table.add_row("Inception FID", "skipped", "no weights")
+    console.print(table)
+
+
+@app.command(name="eval")
+def eval_(
+    run: Annotated[Path, typer.Argument(help="Run folder (runs/NNNNN-...).")],
+    judge_file: Annotated[Optional[Path], typer.Option("--judge", help="Judge file from `train judge` [the "
+                                                       "judge of the run's experiment, else judges/manual.pt].")]
+    = None,
+    db: Annotated[Optional[Path], typer.Option("--db", envvar="CURATE_DB",
+                                               help="Catalog (or set CURATE_DB) [the run's own].")] = None,
+    n: Annotated[int, n_option("Generated faces.")] = 10000,
+    per_class: Annotated[int, typer.Option(help="Generated faces per hair colour for intra-class FID.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of noise and conditions.")] = 0,
+    inception_weights: Annotated[Optional[Path], typer.Option(help="InceptionV3 weights (torch-fidelity's .pth) "
+                                                              "[torch-fidelity's download, cached]")] = None,
+    download: Annotated[bool, typer.Option(help="Download Inception weights when not cached.")] = True,
+    progress: ProgressOption = True,
+    as_json: JsonOption = False,
+    drawings: Annotated[Optional[Path], typer.Option(help="Sketch runs: a folder of real hand drawings to paint "
+                                                     "and score too [../shared/data/sketches when it "
+                                                     "exists].")] = None,
+) -> None:
+    """Score a run's generator (judge accuracy, FID/KID, intra-class FID, diversity); writes RUN/eval.json.
+    A sketch run (pix2pix) is scored on the test split's sketches instead: fidelity to the sketch
+    between a floor and a ceiling, realism, tags, noise, and hand drawings (--drawings)."""
+    if n < 2 or per_class < 2:
+        fail("--n and --per-class must be at least 2")
+    if drawings is None:
+        drawings = default_drawings()
+    try:
+        if judge_file is None:
+            judge_file, why = find_judge(run)
+            console.print(f"judge: {judge_file} ({why})")
+        _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download, progress, as_json, drawings)
+    except (RunError, JudgeError, WeightsError, CatalogError, ValueError) as e:
+        fail(str(e))
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Evaluated run folders (each has eval.json).")],
+    out: Annotated[Path, out_option("Report folder (new or empty).")] = Path("report"),
+    db: Annotated[Optional[Path], typer.Option("--db", envvar="CURATE_DB", help="Catalog for the label agreement "
+                                                "section (or set CURATE_DB) [the first run's].")] = None,
+    seed: Annotated[int, typer.Option(help="Noise seed of the sample grids.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Empty OUT first when it holds an older report (only report "
+                                            "files: anything else there is refused).")] = False,
+) -> None:
+    """Write OUT/index.html (self-contained) and OUT/report.md comparing evaluated runs.
+
+    Runs are grouped by configuration (their options but the seed): one row per configuration
+    with the mean ± sample std of every metric over its seeds, the pairs of configurations whose
+    intervals mean ± std do not overlap (differences larger than the spread), and every run's
+    own row below. OUT must be new or empty (an older report is never mixed in): --overwrite
+    empties it first."""
+    from train.eval.report import ReportError, build_report
+    try:
+        first = load_run(runs[0])
+        db = db or Path(first.options.get("catalog") or DEFAULT_DB)
+        catalog = _open(db) if db.exists() else None
+        try:
+            page, md = build_report(runs, out, catalog=catalog, seed=seed, log=_log, overwrite=overwrite)
+        finally:
+            if catalog is not None:
+                catalog.close()
+    except (RunError, ReportError, CatalogError) as e:
+        fail(str(e))
+    console.print(f"wrote {md}")
+    typer.echo(str(page))

@@ -1,0 +1,1 @@
+"""Scoring runs: the distribution metrics, one run's evaluation, the spread over seeds, the report."""

@@ -1,0 +1,1 @@
+"""Sketch to face: drawings in, line-art augmentation, painting, and the sketch model's evaluation."""

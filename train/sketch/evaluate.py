@@ -1,0 +1,172 @@
+"""`train eval` on a sketch run (`train pix2pix`): how faithful, real, tag-true and varied its
+paintings are, on the real test split's sketches and on real hand-drawn ones.
+
+Everything is drawn from fixed seeds, so two evaluations of one run agree:
+
+- sketches: the line art of every test face the judge's source labelled, made from its crop
+  with the run's own line-art parameters, exactly as the training sketches were made (stored
+  by `curate sketch`, resized to the run's size);
+- fidelity: the test sketches painted with each face's own tags, their line art against the
+  sketch (train/sketch/metrics.py: Chamfer distance and edge F1, beside a floor, the real face's
+  own line art with other parameters, and a ceiling, another real face; `position` = where the
+  model lands from floor 0 to ceiling 1);
+- tags: the same sketches painted with the tags of another test face (a shifted list, so a
+  sketch never gets its own), `rounds` times with other shifts: judge accuracy on the asked
+  tags, the figure `train compare` shows, beside the judge's real-test ceiling; and the judge
+  accuracy with each face's own tags, which its sketch helps;
+- realism: judge-space FID/KID of the own-tag paintings against the real test split, beside
+  the real-vs-real floor, and their diversity, as `train eval` reports for every run;
+- noise: each sketch painted with two noises: the mean distance between the two paintings
+  (pixels RMS and judge features), beside the distance between two different real faces;
+- hand-drawn (`drawings`, e.g. ../shared/data/sketches): each drawing normalised as
+  `train sample --sketch` does and painted `DRAWING_PAINTINGS` ways, tags drawn from the
+  training distribution: fidelity of every painting to its sketch (the measures above, placed
+  against the test split's floor and ceiling) and whether animeface finds a face in it, beside
+  how often it finds one in real test faces at the same size. The grid is RUN/eval_drawings.png.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from curate.lineart import line_art, params_from_json
+from db import Catalog
+from db.training import iter_face_images
+
+from train.eval.evaluate import inception_metrics, judge_summary, realism, run_conditions
+from curate.taggers.classifier import Judge, accuracy, load_labelled
+from train.sketch.paint import drawing_files, generator, paint_batch, paint_drawings
+from train.runs import Run
+from train.sampling import image_grid
+from train.sketch.drawing import at_size
+from train.sketch.metrics import fidelity, fidelity_report, ink, position
+from train.sketch.metrics import line_art as ink_of_line_art
+
+DRAWING_PAINTINGS = 8     # paintings per hand drawing
+DETECT_SIDE = 256         # faces are upscaled to this before animeface looks for a face in them
+FACE_SCORE = 0.7          # animeface likelihood that counts as a face (as `curate crop --min-score`)
+FACE_SAMPLE = 200         # real / painted test faces checked for a face (animeface is slow)
+
+
+def test_sketches(catalog: Catalog, face_ids: list[int], run: Run) -> np.ndarray:
+    """uint8 [N, S, S]: the faces' line art made with the run's parameters, at the run's size."""
+    method, params = params_from_json(run.sketch["params"])
+    return np.stack([at_size(line_art(blob, method, params), run.size)
+                     for _, blob in iter_face_images(catalog, face_ids)])
+
+
+def faces_found(images: torch.Tensor) -> np.ndarray:
+    """bool [N]: animeface finds a face (likelihood >= FACE_SCORE) in each uint8 [N, 3, S, S] picture,
+    upscaled to DETECT_SIDE."""
+    from curate.detectors import AnimeFaceDetector
+    detector = AnimeFaceDetector(FACE_SCORE)
+    found = []
+    for img in images.permute(0, 2, 3, 1).numpy():
+        picture = Image.fromarray(img).resize((DETECT_SIDE, DETECT_SIDE), Image.Resampling.BICUBIC)
+        found.append(bool(detector.detect(picture)))
+    return np.array(found, dtype=bool)
+
+
+def hwc(images: torch.Tensor) -> np.ndarray:
+    return images.permute(0, 2, 3, 1).numpy()
+
+
+def evaluate_sketch_run(run: Run, judge: Judge, catalog: Catalog, seed: int = 0, rounds: int = 3,
+                        drawings: Path | None = None, inception_weights=None, download: bool = True,
+                        log=print) -> dict:
+    """All metrics of one sketch run as a plain dict (see the module docstring)."""
+    started = time.time()
+    source = judge.options.source
+    _, params = params_from_json(run.sketch["params"])
+    log(f"loading real faces ({source!r} labels, {run.size}x{run.size}) and their line art")
+    test = load_labelled(catalog, source, "test", run.size)
+    real_train = load_labelled(catalog, source, "train", run.size)
+    n = len(test.face_ids)
+    if n < 2 or len(real_train.face_ids) < 2:
+        raise ValueError(f"the catalog has {len(real_train.face_ids)} train and {n} test faces labelled by "
+                         f"{source!r}: too few to evaluate against")
+    sketches = test_sketches(catalog, test.face_ids, run)
+    G = generator(run)
+    conditional = run.conditional and run.spec is not None
+    own = run_conditions(run, test.tags)[0] if conditional else [{} for _ in range(n)]
+
+    log(f"painting {n} test sketches with their own tags")
+    painted = paint_batch(run, G, sketches, own, seed)
+    result: dict = {"run": str(run.dir), "model": run.model, "labels": run.options.get("labels"), "size": run.size,
+                    "n": n, "seed": seed, "judge": judge_summary(judge)}
+    log("fidelity: line art of the paintings against their sketches")
+    report = fidelity_report(hwc(painted), sketches, hwc(test.images), params, seed)
+    sketch: dict = {"test_faces": n, "params": run.sketch["params"], "fidelity": report}
+
+    f_fake = judge.features(painted)
+    result.update(realism(f_fake, judge.features(test.images), judge.features(real_train.images), seed))
+    if conditional:
+        asked, painted_asked = [], []
+        rng = np.random.default_rng(seed)
+        for r in range(rounds):
+            shift = int(rng.integers(1, n))
+            tags = [own[(i + shift) % n] for i in range(n)]
+            asked += tags
+            painted_asked.append(paint_batch(run, G, sketches, tags, seed + 1 + r))
+        painted_asked = torch.cat(painted_asked)
+        log(f"judge accuracy on {len(asked)} paintings with other faces' tags")
+        result["judge_accuracy"] = accuracy(judge.heads, judge.predict(painted_asked), asked)
+        result["conditions"] = {"from": f"{source} test split, another face's tags per sketch", "rounds": rounds}
+        sketch["judge_accuracy_own_tags"] = accuracy(judge.heads, judge.predict(painted), own)
+        asked_fid = fidelity(ink_of_line_art(hwc(painted_asked[:n]), params), ink(sketches))
+        sketch["fidelity_other_tags"] = {"chamfer": asked_fid.chamfer, "f1": asked_fid.f1, "position": {
+            "chamfer": position(asked_fid.chamfer, report["floor"]["chamfer"], report["ceiling"]["chamfer"]),
+            "f1": position(asked_fid.f1, report["floor"]["f1"], report["ceiling"]["f1"])}}
+    sketch["noise"] = noise_spread(run, G, judge, sketches, own, test, seed)
+    log("animeface on real and painted test faces")
+    k = min(n, FACE_SAMPLE)
+    sketch["faces_found"] = {"real": float(faces_found(test.images[:k]).mean()),
+                             "painted": float(faces_found(painted[:k]).mean()), "n": k}
+    if drawings is not None:
+        sketch["drawings"] = hand_drawn(run, drawings, report, seed, log)
+    result["sketch"] = sketch
+    result["inception"] = inception_metrics(painted, real_train, test, inception_weights, download, n, log)
+    result["seconds"] = round(time.time() - started, 1)
+    return result
+
+
+def noise_spread(run: Run, G, judge: Judge, sketches: np.ndarray, tags: list[dict], test, seed: int) -> dict:
+    """Each sketch painted with two noises (same tags): how far apart the two paintings are, in
+    pixels (RMS, [-1, 1] scale) and judge features, beside two different real test faces."""
+    if run.conditional:        # groups the tags leave out: drawn once, the same for both paintings
+        tags = run.spec.complete(tags, torch.Generator().manual_seed(seed))
+    a, b = (paint_batch(run, G, sketches, tags, seed + k) for k in (101, 202))
+    rms = lambda x, y: (((x.float() - y.float()) / 127.5) ** 2).flatten(1).mean(1).sqrt().mean().item()  # noqa: E731
+    dist = lambda x, y: float(np.linalg.norm(x - y, axis=1).mean())  # noqa: E731
+    fa, fb, ft = judge.features(a), judge.features(b), judge.features(test.images)
+    return {"pixel_distance": rms(a, b), "real_pixel_distance": rms(test.images, test.images.roll(1, 0)),
+            "judge_distance": dist(fa, fb), "real_judge_distance": dist(ft, np.roll(ft, 1, 0))}
+
+
+def hand_drawn(run: Run, folder: Path, test_report: dict, seed: int, log) -> dict:
+    """The drawings of `folder` painted: fidelity per drawing and faces found; the grid beside the run."""
+    _, params = params_from_json(run.sketch["params"])
+    files = drawing_files(folder)
+    skipped: list[str] = []
+    used, tiles = paint_drawings(run, files, {}, DRAWING_PAINTINGS, seed, warn=skipped.append)
+    log(f"{len(used)} hand drawings painted {DRAWING_PAINTINGS} ways")
+    picture = run.dir / "eval_drawings.png"
+    Image.fromarray(image_grid(tiles, DRAWING_PAINTINGS + 1)).save(picture)
+    per = DRAWING_PAINTINGS + 1
+    rows = []
+    for i, path in enumerate(used):
+        sketch = tiles[i * per, 0].numpy()
+        faces = tiles[i * per + 1:(i + 1) * per]
+        fid = fidelity(ink_of_line_art(hwc(faces), params), np.stack([ink(sketch)] * len(faces)))
+        rows.append({"file": path.name, "chamfer": fid.chamfer, "f1": fid.f1,
+                     "faces_found": float(faces_found(faces).mean())})
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("chamfer", "f1", "faces_found")}
+    floor, ceiling = test_report["floor"], test_report["ceiling"]
+    mean["position"] = {m: position(mean[m], floor[m], ceiling[m]) for m in ("chamfer", "f1")}
+    return {"folder": str(folder), "paintings_each": DRAWING_PAINTINGS, "files": rows, "mean": mean,
+            "skipped": skipped, "picture": str(picture)}

@@ -1,0 +1,134 @@
+"""Painting sketches with a trained sketch model (`train pix2pix`): the painter of the app's Draw
+page (the contract in label_app/painting.py), of `train sample --sketch` and of `train eval`.
+
+Sketches are uint8 line maps at the run's size, ink 0 on paper 255, as train/sketch/drawing.py makes
+them from any drawing and as the training sketches were. Tags are the run's condition groups
+({"hair_color": "blonde hair"}); groups left out are drawn from the training distribution. The
+noise and those draws come from `seed`: the same seed paints the same faces.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from train.conditions import ConditionError
+from train.runs import Run, RunError, load_run
+from train.sampling import to_uint8
+
+
+def sketch_run(run_dir: str | Path) -> Run:
+    """The run folder, refused with a one-line reason unless it holds a sketch model."""
+    run = load_run(run_dir)
+    if run.sketch is None:
+        raise RunError(f"{run.dir} is a {run.model} run, not a sketch model: painting a sketch needs a "
+                       "`train pix2pix` run")
+    return run
+
+
+def _stamp(run: Run) -> tuple:
+    """What the generator is read from, with its modification time: a new checkpoint is a new G."""
+    final = run.dir / "G_ema.pt"
+    path = final if final.exists() else run.latest_checkpoint()
+    return (str(path), path.stat().st_mtime_ns) if path is not None else ()
+
+
+@lru_cache(maxsize=4)
+def _generator(run_dir: str, stamp: tuple) -> torch.nn.Module:
+    return load_run(run_dir).generator(ema=True)
+
+
+def generator(run: Run) -> torch.nn.Module:
+    """The run's EMA generator, loaded once per run and checkpoint (the Draw page paints often)."""
+    return _generator(str(run.dir.resolve()), _stamp(run))
+
+
+def conditions(run: Run, tags: list[dict], gen: torch.Generator) -> torch.Tensor | None:
+    """Tag dicts (one per painting) -> condition vectors, left-out groups drawn from `gen`."""
+    spec = run.spec if run.conditional else None
+    if spec is None:
+        if any(tags):
+            raise ConditionError(f"{run.dir.name} paints sketches without tags: leave the tags out")
+        return None
+    return spec.encode(spec.complete(tags, gen))
+
+
+@torch.no_grad()
+def paint_batch(run: Run, G: torch.nn.Module, sketches: np.ndarray | torch.Tensor, tags: list[dict],
+                seed: int = 0, batch: int = 256) -> torch.Tensor:
+    """One painting per sketch (uint8 [N, S, S] or [N, 1, S, S]) with its tag dict: uint8 [N, 3, S, S]."""
+    s = torch.as_tensor(np.asarray(sketches))
+    s = s[:, None] if s.ndim == 3 else s
+    size = run.size
+    if s.dtype != torch.uint8 or s.ndim != 4 or s.shape[1:] != (1, size, size):
+        raise ValueError(f"{run.dir.name} paints uint8 {size}x{size} sketches, not {s.dtype} "
+                         f"{'x'.join(map(str, s.shape[-2:]))}: normalise the drawing at the run's size "
+                         "(train.sketch.drawing.normalise_drawing)")
+    if len(tags) != len(s):
+        raise ValueError(f"{len(tags)} tag sets for {len(s)} sketches")
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(len(s), run.z_dim, generator=gen)
+    c = conditions(run, tags, gen)
+    out = [to_uint8(G(s[i:i + batch].float() / 127.5 - 1, None if c is None else c[i:i + batch],
+                      z[i:i + batch]).float()) for i in range(0, len(s), batch)]
+    return torch.cat(out) if out else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+
+
+def paint(run_dir: Path, sketch: np.ndarray, tags: dict[str, str], n: int, seed: int) -> list[np.ndarray]:
+    """`n` paintings of one sketch (uint8 [S, S], ink 0 on paper 255) with `tags`, as uint8 [S, S, 3]."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, not {n}")
+    run = sketch_run(run_dir)
+    sketch = np.asarray(sketch)
+    if sketch.ndim != 2:
+        raise ValueError(f"a sketch is one grey picture [S, S], not an array of shape {sketch.shape}")
+    faces = paint_batch(run, generator(run), np.repeat(sketch[None], n, 0), [dict(tags)] * n, seed)
+    return list(faces.permute(0, 2, 3, 1).numpy())
+
+
+DRAWING_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+
+def drawing_files(path: Path) -> list[Path]:
+    """A drawing file, or the picture files of a folder (sorted); refused when there are none."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in DRAWING_SUFFIXES)
+        if not files:
+            raise ValueError(f"{path} holds no pictures ({', '.join(DRAWING_SUFFIXES)})")
+        return files
+    if not path.exists():
+        raise ValueError(f"{path}: no such file or folder")
+    return [path]
+
+
+def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 0, warn=None,
+                   ) -> tuple[list[Path], torch.Tensor]:
+    """Each drawing normalised as training sketches are (train/sketch/drawing.py), then painted n ways:
+    (the drawings used, uint8 [rows x (1 + n), 3, S, S]: per row the sketch, then its paintings).
+    With `warn`, a drawing that cannot be used is named through it and left out (several files);
+    without, its DrawingError stops everything."""
+    from curate.lineart import params_from_json
+
+    from train.sketch.drawing import DrawingError, normalise_drawing
+
+    _, params = params_from_json(run.sketch["params"])
+    G = generator(run)
+    used, tiles = [], []
+    for path in paths:
+        try:
+            lines = normalise_drawing(path, run.size, params, name=str(path))
+        except DrawingError as e:
+            if warn is None:
+                raise
+            warn(f"skipped: {e}")
+            continue
+        faces = paint_batch(run, G, np.repeat(lines[None], n, 0), [dict(tags)] * n, seed)
+        used.append(path)
+        tiles += [torch.from_numpy(lines)[None].expand(3, -1, -1)[None], faces]
+    if not used:
+        raise DrawingError(f"none of the {len(paths)} pictures can be used as a drawing")
+    return used, torch.cat(tiles)

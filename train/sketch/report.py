@@ -1,0 +1,125 @@
+"""What `train eval` prints and `train compare` reports of sketch runs (train/sketch/evaluate.py)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+from rich.table import Table
+
+from train.runs import Run
+
+
+def _f(x, fmt=".2f") -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def _pct(x) -> str:
+    return _f(None if x is None else 100 * x, ".1f") + ("%" if x is not None and not math.isnan(x) else "")
+
+
+def fidelity_rows(s: dict) -> list[list[str]]:
+    """[measure, model, floor, ceiling, position] for Chamfer and F1, and the other-tags paintings."""
+    f = s["fidelity"]
+    rows = [["Chamfer distance (px, lower better)", _f(f["model"]["chamfer"]), _f(f["floor"]["chamfer"]),
+             _f(f["ceiling"]["chamfer"]), _pct(f["position"]["chamfer"])],
+            ["edge F1 (higher better)", _f(f["model"]["f1"], ".3f"), _f(f["floor"]["f1"], ".3f"),
+             _f(f["ceiling"]["f1"], ".3f"), _pct(f["position"]["f1"])]]
+    other = s.get("fidelity_other_tags")
+    if other:
+        rows += [["Chamfer, painted with another face's tags", _f(other["chamfer"]), "", "",
+                  _pct(other["position"]["chamfer"])],
+                 ["edge F1, painted with another face's tags", _f(other["f1"], ".3f"), "", "",
+                  _pct(other["position"]["f1"])]]
+    d = s.get("drawings")
+    if d:
+        m = d["mean"]
+        rows += [[f"Chamfer, {len(d['files'])} hand drawings", _f(m["chamfer"]), "", "", _pct(m["position"]["chamfer"])],
+                 [f"edge F1, {len(d['files'])} hand drawings", _f(m["f1"], ".3f"), "", "", _pct(m["position"]["f1"])]]
+    return rows
+
+
+def print_sketch_eval(console, r: dict) -> None:
+    s = r["sketch"]
+    table = Table(title=f"fidelity to the sketch: {s['test_faces']} test sketches (position: 0% = the real face's "
+                  "own line art with other parameters, 100% = another face)")
+    for col in ("measure", "model", "floor", "ceiling", "position"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for row in fidelity_rows(s):
+        table.add_row(*row)
+    console.print(table)
+    own, ceiling = s.get("judge_accuracy_own_tags", {}), r["judge"]["test_accuracy"]
+    for group, acc in r.get("judge_accuracy", {}).items():
+        line = (f"judge {group}: {acc['accuracy']:.1%} with another face's tags, "
+                f"{own.get(group, {}).get('accuracy', float('nan')):.1%} with its own (real test ceiling "
+                f"{ceiling.get(group, float('nan')):.1%}: {acc['accuracy'] / ceiling[group]:.0%} of it)"
+                if ceiling.get(group) else f"judge {group}: {acc['accuracy']:.1%}")
+        console.print(line, markup=False)
+    z = s["noise"]
+    console.print(f"noise: two paintings of one sketch differ by {z['pixel_distance']:.3f} RMS "
+                  f"({z['judge_distance']:.2f} in judge features); two real faces by {z['real_pixel_distance']:.3f} "
+                  f"({z['real_judge_distance']:.2f})", markup=False)
+    ff = s["faces_found"]
+    console.print(f"animeface finds a face in {ff['painted']:.0%} of painted test faces, {ff['real']:.0%} of real "
+                  f"ones (of {ff['n']}, upscaled)", markup=False)
+    d = s.get("drawings")
+    if d:
+        for row in d["files"]:
+            console.print(f"hand drawing {row['file']}: Chamfer {row['chamfer']:.2f} px, F1 {row['f1']:.3f}, "
+                          f"a face found in {row['faces_found']:.0%} of {d['paintings_each']} paintings",
+                          markup=False)
+        for why in d["skipped"]:
+            console.print(why, style="yellow", markup=False)
+        console.print(f"hand drawings painted: {d['picture']}", markup=False)
+
+
+def sketch_section(runs: list[Run], evals: list[dict], out_dir: Path):
+    """The compare report's section on sketch runs, or None when none is one."""
+    from train.eval.report import Section, run_label
+
+    pairs = [(run, ev) for run, ev in zip(runs, evals) if "sketch" in ev]
+    if not pairs:
+        return None
+    groups = list(pairs[0][1]["judge"]["test_accuracy"])
+    table = [["run", "Chamfer model / floor / ceiling", "position (Chamfer)", "position (F1)",
+              *[f"judge {g}: other tags / own (% of ceiling)" for g in groups[:2]], "noise spread / real",
+              "face found (painted / real)", "hand drawings: position (Chamfer), face found"]]
+    images = []
+    for k, (run, ev) in enumerate(pairs):
+        s, ceiling = ev["sketch"], ev["judge"]["test_accuracy"]
+        f = s["fidelity"]
+        accs = []
+        for g in groups[:2]:
+            asked = ev.get("judge_accuracy", {}).get(g, {}).get("accuracy")
+            own = s.get("judge_accuracy_own_tags", {}).get(g, {}).get("accuracy")
+            accs.append("–" if asked is None else
+                        f"{_pct(asked)} / {_pct(own)} ({_pct(asked / ceiling[g]) if ceiling.get(g) else '–'})")
+        d = s.get("drawings")
+        table.append([run_label(run),
+                      f"{_f(f['model']['chamfer'])} / {_f(f['floor']['chamfer'])} / {_f(f['ceiling']['chamfer'])}",
+                      _pct(f["position"]["chamfer"]), _pct(f["position"]["f1"]), *accs,
+                      f"{_f(s['noise']['pixel_distance'], '.3f')} / {_f(s['noise']['real_pixel_distance'], '.3f')}",
+                      f"{_pct(s['faces_found']['painted'])} / {_pct(s['faces_found']['real'])}",
+                      f"{_pct(d['mean']['position']['chamfer'])}, {_pct(d['mean']['faces_found'])}" if d else "–"])
+        if d and Path(d["picture"]).exists():
+            png = out_dir / f"drawings_{k}_{run.dir.name}.png"
+            shutil.copy(d["picture"], png)
+            images.append((f"{run_label(run)}: hand drawings (sketch, then paintings)", png))
+    text = ("Fidelity: the line art of each test sketch's painting against the sketch; position 0% is the floor "
+            "(the real face's own line art made with other parameters), 100% the ceiling (another real face's). "
+            "Judge accuracy: each sketch painted with another test face's tags (own: with its own, which the "
+            "sketch helps). Noise spread: RMS distance between two paintings of one sketch, beside two real "
+            "faces. Hand drawings: fidelity placed between the test split's floor and ceiling, and how often "
+            "animeface finds a face in the paintings.")
+    return Section("Sketch models", text, table, images)
+
+
+def sketch_grid(run: Run, path: Path) -> Path:
+    """A sketch run's newest training grid (rows: held-out sketches; columns: sketch, real face, paintings)."""
+    grids = sorted(run.samples_dir.glob("[0-9]*.png"))
+    if not grids:
+        from train.runs import RunError
+        raise RunError(f"{run.dir} has no sample grid yet")
+    shutil.copy(grids[-1], path)
+    return path
