@@ -473,3 +473,57 @@ def test_download_checks_layers_shapes_and_tag_list(release, tmp_path, monkeypat
     (folder / MODEL_FILE).write_bytes(b"<html>rate limited</html>" * 40)
     r = runner.invoke(app, ["i2v", "download", "--model-dir", str(tmp_path / "c"), "--base-url", url])
     assert r.exit_code == 2 and MODEL_FILE in r.output and not (tmp_path / "c" / MODEL_FILE).exists()
+
+
+# -- a hostile --base-url: an endless reply and a gzip bomb are cut off (issue 24, item 8) ---------
+
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """Streams zeros with no Content-Length (bounded here: 64 MiB at most), or announces a huge one."""
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        if self.path.endswith("announced"):
+            self.send_header("Content-Length", str(10 << 30))
+        self.end_headers()
+        try:
+            for _ in range(64):
+                self.wfile.write(bytes(1 << 20))
+        except OSError:   # the client hung up: what it should do
+            pass
+
+
+@pytest.fixture
+def endless_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_refuses_an_endless_reply_and_a_huge_announced_one(endless_server, tmp_path):
+    from curate.taggers.i2v import download as download_module
+
+    target = tmp_path / "x.caffemodel"
+    with pytest.raises(DownloadError, match="more than 2 MiB"):
+        download_module.fetch(endless_server + "endless", target, limit=2 << 20)
+    assert not target.exists() and not target.with_name("x.caffemodel.part").exists()
+    with pytest.raises(DownloadError, match="more than 2 MiB"):
+        download_module.fetch(endless_server + "announced", target, limit=2 << 20)
+    assert not target.with_name("x.caffemodel.part").exists()
+    # every file of a download has its cap
+    assert set(download_module.MAX_BYTES) == set(download_module.FILES)
+
+
+def test_download_refuses_a_gzip_bomb_tag_list(release, tmp_path):
+    folder, url = release
+    (folder / "tag_list.json.gz").write_bytes(gzip.compress(b" " * (17 << 20)))   # 17 MiB of blanks, ~17 KB packed
+    target = tmp_path / "models"
+    r = runner.invoke(app, ["i2v", "download", "--model-dir", str(target), "--base-url", url])
+    assert r.exit_code == 2 and "unpacks to more than 16 MiB" in r.output
+    assert [line for line in r.output.splitlines() if "error" in line.lower()] == \
+        [line for line in r.output.splitlines() if "unpacks to more than" in line]
+    assert not (target / "tag_list.json").exists()

@@ -16,6 +16,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +30,12 @@ FILES = {MODEL_FILE: None, "tag_list.json.gz": None}
 TAG_LIST = "tag_list.json"
 OFFICIAL = expected_convolutions()   # the layers and shapes of the release's model
 CHUNK = 1 << 20
+MIB = 1 << 20
+# The most each file may weigh, about twice the release's own (the tag model is ~180 MB, the tag
+# list ~20 KB packed, ~30 KB unpacked): a hostile or broken --base-url cannot fill the disk with an
+# endless reply, nor memory with a gzip bomb.
+MAX_BYTES = {MODEL_FILE: 400 * MIB, "tag_list.json.gz": 4 * MIB}
+MAX_TAG_LIST_BYTES = 16 * MIB
 
 
 class DownloadError(Exception):
@@ -40,8 +47,9 @@ def default_dir() -> Path:
 
 
 def fetch(url: str, target: Path, expected: int | None = None, timeout: float = 30,
-          progress: Callable[[int, int | None], None] | None = None) -> Path:
-    """Download `url` to `target`, resuming a `.part` file left by an earlier try."""
+          progress: Callable[[int, int | None], None] | None = None, limit: int | None = None) -> Path:
+    """Download `url` to `target`, resuming a `.part` file left by an earlier try. More than
+    `limit` bytes (announced or arriving) is refused and the part removed."""
     if target.is_file() and (expected is None or target.stat().st_size == expected):
         return target
     part = target.with_name(target.name + ".part")
@@ -66,6 +74,8 @@ def fetch(url: str, target: Path, expected: int | None = None, timeout: float = 
                 have = 0   # the server ignored Range: start over
             length = response.headers.get("Content-Length")
             total = have + int(length) if length is not None else None
+            if limit is not None and total is not None and total > limit:
+                _too_big(url, part, limit)
             with open(part, "ab" if resumed else "wb") as f:
                 while True:
                     try:
@@ -77,6 +87,9 @@ def fetch(url: str, target: Path, expected: int | None = None, timeout: float = 
                         break
                     f.write(chunk)
                     have += len(chunk)
+                    if limit is not None and have > limit:
+                        f.close()
+                        _too_big(url, part, limit)
                     if progress:
                         progress(have, total)
     size = part.stat().st_size
@@ -87,6 +100,26 @@ def fetch(url: str, target: Path, expected: int | None = None, timeout: float = 
         raise DownloadError(f"{url}: {size} bytes, expected {expected}: removed the file, try again")
     os.replace(part, target)
     return target
+
+
+def _too_big(url: str, part: Path, limit: int):
+    part.unlink(missing_ok=True)
+    raise DownloadError(f"{url}: more than {limit // MIB} MiB, far more than the release's file: "
+                        f"removed it; check --base-url")
+
+
+def unpack_tag_list(gz: Path, target: Path, limit: int | None = None) -> None:
+    """Unpack the tag list, refusing more than `limit` bytes of output (a gzip bomb)."""
+    limit = MAX_TAG_LIST_BYTES if limit is None else limit
+    try:
+        with gzip.open(gz, "rb") as f:
+            data = f.read(limit + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DownloadError(f"{gz} is not a gzip file ({e}); delete it and run again") from None
+    if len(data) > limit:
+        raise DownloadError(f"{gz} unpacks to more than {limit // MIB} MiB, far more than a tag list: "
+                            f"delete it and check --base-url")
+    target.write_bytes(data)
 
 
 def download(model_dir: Path | None = None, base_url: str = RELEASE_URL, files: dict | None = None,
@@ -105,15 +138,11 @@ def download(model_dir: Path | None = None, base_url: str = RELEASE_URL, files: 
     except OSError as e:
         raise DownloadError(f"cannot create {model_dir}: {e.strerror}") from None
     for name, expected in (files or FILES).items():
-        fetch(base_url + name, model_dir / name, expected,
+        fetch(base_url + name, model_dir / name, expected, limit=MAX_BYTES.get(name),
               progress=(lambda done, total, n=name: progress(n, done, total)) if progress else None)
     gz = model_dir / "tag_list.json.gz"
     if gz.is_file() and not (model_dir / "tag_list.json").is_file():
-        try:
-            data = gzip.decompress(gz.read_bytes())
-        except (OSError, EOFError) as e:
-            raise DownloadError(f"{gz} is not a gzip file ({e}); delete it and run again") from None
-        (model_dir / TAG_LIST).write_bytes(data)
+        unpack_tag_list(gz, model_dir / TAG_LIST)
     return model_dir, verify_download(model_dir / MODEL_FILE, model_dir / TAG_LIST, sha256, expected or OFFICIAL)
 
 
