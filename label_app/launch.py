@@ -1,6 +1,9 @@
 """`label-app`: start the Streamlit labelling app on a catalog.
 
-Listens on 127.0.0.1 unless `--host` says otherwise; prints the URL to open. The Streamlit
+Listens on 127.0.0.1 unless `--host` says otherwise; prints the URL to open. On a loopback
+address the server takes only loopback Host headers, so a web page whose name an attacker
+re-resolves to 127.0.0.1 (DNS rebinding) cannot talk to it; another address is warned about,
+since anyone who can reach it can label. The Streamlit
 server is a child process that stops with this one: SIGTERM, SIGINT and SIGHUP are passed on
 to it, and on Linux the kernel stops it should this process die without a word (SIGKILL).
 """
@@ -8,6 +11,7 @@ to it, and on Linux the kernel stops it should this process die without a word (
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import os
 import signal
 import socket
@@ -23,13 +27,37 @@ from curate.conventions import CONTEXT, DEFAULT_DB_PATH, DbOption, VersionOption
 
 SCRIPT = Path(__file__).with_name("streamlit_app.py")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# The Host names a browser sends for a loopback server (Streamlit compares them without the port).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 app = typer.Typer(rich_markup_mode=None, context_settings=CONTEXT, pretty_exceptions_enable=False)
 
 
 def streamlit_command(db: Path, host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(SCRIPT), "--server.address", host,
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
+            "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+            *[arg for name in (LOOPBACK_HOSTS if is_loopback(host) else ())
+              for arg in ("--server.allowedHosts", name)]]
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def addresses_shown(host: str) -> list[str]:
+    """The addresses people can open: `host` itself, or this machine's own for 0.0.0.0 / ::."""
+    if host not in ("0.0.0.0", "::"):
+        return [host]
+    try:
+        found = socket.gethostbyname_ex(socket.gethostname())[2]
+    except OSError:
+        found = []
+    return [a for a in found if not is_loopback(a)] + ["127.0.0.1"]
 
 
 @app.command()
@@ -57,8 +85,12 @@ def run(
             s.bind((host, port))
         except OSError as e:
             fail(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port")
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    typer.echo(f"label-app on {db}\n  open http://{shown}:{port}   (Ctrl+C stops it)")
+    typer.echo(f"label-app on {db}\n  listening on {host}:{port}   (Ctrl+C stops it)")
+    for address in addresses_shown(host):
+        typer.echo(f"  open http://{'[' + address + ']' if ':' in address else address}:{port}")
+    if not is_loopback(host):
+        typer.echo(f"warning: --host {host} is reachable from the network: anyone who can reach this "
+                   f"machine can open the app and label as anyone", err=True)
     env = dict(os.environ, LABEL_APP_DB=str(db), LABEL_APP_RUNS=str(runs.expanduser().resolve()))
     raise typer.Exit(run_child(streamlit_command(db, host, port), env))
 

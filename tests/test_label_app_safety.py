@@ -150,3 +150,60 @@ def test_stopping_label_app_stops_its_server(tiny_catalog, signum):
         except ProcessLookupError:
             pass
         proc.wait(timeout=10)
+
+
+# -- DNS rebinding: on loopback, only loopback Host headers are taken (issue 24, item 10) -------
+
+def _websocket_status(port: int, host_header: str) -> int:
+    """The HTTP status of a WebSocket upgrade to the app's stream with this Host header."""
+    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host_header}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request.encode())
+        return int(s.recv(1024).split(b" ", 2)[1])
+
+
+def test_on_loopback_the_app_refuses_foreign_host_headers(tiny_catalog):
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "label_app.launch", "--db", str(tiny_catalog),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "label-app did not come up"
+                time.sleep(0.3)
+        assert _websocket_status(port, f"127.0.0.1:{port}") == 101
+        assert _websocket_status(port, f"localhost:{port}") == 101
+        assert _websocket_status(port, f"rebind.evil.example:{port}") != 101
+        assert _websocket_status(port, "rebind.evil.example") != 101
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_a_network_host_is_named_and_warned_about(tiny_catalog, monkeypatch):
+    from typer.testing import CliRunner
+
+    from label_app import launch
+
+    assert launch.is_loopback("127.0.0.1") and launch.is_loopback("localhost") and launch.is_loopback("::1")
+    assert not launch.is_loopback("0.0.0.0") and not launch.is_loopback("192.168.1.5")
+    assert "--server.allowedHosts" in launch.streamlit_command(Path("x.db"), "127.0.0.1", 8501)
+    assert "--server.allowedHosts" not in launch.streamlit_command(Path("x.db"), "0.0.0.0", 8501)
+    monkeypatch.setattr(launch.socket, "gethostbyname_ex", lambda name: (name, [], ["10.1.2.3", "127.0.1.1"]))
+    assert launch.addresses_shown("0.0.0.0") == ["10.1.2.3", "127.0.0.1"]
+    monkeypatch.setattr(launch, "run_child", lambda command, env: 0)
+    monkeypatch.setattr(launch.socket.socket, "bind", lambda self, address: None)
+    r = CliRunner().invoke(launch.app, ["--db", str(tiny_catalog), "--host", "0.0.0.0", "--port", "8123"])
+    assert r.exit_code == 0, r.output
+    assert "listening on 0.0.0.0:8123" in r.output and "open http://10.1.2.3:8123" in r.output
+    assert "anyone who can reach this machine can open the app" in r.output
+    r = CliRunner().invoke(launch.app, ["--db", str(tiny_catalog), "--port", "8123"])
+    assert "open http://127.0.0.1:8123" in r.output and "warning" not in r.output
