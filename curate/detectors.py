@@ -1,8 +1,8 @@
 """Face detectors behind one small interface: `detect(rgb) -> [Box]`.
 
 - `animeface`: the embedded nvxs detector from PyPI `animeface` (no download; the default)
-- `lbp`: nagadomi's lbpcascade_animeface.xml with OpenCV (`--cascade PATH`, or fetched once
-  from its public home, sha256-checked and cached under ~/.cache/curate)
+- `lbp`: nagadomi's lbpcascade_animeface.xml with OpenCV (`--cascade PATH`; else the copy in
+  ../shared/models or the cache; else fetched once from its public home), always sha256-checked
 - `human`, `cat`: OpenCV's bundled Haar cascades, for the human-face and cat datasets
 
 Detectors are built inside each worker process from a picklable `DetectorSpec`
@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
+
+from curate.shared_files import shared_path
 
 LBP_URL = "https://raw.githubusercontent.com/nagadomi/lbpcascade_animeface/master/lbpcascade_animeface.xml"
 LBP_SHA256 = "9376d30ac38db6bda2a68b88b3b76bbd7e6aa33af47f7f5c76bc88ca75f1ce30"
@@ -113,6 +115,9 @@ def fetch_cascade(url: str | None = None, sha256: str | None = None, cache: Path
     target = cache / Path(url).name
     if target.exists() and _sha256_file(target) == sha256:
         return target
+    local = shared_path("models", Path(url).name)
+    if local is not None and local.is_file() and _sha256_file(local) == sha256:
+        return local   # offline: the copy ../shared holds, checked like a download
     cache.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:

@@ -65,8 +65,10 @@ def test_setup_errors_are_clear(tmp_path):
 
 
 @pytest.fixture
-def cascade_server(shared):
-    """A loopback HTTP server serving ../shared/models/ (the cascade's 'public home')."""
+def cascade_server(shared, monkeypatch):
+    """A loopback HTTP server serving ../shared/models/ (the cascade's 'public home'); the local
+    copy in ../shared is not looked at, so the download itself is what runs."""
+    monkeypatch.setattr(detectors, "shared_path", lambda *parts: None)
     handler = functools.partial(_QuietHandler, directory=str(shared / "models"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -120,3 +122,18 @@ def test_resolve_lbp_uses_the_cache_dir(cascade_server, tmp_path, monkeypatch):
     monkeypatch.setattr(detectors, "LBP_URL", f"{base}/lbpcascade_animeface.xml")
     spec = resolve("lbp")
     assert spec.cascade == str(tmp_path / "curate" / "lbpcascade_animeface.xml")
+
+
+def test_lbp_offline_uses_the_checked_copy_in_shared(shared, tmp_path, monkeypatch):
+    """The README's `--detector lbp` block works offline: ../shared/models holds the cascade."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.chdir(tmp_path)   # found beside the checkout too, not only beside the working directory
+    spec = resolve("lbp")
+    assert Path(spec.cascade) == shared / "models" / "lbpcascade_animeface.xml"
+    # a copy whose sha256 differs is not trusted: the download is tried (here: nothing listens)
+    junk = tmp_path / "shared" / "models" / "lbpcascade_animeface.xml"
+    junk.parent.mkdir(parents=True)
+    junk.write_text("<not the cascade/>")
+    monkeypatch.setattr(detectors, "shared_path", lambda *parts: junk)
+    with pytest.raises(DetectorError, match="cannot download"):
+        fetch_cascade("http://127.0.0.1:9/lbpcascade_animeface.xml", detectors.LBP_SHA256)
