@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image, ImageFilter
 from typer.testing import CliRunner
 
@@ -331,9 +332,36 @@ def test_ctrl_c_keeps_finished_work(tmp_path):
 
 # -- crashes and concurrent writers -------------------------------------------
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal gives it. A suite started in the background (`nohup`,
+    `&` in a script) runs with SIGINT ignored, which children inherit: the Ctrl-C test then sent a
+    signal nobody heard."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def child_process(argv: list) -> subprocess.Popen:
+    return subprocess.Popen([str(a) for a in argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=_default_sigint)
+
+
 def curate_process(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "curate.cli", *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return child_process([sys.executable, "-m", "curate.cli", *args])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_children_hear_ctrl_c_even_when_the_suite_ignores_it():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)   # as under nohup
+    try:
+        proc = child_process([sys.executable, "-c", "import time; time.sleep(60)"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        ignored = int(next(line for line in status.splitlines() if line.startswith("SigIgn:")).split()[1], 16)
+        assert not ignored & (1 << (signal.SIGINT - 1))
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def count_sources(db: Path) -> int:
