@@ -308,3 +308,17 @@ def test_train_options_pass_through_and_a_plan_file_says_the_same(tiny_catalog, 
     toml.write_text('seeds = [0]\nrunz = ["acgan:manual"]\n')
     r = runner.invoke(app, ["experiment", "--db", str(tiny_catalog), "--dry-run", "--plan", str(toml)])
     assert r.exit_code == 2 and "'runz'" in r.output
+
+
+def test_train_runs_shows_common_and_same_faces():
+    """`train runs` left out `--common manual` that a run's options.json records (issue 25)."""
+    import dataclasses
+
+    from train.options import TrainOptions
+    from train.run_index import key_options
+
+    options = dataclasses.asdict(TrainOptions(model="acgan"))
+    options.update(attrs=["hair_color", "eye_color"])
+    assert key_options(options) == ""
+    options.update(common=["manual"], same_faces=True)
+    assert key_options(options) == "--common manual --same-faces"

@@ -11,8 +11,9 @@ from train.options import TrainOptions
 from train.runs import Run, RunError, load_run
 from train.eval.spread import option_text, settings
 
-# shown on their own, or implied by an experiment folder: not among "options"
-SHOWN_APART = ("model", "labels", "size", "iters", "epochs", "same_faces", "common")
+# shown in columns of their own: not among "options" (--common and --same-faces are: a run of
+# its own records them in options.json and nothing else shows them)
+SHOWN_APART = ("model", "labels", "size", "iters", "epochs")
 
 
 def steps(run: Run) -> tuple[int, int]:
