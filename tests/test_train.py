@@ -259,3 +259,12 @@ def test_a_discriminator_that_wins_is_flagged(tiny_catalog, tmp_path):
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     assert rows[-1]["d_wins"] == "1"
     assert "the discriminator wins outright" in (run_dir / "log.txt").read_text()
+
+
+def test_sampling_a_left_out_tag_says_it_was_left_out(tiny_catalog, tmp_path):
+    """Not "did you mean 'green eyes'" for a tag that --drop-rare / --drop-tags left out (issue 25)."""
+    run_dir = train(tiny_options(tiny_catalog, tmp_path, iters=1, drop_tags=["black hair"]))
+    res = invoke("sample", run_dir, "--tags", "black hair", "-o", tmp_path / "x.png")
+    assert res.exit_code == 2, res.output
+    assert "'black hair' was left out of this run's training data" in res.output
+    assert "did you mean" not in res.output

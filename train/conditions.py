@@ -30,6 +30,9 @@ class ConditionGroup:
 @dataclass
 class ConditionSpec:
     groups: list[ConditionGroup] = field(default_factory=list)
+    # tags the run's data left out (--drop-rare, --drop-tags) -> their faces: asked for, they are
+    # explained, not mistaken for a typo of a kept tag
+    left_out: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         offset = 0
@@ -44,9 +47,11 @@ class ConditionSpec:
         return [{"name": g.name, "exclusive": g.exclusive, "tags": g.tags, "freq": g.freq} for g in self.groups]
 
     @classmethod
-    def from_json(cls, groups: list[dict]) -> "ConditionSpec":
+    def from_json(cls, groups: list[dict], left_out: dict[str, dict[str, int]] | None = None) -> "ConditionSpec":
+        """`left_out`: the run's options.json "left_out" ({group: {tag: faces}})."""
         return cls([ConditionGroup(g["name"], bool(g["exclusive"]), list(g["tags"]), list(g["freq"]))
-                    for g in groups])
+                    for g in groups],
+                   {tag: n for tags in (left_out or {}).values() for tag, n in tags.items()})
 
     # -- lookup ---------------------------------------------------------------
 
@@ -65,8 +70,15 @@ class ConditionSpec:
         for g in self.groups:
             if tag in g.tags:
                 return g
+        self._refuse_left_out(tag, self.tags)
         raise ConditionError(f"unknown tag {tag!r} for this run{did_you_mean(tag, self.tags)}; "
                              f"known tags: {', '.join(self.tags)}")
+
+    def _refuse_left_out(self, tag: str, known: list[str]) -> None:
+        if tag in self.left_out:
+            raise ConditionError(f"tag {tag!r} was left out of this run's training data ({self.left_out[tag]} "
+                                 f"faces; --drop-rare or --drop-tags): the run cannot make it; "
+                                 f"known: {', '.join(known)}")
 
     def parse_tags(self, text: str | list[str]) -> dict:
         """"blonde hair, blue eyes" -> {"hair_color": "blonde hair", "eye_color": "blue eyes"}."""
@@ -103,6 +115,7 @@ class ConditionSpec:
                         raise ConditionError(f"{key} is exclusive: one tag, not {values}")
                     for tag in values:
                         if tag not in g.tags:
+                            self._refuse_left_out(tag, g.tags)
                             raise ConditionError(f"unknown {key} {tag!r} for this run{did_you_mean(tag, g.tags)}; "
                                                  f"known: {', '.join(g.tags)}")
                         c[i, g.offset + g.tags.index(tag)] = 1.0

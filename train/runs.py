@@ -66,7 +66,7 @@ class Run:
     @property
     def spec(self) -> ConditionSpec | None:
         groups = self.options.get("conditions")
-        return ConditionSpec.from_json(groups) if groups else None
+        return ConditionSpec.from_json(groups, self.options.get("left_out")) if groups else None
 
     @property
     def conditional(self) -> bool:
