@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from typer.testing import CliRunner
 
@@ -51,3 +53,14 @@ def test_a_source_named_like_markup_is_printed_as_text(markup_source, args):
         assert "[/x]" in out
     if args[0] in ("labels", "stats"):
         assert "[/annotator]" in out
+
+
+def test_visible_writes_out_every_control_character():
+    from curate.text import visible
+
+    assert visible("blonde hair") == "blonde hair" and visible("çà [x] <b>") == "çà [x] <b>"
+    shown = visible("a\x1b]0;pwned\x07b\nc\rd\te\x9b2J\u202efdp.exe\u2028")
+    assert shown == "a\\x1b]0;pwned\\x07b\\nc\\rd\\te\\x9b2J\\u202efdp.exe\\u2028"
+    assert all(ch.isprintable() for ch in shown)
+    controls = [chr(c) for c in range(0x3000) if unicodedata.category(chr(c)) in ("Cc", "Zl", "Zp")]
+    assert controls and all(visible(ch).isprintable() for ch in controls)
