@@ -7,7 +7,7 @@ import hashlib
 import os
 from typing import Iterator
 
-from db.base import IMAGE_JOIN, FACE_STATUSES, SPLIT_JOIN, SPLITS, CatalogError
+from db.base import FACE_STATUSES, IMAGE_JOIN, SPLIT_JOIN, SPLITS, CatalogError
 
 
 class FacesMixin:
