@@ -29,7 +29,6 @@ from curate.taggers.i2v.caffemodel import i2v_layers, write_caffemodel  # noqa: 
 from curate.taggers.i2v.network import MODEL_FILE, load_model  # noqa: E402
 from curate.taggers.tagging import I2VTagger, TagOptions, tag_catalog  # noqa: E402
 from db import Catalog  # noqa: E402
-from db.tagging import tagged_face_ids  # noqa: E402
 
 
 def main() -> None:
@@ -71,7 +70,7 @@ def main() -> None:
             catalog = Catalog(db)
             tagger = I2VTagger(model)
             s = tag_catalog(catalog, tagger, TagOptions(batch=batch, limit=args.faces))
-            done = len(tagged_face_ids(catalog, tagger.source, tagger.version))
+            done = len(catalog.tagged_face_ids(tagger.source, tagger.version))
             catalog.close()
         results.append((batch, s.faces_per_s))
         print(f"batch {batch:3d}: {s.faces} faces in {s.seconds:.1f} s = {s.faces_per_s:.2f} faces/s "

@@ -61,7 +61,7 @@ def build(path: Path, n_faces: int, n_sources: int = 200, seed: int = 0) -> None
             Image.fromarray(rng.integers(0, 256, (9, 12, 3), dtype=np.uint8)).resize((1200, 900)).save(p, quality=85)
         src_rows.append({"path": str(p), "sha256": f"{i:064x}", "size": p.stat().st_size, "width": 1200,
                          "height": 900, "status": "ok", "detector": "synthetic"})
-    source_ids = q.add_sources_many(cat, src_rows)
+    source_ids = cat.add_sources_many(src_rows)
     pool = [face_png(rng) for _ in range(256)]
     groups = {g["name"]: g for g in cat.groups()}
     hair, eyes = groups["hair_color"]["tags"], groups["eye_color"]["tags"]
@@ -74,7 +74,7 @@ def build(path: Path, n_faces: int, n_sources: int = 200, seed: int = 0) -> None
                           "width": 96, "height": 96, "sha256": f"{i:064x}", "box_x": x + s // 6,
                           "box_y": y + s // 6, "box_w": s * 2 // 3, "box_h": s * 2 // 3, "crop_x": x, "crop_y": y,
                           "crop_size": s, "detector": "synthetic", "score": 1.0, "status": "ok"})
-        ids = q.add_faces_many(cat, faces)
+        ids = cat.add_faces_many(faces)
         labels, manual = [], []
         for fid in ids:
             labels += [(fid, hair[int(rng.integers(len(hair)))], float(rng.uniform(0.3, 1))),
@@ -114,7 +114,7 @@ def bench_functions(path: Path, actions: int, goal_action_ms: float = GOAL_ACTIO
                  q.QueueSpec(order="disagreement", source="i2v", other_source="manual"),
                  q.QueueSpec(order="random", source="i2v")]:
         t0 = time.perf_counter()
-        n = len(q.build_queue(cat, spec))
+        n = len(cat.build_queue(spec))
         print(f"  queue build (once per filter change) {spec.order:<12} tag={spec.tag} unlabelled_only="
               f"{spec.unlabelled_only}: {n:,} faces in {(time.perf_counter() - t0) * 1000:.0f} ms")
     lab = LabelSession(cat, "bench", q.QueueSpec(order="confidence", source="i2v", unlabelled_only=True))
@@ -137,9 +137,9 @@ def bench_functions(path: Path, actions: int, goal_action_ms: float = GOAL_ACTIO
     for name, ms in parts.items():
         row(name, ms, goal_action_ms)
     row("one action, all of the above", totals, goal_action_ms)
-    row("progress, counted afresh (Progress page)", [timed(q.progress, cat) for _ in range(5)], goal_action_ms)
+    row("progress, counted afresh (Progress page)", [timed(cat.progress) for _ in range(5)], goal_action_ms)
     ids = lab.page(0, 48)
-    grid = [timed(lambda: (q.face_images(cat, ids), q.labels_of_faces(cat, ids))) for _ in range(20)]
+    grid = [timed(lambda: (cat.face_images(ids), cat.labels_of_faces(ids))) for _ in range(20)]
     row("grid page of 48: images + labels", grid, goal_grid_ms)
     cat.close()
 

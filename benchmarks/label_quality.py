@@ -40,7 +40,6 @@ from benchmarks.shared_catalog import labelled_catalog  # noqa: E402
 from curate.taggers.judge import JudgeTaggerOptions, cross_fit  # noqa: E402
 from db import Catalog  # noqa: E402
 from db import labelling as q  # noqa: E402
-from db import tagging  # noqa: E402
 from curate.quality.suspects import find_suspects  # noqa: E402
 
 GROUPS = ("hair_color", "eye_color")
@@ -102,7 +101,7 @@ def colour_lr(cat: Catalog, seed: int = 0) -> None:
         for i, row in zip(rows, p):
             labels.append((ids[i], tags[int(row.argmax())], float(row.max())))
             dists.append((ids[i], group, dict(zip(tags, map(float, row))), True))
-    tagging.save_learned_labels(cat, "colour-lr", "colour-lr-5fold", {"learned_from": "manual"}, labels, dists)
+    cat.save_learned_labels("colour-lr", "colour-lr-5fold", {"learned_from": "manual"}, labels, dists)
 
 
 def ranked_suspects(cat: Catalog, judge: str = "judge") -> dict[str, list[int]]:

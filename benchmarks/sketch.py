@@ -59,8 +59,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from curate.derive import derive  # noqa: E402
 from curate.lineart import XDoGParams, line_art_png  # noqa: E402
-from db import Catalog, derived  # noqa: E402
-from db.training import iter_face_images  # noqa: E402
+from db import Catalog  # noqa: E402
 from shared_catalog import SHARED, labelled_catalog  # noqa: E402
 
 
@@ -72,7 +71,7 @@ def cpu_seconds() -> float:
 
 def plain_loop(catalog: Catalog, ids: list[int]) -> tuple[float, float]:
     """(wall s, CPU s) of the simplest loop: every crop decoded, turned into line art and PNG-encoded."""
-    blobs = [b for _, b in iter_face_images(catalog, ids)]
+    blobs = [b for _, b in catalog.iter_face_images(ids)]
     started, cpu = time.perf_counter(), cpu_seconds()
     for blob in blobs:
         line_art_png(blob, "xdog", XDoGParams())
@@ -130,7 +129,7 @@ def pictures(args) -> None:
                           kinds=("crop", "sketch"))
             rows = [ids[int(i * len(ids) / 6) + 3] for i in range(6)]
             sk = np.stack([np.asarray(Image.open(io.BytesIO(b)).resize((64, 64), Image.Resampling.LANCZOS))
-                           for _, b in derived.iter_derived_images(cat, "sketch", rows)])
+                           for _, b in cat.iter_derived_images("sketch", rows)])
     x = ink_tensor(torch.from_numpy(sk)[:, None])
     columns = [x] + [SketchAugment()(x, torch.Generator().manual_seed(seed)) for seed in range(5)]
     grid = [torch.cat([c[i, 0] for c in columns], 1) for i in range(len(rows))]
@@ -152,7 +151,7 @@ def export_pairs(db: Path, out: Path, n: int) -> int:
     with Catalog(db, create=False) as cat:
         ids = cat.face_ids("ok", "train")[:n]
         out.mkdir(parents=True, exist_ok=True)
-        for (fid, crop), (_, lines) in zip(iter_face_images(cat, ids), derived.iter_derived_images(cat, "sketch", ids)):
+        for (fid, crop), (_, lines) in zip(cat.iter_face_images(ids), cat.iter_derived_images("sketch", ids)):
             face = Image.open(io.BytesIO(crop)).convert("RGB")
             sketch = Image.open(io.BytesIO(lines)).convert("RGB").resize(face.size)
             ab = Image.new("RGB", (2 * face.width, face.height))
@@ -277,7 +276,7 @@ def train_speed(args) -> None:
         work = tmp / "bench.db"
         shutil.copy(source, work)
         with Catalog(work) as cat:
-            if derived.faces_to_derive(cat, "sketch", derived_hash()):
+            if cat.faces_to_derive("sketch", derived_hash()):
                 derive(cat, workers=2)
         n = export_pairs(work, tmp / "pairs", args.faces)
         print(f"{n} A|B pairs exported for the reference; {args.size}x{args.size}, batch {args.batch}, ngf = ndf = "

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from db import Catalog, CatalogError
-from db import derived as q
 
 from curate.lineart import LineArtError, XDoGParams, line_art_png, make_params, params_hash, params_json
 
@@ -72,7 +71,7 @@ def derive_one(job: _Job, face_id: int, face_sha: str, crop: bytes) -> dict:
 
 def _derive_chunk(face_ids: list[int]) -> list[dict]:
     job, catalog = _worker["job"], _worker["catalog"]
-    return [derive_one(job, fid, sha, crop) for fid, sha, crop in q.crops_with_hashes(catalog, face_ids)]
+    return [derive_one(job, fid, sha, crop) for fid, sha, crop in catalog.crops_with_hashes(face_ids)]
 
 
 def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
@@ -94,7 +93,7 @@ def derive(catalog: Catalog, kind: str = "sketch", method: str = "xdog", params:
     params = params or make_params(method)     # also refuses an unknown method, before any work
     job = _Job(kind, method, params, params_json(method, params), params_hash(method, params))
     started = time.perf_counter()
-    todo = q.faces_to_derive(catalog, kind, job.params_hash)
+    todo = catalog.faces_to_derive(kind, job.params_hash)
     summary = DeriveSummary(kind, method, job.params_hash, todo=len(todo),
                             up_to_date=len(catalog.face_ids("ok")) - len(todo))
     if limit is not None:
@@ -108,7 +107,7 @@ def derive(catalog: Catalog, kind: str = "sketch", method: str = "xdog", params:
     def flush() -> None:
         nonlocal pending, last_flush
         if pending:
-            q.save_derived(catalog, pending)
+            catalog.save_derived(pending)
             summary.made += sum(1 for r in pending if r.get("image") is not None)
             summary.errors += [(r["face_id"], r["error"]) for r in pending if r.get("error")]
         pending, last_flush = [], time.perf_counter()
@@ -122,7 +121,7 @@ def derive(catalog: Catalog, kind: str = "sketch", method: str = "xdog", params:
             pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (job, str(catalog.path)))
             results: Iterable[list[dict]] = pool.imap_unordered(_derive_chunk, _chunks(todo, chunk))
         else:
-            results = ([derive_one(job, *face) for face in q.crops_with_hashes(catalog, ids)]
+            results = ([derive_one(job, *face) for face in catalog.crops_with_hashes(ids)]
                        for ids in _chunks(todo, chunk))
         for rows in results:
             pending += rows

@@ -24,7 +24,6 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from db import Catalog
-from db import ingest
 
 from curate import detectors, on_ray
 from curate import face_measures as quality
@@ -187,11 +186,11 @@ class NearDuplicateIndex:
         self.last_id = 0
 
     def refresh(self, catalog: Catalog) -> None:
-        rows = ingest.ok_phashes_after(catalog, self.last_id)
+        rows = catalog.ok_phashes_after(self.last_id)
         if rows:
             self.ids = np.concatenate([self.ids, np.array([r[0] for r in rows], dtype=np.int64)])
             self.hashes = np.concatenate([self.hashes, np.array([r[1] for r in rows], dtype=np.int64)])
-        self.last_id = max(self.last_id, ingest.max_face_id(catalog))
+        self.last_id = max(self.last_id, catalog.max_face_id())
 
     def add(self, face_id: int, phash: int) -> None:
         self.ids = np.append(self.ids, np.int64(face_id))
@@ -209,7 +208,7 @@ def write_results(catalog: Catalog, results: list[SourceResult], index: NearDupl
     with catalog.transaction():
         index.refresh(catalog)
         for r in results:
-            if ingest.source_is_done(catalog, r.path, r.size):  # another run got there first
+            if catalog.source_is_done(r.path, r.size):  # another run got there first
                 summary.skipped += 1
                 continue
             status, message = r.status, r.message
@@ -257,7 +256,7 @@ def pending_files(catalog: Catalog, root: str | os.PathLike
     files whose names cannot be stored because they are not valid UTF-8; links and folders
     passed over that the catalog has no record of yet)."""
     done = catalog.done_source_paths()
-    failed = ingest.error_source_sizes(catalog)  # retried once the file has changed (fixed, finished copying)
+    failed = catalog.error_source_sizes()  # retried once the file has changed (fixed, finished copying)
     skipped: list[Skipped] = []
     files = [os.path.abspath(p) for p in iter_image_files(root, skipped)]
     unnamed = [p for p in files if not _is_utf8(p)]

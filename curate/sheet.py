@@ -13,7 +13,6 @@ from typing import Iterable
 from PIL import Image, ImageDraw, ImageFont
 
 from db import Catalog, CatalogError
-from db import derived
 
 from curate.images import ImageError, open_crop
 
@@ -31,7 +30,7 @@ def pick_faces(catalog: Catalog, n: int, status: str | None = "ok", split: str |
     ids = catalog.face_ids(status, split)
     for kind in kinds:
         if kind != CROP:
-            have = set(derived.derived_face_ids(catalog, kind, status, split))
+            have = set(catalog.derived_face_ids(kind, status, split))
             ids = [i for i in ids if i in have]
     if len(ids) <= n:
         return ids
@@ -68,7 +67,7 @@ def contact_sheet(catalog: Catalog, out: str | os.PathLike, faces: Iterable[int]
         x, y = (i % columns) * width, (i // columns) * cell
         text = captions.get(fid, str(fid)) if captions else str(fid)
         for j, kind in enumerate(kinds):
-            blob = catalog.face_image(fid) if kind == CROP else derived.derived_image(catalog, kind, fid)
+            blob = catalog.face_image(fid) if kind == CROP else catalog.derived_image(kind, fid)
             try:
                 sheet.paste(_thumbnail(blob, tile), (x + j * tile, y))
             except ImageError:   # a broken crop: an empty tile that says so

@@ -1,6 +1,8 @@
 """Queries of the labelling app: queues, filters, progress, face status changes.
 
-(Agreement between annotators: curate/quality/agreement.py.)
+The orders that read a judge's probabilities ("likely label errors first", "most undecided
+first") take their ranking from the caller: it is analysis (curate/quality/suspects.py), and
+label_app/session.py hands it over. (Agreement between annotators: curate/quality/agreement.py.)
 
 People's labels go to source `manual` (one row per event, with the annotator's
 name). The app never touches another source's events. Everything a browser sends
@@ -13,7 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from db.catalog import FACE_STATUSES, IMAGE_JOIN, SPLIT_JOIN, SPLITS, Catalog, CatalogError
+from db.base import FACE_STATUSES, IMAGE_JOIN, SPLIT_JOIN, SPLITS, CatalogError
 
 MANUAL = "manual"
 # "Unsure" is a skip with a record: an event of source `manual` whose key is not a
@@ -44,79 +46,271 @@ class QueueSpec:
     seed: int = 0
 
 
-# -- small lookups ---------------------------------------------------------------
+class LabellingMixin:
+    """The labelling app's queries (one of the mixins `Catalog` is made of)."""
 
-def label_source_names(catalog: Catalog) -> list[str]:
-    """Every source with label events, fast on millions of events (skip-scan of the index)."""
-    rows = catalog.conn.execute(
-        "WITH RECURSIVE s(x) AS (SELECT min(source) FROM label_events UNION ALL "
-        "SELECT (SELECT min(source) FROM label_events WHERE source > s.x) FROM s WHERE s.x IS NOT NULL) "
-        "SELECT x FROM s WHERE x IS NOT NULL").fetchall()
-    return [r[0] for r in rows]
+    # -- small lookups --------------------------------------------------------
 
+    def auto_sources(self) -> list[str]:
+        return [s for s in self.label_source_names() if s != MANUAL]
 
-def auto_sources(catalog: Catalog) -> list[str]:
-    return [s for s in label_source_names(catalog) if s != MANUAL]
+    def annotators(self) -> list[str]:
+        rows = self.conn.execute("SELECT DISTINCT annotator FROM label_events WHERE source = ? "
+                                 "AND annotator IS NOT NULL ORDER BY 1", (MANUAL,)).fetchall()
+        return [r[0] for r in rows]
 
+    def validate_spec(self, spec: QueueSpec) -> QueueSpec:
+        """The spec with its defaults filled in, or CatalogError naming the bad field."""
+        if spec.order not in ORDERS:
+            raise CatalogError(f"order must be one of {', '.join(ORDERS)}, not {spec.order!r}")
+        if spec.split is not None and spec.split not in SPLITS:
+            raise CatalogError(f"split must be one of {', '.join(SPLITS)}, not {spec.split!r}")
+        if spec.status not in FACE_STATUSES:
+            raise CatalogError(f"status must be one of {', '.join(FACE_STATUSES)}, not {spec.status!r}")
+        known = self.label_source_names()
+        for name in (spec.source, spec.other_source if spec.order == "disagreement" else None):
+            if name is not None and name not in known:
+                raise CatalogError(f"unknown label source {name!r} (known: {', '.join(known) or 'none'})")
+        group = spec.group or self.first_exclusive_group()
+        self.group(group)  # raises on an unknown group
+        if spec.tag is not None:
+            if spec.tag not in self.tag_index():
+                raise CatalogError(f"unknown tag {spec.tag!r}")
+            if spec.source is None:
+                raise CatalogError("a tag filter needs the source whose suggestion it filters on")
+        if not 0 <= float(spec.min_prob) <= 1:
+            raise CatalogError(f"min_prob must be in [0, 1], not {spec.min_prob}")
+        if spec.order == "confidence" and spec.source is None:
+            raise CatalogError("the confidence order needs an auto-tag source")
+        if spec.order == "disagreement" and spec.source is None:
+            raise CatalogError("the disagreement order needs a source to compare")
+        if spec.given is not None and spec.given not in self.group(group)["tags"]:
+            raise CatalogError(f"{spec.given!r} is not a tag of {group}")
+        if spec.order in JUDGE_ORDERS:
+            if spec.source is None or not self.distributions_exist(spec.source, group):
+                raise CatalogError(f"the {spec.order} order needs a judge's probabilities for {group} as suggestion "
+                                   f"source: run `curate tag --tagger judge --labels {MANUAL}` first")
+        return replace(spec, group=group, min_prob=float(spec.min_prob), seed=int(spec.seed))
 
-def annotators(catalog: Catalog) -> list[str]:
-    rows = catalog.conn.execute("SELECT DISTINCT annotator FROM label_events WHERE source = ? "
-                                "AND annotator IS NOT NULL ORDER BY 1", (MANUAL,)).fetchall()
-    return [r[0] for r in rows]
+    # -- queues ---------------------------------------------------------------
 
+    def build_queue(self, spec: QueueSpec, limit: int | None = None,
+                    ranking: dict[int, float] | None = None) -> list[int]:
+        """Face ids matching `spec`, in its order. Run once per filter change, then paged.
 
-def group_keys(catalog: Catalog, group: str) -> list[str]:
-    """The label_events keys of a group: the group itself if exclusive, else its tags."""
-    g = catalog.group(group)
-    return [g["name"]] if g["exclusive"] else list(g["tags"])
+        The judge orders (JUDGE_ORDERS) sort by `ranking`, face id -> key, lowest first, faces
+        without one last: ranking label errors is analysis, done above the catalog
+        (curate.quality.suspects.queue_ranking, which label_app.session.build_queue hands over)."""
+        spec = self.validate_spec(spec)
+        keys = self.group_keys(spec.group)
+        where, params = ["f.status = ?"], [spec.status]
+        if spec.split is not None:
+            where.append("f.id IN (SELECT face_id FROM face_splits WHERE split = ?)")
+            params.append(spec.split)
+        if spec.tag is not None:
+            tag_group, exclusive = self.tag_index()[spec.tag]
+            where.append("EXISTS (SELECT 1 FROM label_events e WHERE e.source = ? AND e.face_id = f.id "
+                         "AND e.key = ? AND e.tag = ? AND coalesce(e.value, 1) >= ? AND e.id = (SELECT max(x.id) "
+                         "FROM label_events x WHERE x.source = e.source AND x.face_id = f.id AND x.key = e.key))")
+            params += [spec.source, tag_group if exclusive else spec.tag, spec.tag, spec.min_prob]
+        labelled_sql, labelled_params = _current_sql("f", keys)
+        if spec.unlabelled_only:
+            where.append("NOT " + labelled_sql)
+            params += [MANUAL, *labelled_params]
+        if spec.given is not None:
+            where.append("EXISTS (SELECT 1 FROM label_current g WHERE g.source = ? AND g.face_id = f.id "
+                         "AND g.key = ? AND g.tag = ?)")
+            params += [MANUAL, spec.group, spec.given]
+        if spec.annotator is not None:
+            where.append("NOT EXISTS (SELECT 1 FROM label_events u WHERE u.source = ? AND u.face_id = f.id "
+                         "AND u.key = ? AND u.annotator = ? AND u.value = 1 AND u.id = (SELECT max(x.id) "
+                         "FROM label_events x WHERE x.source = u.source AND x.face_id = f.id AND x.key = u.key "
+                         "AND x.annotator = u.annotator))")
+            params += [MANUAL, UNSURE_KEY, spec.annotator]
+        base = f"FROM faces f WHERE {' AND '.join(where)}"
 
+        if spec.order == "id":
+            ids = [r[0] for r in self.conn.execute(f"SELECT f.id {base} ORDER BY f.id", params)]
+        elif spec.order == "random":
+            ids = [r[0] for r in self.conn.execute(f"SELECT f.id {base} ORDER BY f.id", params)]
+            random.Random(spec.seed).shuffle(ids)
+        elif spec.order == "unlabelled":
+            ids = [r[0] for r in self.conn.execute(
+                f"SELECT f.id {base} ORDER BY {labelled_sql}, f.id", params + [MANUAL, *labelled_params])]
+        else:
+            ids = [r[0] for r in self.conn.execute(f"SELECT f.id {base} ORDER BY f.id", params)]
+            if spec.order == "confidence":
+                score = self.confidence(spec.source, spec.group)
+                # Least confident first; faces the source never tagged come last.
+                ids.sort(key=lambda i: (i not in score, score.get(i, 0.0)))
+            elif spec.order in JUDGE_ORDERS:
+                if ranking is None:
+                    raise CatalogError(f"the {spec.order} order needs its ranking from curate.quality.suspects "
+                                       f"(queue_ranking)")
+                ids.sort(key=lambda i: (i not in ranking, ranking.get(i, 0.0)))
+            else:
+                score = self.disagreement(spec.source, spec.other_source, spec.group)
+                ids.sort(key=lambda i: (i not in score, -score.get(i, 0.0)))
+        return ids[:limit] if limit is not None else ids
 
-def first_exclusive_group(catalog: Catalog) -> str:
-    groups = catalog.groups()
-    for g in groups:
-        if g["exclusive"]:
-            return g["name"]
-    if not groups:
-        raise CatalogError("the catalog has no tag groups")
-    return groups[0]["name"]
+    def confidence(self, source: str, group: str) -> dict[int, float]:
+        """Face id -> how sure `source` is about `group`: the chosen tag's probability for an
+        exclusive group, the least decided tag's max(p, 1-p) for an independent one."""
+        g = self.group(group)
+        out: dict[int, float] = {}
+        for face_id, labels in self.current_for_keys(source, self.group_keys(group)).items():
+            values = [1.0 if v is None else v for _, v in labels.values()]
+            out[face_id] = values[0] if g["exclusive"] else min(max(v, 1 - v) for v in values)
+        return out
 
+    def disagreement(self, a: str, b: str, group: str) -> dict[int, float]:
+        """Face id -> probability that sources `a` and `b` name different tags, for faces both labelled.
 
-def validate_spec(catalog: Catalog, spec: QueueSpec) -> QueueSpec:
-    """The spec with its defaults filled in, or CatalogError naming the bad field."""
-    if spec.order not in ORDERS:
-        raise CatalogError(f"order must be one of {', '.join(ORDERS)}, not {spec.order!r}")
-    if spec.split is not None and spec.split not in SPLITS:
-        raise CatalogError(f"split must be one of {', '.join(SPLITS)}, not {spec.split!r}")
-    if spec.status not in FACE_STATUSES:
-        raise CatalogError(f"status must be one of {', '.join(FACE_STATUSES)}, not {spec.status!r}")
-    known = label_source_names(catalog)
-    for name in (spec.source, spec.other_source if spec.order == "disagreement" else None):
-        if name is not None and name not in known:
-            raise CatalogError(f"unknown label source {name!r} (known: {', '.join(known) or 'none'})")
-    group = spec.group or first_exclusive_group(catalog)
-    catalog.group(group)  # raises on an unknown group
-    if spec.tag is not None:
-        if spec.tag not in catalog.tag_index():
-            raise CatalogError(f"unknown tag {spec.tag!r}")
-        if spec.source is None:
-            raise CatalogError("a tag filter needs the source whose suggestion it filters on")
-    if not 0 <= float(spec.min_prob) <= 1:
-        raise CatalogError(f"min_prob must be in [0, 1], not {spec.min_prob}")
-    if spec.order == "confidence" and spec.source is None:
-        raise CatalogError("the confidence order needs an auto-tag source")
-    if spec.order == "disagreement" and spec.source is None:
-        raise CatalogError("the disagreement order needs a source to compare")
-    if spec.given is not None and spec.given not in catalog.group(group)["tags"]:
-        raise CatalogError(f"{spec.given!r} is not a tag of {group}")
-    if spec.order in JUDGE_ORDERS:
-        from db import tagging
-        if spec.source is None or not tagging.distributions_exist(catalog, spec.source, group):
-            raise CatalogError(f"the {spec.order} order needs a judge's probabilities for {group} as suggestion "
-                               f"source: run `curate tag --tagger judge --labels {MANUAL}` first")
-    return replace(spec, group=group, min_prob=float(spec.min_prob), seed=int(spec.seed))
+        A source's exclusive label (tag t, probability p) is read as p on t and 1-p spread
+        evenly over the group's other tags; disagreement = 1 - sum_t pa(t) pb(t). For an
+        independent group, the mean |pa - pb| over tags either source labelled.
+        """
+        g = self.group(group)
+        keys = self.group_keys(group)
+        la, lb = self.current_for_keys(a, keys), self.current_for_keys(b, keys)
+        out: dict[int, float] = {}
+        k = max(len(g["tags"]), 2)
+        for face_id in la.keys() & lb.keys():
+            if g["exclusive"]:
+                (ta, pa), (tb, pb) = la[face_id][group], lb[face_id][group]
+                pa, pb = (1.0 if pa is None else pa), (1.0 if pb is None else pb)
+                if ta == tb:
+                    same = pa * pb + (1 - pa) * (1 - pb) / (k - 1)
+                else:
+                    same = (pa * (1 - pb) + pb * (1 - pa)) / (k - 1) + (1 - pa) * (1 - pb) * (k - 2) / (k - 1) ** 2
+                out[face_id] = 1 - same
+            else:
+                both = la[face_id].keys() | lb[face_id].keys()
+                diffs = [abs(label_probability(la[face_id].get(t)) - label_probability(lb[face_id].get(t)))
+                         for t in both]
+                out[face_id] = sum(diffs) / len(diffs)
+        return out
 
+    def is_labelled(self, face_id: int, group: str) -> bool:
+        """Does the face have a current manual label in `group`?"""
+        sql, params = _current_sql("f", self.group_keys(group))
+        return self.conn.execute(f"SELECT {sql} FROM faces f WHERE f.id = ?",
+                                 [MANUAL, *params, face_id]).fetchone()[0] == 1
 
-# -- current labels, restricted to a few keys ------------------------------------------
+    def face_status(self, face_id: int) -> str | None:
+        row = self.conn.execute("SELECT status FROM faces WHERE id = ?", (face_id,)).fetchone()
+        return row[0] if row else None
+
+    # -- what one face / one page shows ---------------------------------------
+
+    def face_view(self, face_id: int) -> dict | None:
+        """Everything the single view shows for one face, in two indexed queries."""
+        rows = self.query(
+            "SELECT f.id, i.image, f.format, f.width, f.height, f.box_x, f.box_y, f.box_w, f.box_h, f.crop_x, "
+            "f.crop_y, f.crop_size, f.status, f.reason, sp.split, f.detector, f.score, s.path AS source_path, "
+            "s.width AS source_width, s.height AS source_height "
+            f"FROM faces f JOIN sources s ON s.id = f.source_id {IMAGE_JOIN} {SPLIT_JOIN} WHERE f.id = ?", [face_id])
+        if not rows:
+            return None
+        face = rows[0]
+        face["labels"] = self.labels_of_faces([face_id]).get(face_id, {})
+        return face
+
+    def face_images(self, face_ids: list[int]) -> dict[int, bytes]:
+        if not face_ids:
+            return {}
+        marks = ",".join("?" * len(face_ids))
+        return dict(self.conn.execute(f"SELECT face_id, image FROM face_images WHERE face_id IN ({marks})",
+                                      list(face_ids)))
+
+    def source_of_face(self, face_id: int) -> dict | None:
+        """The stored source path and boxes of one face: the only way the app finds a picture on disk."""
+        rows = self.query(
+            "SELECT s.path, f.box_x, f.box_y, f.box_w, f.box_h, f.crop_x, f.crop_y, f.crop_size "
+            "FROM faces f JOIN sources s ON s.id = f.source_id WHERE f.id = ?", [face_id])
+        return rows[0] if rows else None
+
+    # -- writes ---------------------------------------------------------------
+
+    def suggestion_labels(self, face_ids: list[int], source: str,
+                          groups: list[str] | None = None) -> list[tuple[int, str, float]]:
+        """The manual events that accept `source`'s suggestions: each exclusive group's tag,
+        and every independent tag it gives p >= 0.5 (as 1)."""
+        wanted = {g["name"]: g for g in self.groups() if groups is None or g["name"] in groups}
+        keys: dict[str, bool] = {}
+        for g in wanted.values():
+            for key in ([g["name"]] if g["exclusive"] else g["tags"]):
+                keys[key] = g["exclusive"]
+        if not keys:
+            return []
+        current = self.current_for_keys(source, list(keys), face_ids=list(face_ids))
+        out = []
+        for face_id in face_ids:
+            for key, (tag, value) in current.get(face_id, {}).items():
+                if keys[key] or (value is None or value >= 0.5):
+                    out.append((face_id, tag, 1.0))
+        return out
+
+    def add_manual(self, labels: list[tuple[int, str, float]], annotator: str) -> int:
+        """Write people's labels (source manual); all or nothing."""
+        if not labels:
+            return 0
+        return self.add_labels(labels, MANUAL, annotator)
+
+    def mark_unsure(self, face_id: int, annotator: str) -> int:
+        """Record "this person could not decide" (see UNSURE_KEY); undoable with Catalog.undo_last."""
+        with self.transaction() as conn:
+            if not conn.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone():
+                raise CatalogError(f"no face with id {face_id}")
+            cur = conn.execute("INSERT INTO label_events (face_id, key, tag, value, source, annotator) "
+                               "VALUES (?, ?, NULL, 1, ?, ?)", (face_id, UNSURE_KEY, MANUAL, annotator))
+            return cur.lastrowid
+
+    def reject_face(self, face_id: int, annotator: str) -> dict:
+        """Mark a face "not a face / bad crop"; returns its previous status (for undo)."""
+        before = self.query("SELECT status, reason, duplicate_of FROM faces WHERE id = ?", [face_id])
+        if not before:
+            raise CatalogError(f"no face with id {face_id}")
+        self.set_face_status(face_id, "rejected", reason=f"bad crop (marked by {annotator} in label-app)")
+        return before[0]
+
+    def restore_face(self, face_id: int, before: dict) -> None:
+        self.set_face_status(face_id, before["status"], reason=before["reason"],
+                             duplicate_of=before["duplicate_of"])
+
+    # -- progress -------------------------------------------------------------
+
+    def progress(self) -> list[dict]:
+        """[{group, labelled, total}]: ok faces with a current manual label in each group."""
+        groups = self.groups()
+        total = self.conn.execute("SELECT count(*) FROM faces WHERE status = 'ok'").fetchone()[0]
+        case, params = [], []
+        for g in groups:
+            for key in ([g["name"]] if g["exclusive"] else g["tags"]):
+                case.append("WHEN ? THEN ?")
+                params += [key, g["name"]]
+        counts: dict[str, int] = {}
+        if case:
+            # Faces that are not ok are few: excluding them through the status index is cheap.
+            rows = self.conn.execute(
+                f"SELECT grp, count(DISTINCT face_id) FROM (SELECT CASE e.key {' '.join(case)} END AS grp, e.face_id "
+                f"FROM label_events e JOIN (SELECT max(id) AS id FROM label_events WHERE source = ? "
+                f"GROUP BY face_id, key) m ON m.id = e.id WHERE e.tag IS NOT NULL AND e.face_id NOT IN "
+                f"(SELECT id FROM faces WHERE status != 'ok')) WHERE grp IS NOT NULL GROUP BY grp",
+                params + [MANUAL]).fetchall()
+            counts = dict(rows)
+        return [{"group": g["name"], "labelled": counts.get(g["name"], 0), "total": total} for g in groups]
+
+    def annotator_counts(self) -> list[dict]:
+        """[{annotator, labels, faces, unsure}]: label events each person gave (undone ones not counted)."""
+        return self.query(
+            "SELECT coalesce(annotator, '(none)') AS annotator, "
+            "sum(tag IS NOT NULL) AS labels, count(DISTINCT CASE WHEN tag IS NOT NULL THEN face_id END) AS faces, "
+            "sum(key = ? AND value = 1) AS unsure FROM label_events "
+            "WHERE source = ? AND undoes IS NULL AND id NOT IN (SELECT undoes FROM label_events "
+            "WHERE undoes IS NOT NULL AND source = ?) GROUP BY 1 ORDER BY labels DESC",
+            [UNSURE_KEY, MANUAL, MANUAL])
+
 
 def _current_sql(alias: str, keys: list[str]) -> tuple[str, list]:
     """SQL (and params) true when face `alias`.id has a current label of source ? in `keys`."""
@@ -127,317 +321,8 @@ def _current_sql(alias: str, keys: list[str]) -> tuple[str, list]:
     return sql, keys
 
 
-def current_for_keys(catalog: Catalog, source: str, keys: list[str], face_ids: list[int] | None = None,
-                     annotator: str | None = None) -> dict[int, dict[str, tuple[str, float | None]]]:
-    """Face id -> {key: (tag, value)} of `source`'s current labels among `keys`
-    (with `annotator`: that person's labels, see below)."""
-    marks = ",".join("?" * len(keys))
-    params: list = [source, *keys]
-    extra = ""
-    if annotator is not None:
-        # One person's labels: their newest event that is neither an undo nor undone. (An undo
-        # event restores the *source's* previous value, which may be another person's label.)
-        extra += (" AND annotator = ? AND undoes IS NULL AND id NOT IN "
-                  "(SELECT undoes FROM label_events WHERE undoes IS NOT NULL)")
-        params.append(annotator)
-    if face_ids is not None:
-        if not face_ids:
-            return {}
-        extra += f" AND face_id IN ({','.join('?' * len(face_ids))})"
-        params += list(face_ids)
-    rows = catalog.conn.execute(
-        f"SELECT e.face_id, e.key, e.tag, e.value FROM label_events e JOIN "
-        f"(SELECT max(id) AS id FROM label_events WHERE source = ? AND key IN ({marks}){extra} "
-        f"GROUP BY face_id, key) m ON m.id = e.id WHERE e.tag IS NOT NULL", params).fetchall()
-    out: dict[int, dict[str, tuple[str, float | None]]] = {}
-    for face_id, key, tag, value in rows:
-        out.setdefault(face_id, {})[key] = (tag, value)
-    return out
-
-
-# -- queues ------------------------------------------------------------------------
-
-def build_queue(catalog: Catalog, spec: QueueSpec, limit: int | None = None) -> list[int]:
-    """Face ids matching `spec`, in its order. Run once per filter change, then paged."""
-    spec = validate_spec(catalog, spec)
-    keys = group_keys(catalog, spec.group)
-    where, params = ["f.status = ?"], [spec.status]
-    if spec.split is not None:
-        where.append("f.id IN (SELECT face_id FROM face_splits WHERE split = ?)")
-        params.append(spec.split)
-    if spec.tag is not None:
-        tag_group, exclusive = catalog.tag_index()[spec.tag]
-        where.append("EXISTS (SELECT 1 FROM label_events e WHERE e.source = ? AND e.face_id = f.id "
-                     "AND e.key = ? AND e.tag = ? AND coalesce(e.value, 1) >= ? AND e.id = (SELECT max(x.id) "
-                     "FROM label_events x WHERE x.source = e.source AND x.face_id = f.id AND x.key = e.key))")
-        params += [spec.source, tag_group if exclusive else spec.tag, spec.tag, spec.min_prob]
-    labelled_sql, labelled_params = _current_sql("f", keys)
-    if spec.unlabelled_only:
-        where.append("NOT " + labelled_sql)
-        params += [MANUAL, *labelled_params]
-    if spec.given is not None:
-        where.append("EXISTS (SELECT 1 FROM label_current g WHERE g.source = ? AND g.face_id = f.id "
-                     "AND g.key = ? AND g.tag = ?)")
-        params += [MANUAL, spec.group, spec.given]
-    if spec.annotator is not None:
-        where.append("NOT EXISTS (SELECT 1 FROM label_events u WHERE u.source = ? AND u.face_id = f.id "
-                     "AND u.key = ? AND u.annotator = ? AND u.value = 1 AND u.id = (SELECT max(x.id) "
-                     "FROM label_events x WHERE x.source = u.source AND x.face_id = f.id AND x.key = u.key "
-                     "AND x.annotator = u.annotator))")
-        params += [MANUAL, UNSURE_KEY, spec.annotator]
-    base = f"FROM faces f WHERE {' AND '.join(where)}"
-
-    if spec.order == "id":
-        ids = [r[0] for r in catalog.conn.execute(f"SELECT f.id {base} ORDER BY f.id", params)]
-    elif spec.order == "random":
-        ids = [r[0] for r in catalog.conn.execute(f"SELECT f.id {base} ORDER BY f.id", params)]
-        random.Random(spec.seed).shuffle(ids)
-    elif spec.order == "unlabelled":
-        ids = [r[0] for r in catalog.conn.execute(
-            f"SELECT f.id {base} ORDER BY {labelled_sql}, f.id", params + [MANUAL, *labelled_params])]
-    else:
-        ids = [r[0] for r in catalog.conn.execute(f"SELECT f.id {base} ORDER BY f.id", params)]
-        if spec.order == "confidence":
-            score = confidence(catalog, spec.source, spec.group)
-            # Least confident first; faces the source never tagged come last.
-            ids.sort(key=lambda i: (i not in score, score.get(i, 0.0)))
-        elif spec.order in JUDGE_ORDERS:
-            from curate.quality.suspects import margins, review_order
-            if spec.order == "margin":
-                rank = margins(catalog, spec.group, spec.source)
-                ids.sort(key=lambda i: (i not in rank, rank.get(i, 0.0)))
-            else:   # suspects first, then every other labelled face, least likely label first
-                rank = {f: i for i, f in enumerate(review_order(catalog, MANUAL, spec.group, spec.source))}
-                ids.sort(key=lambda i: rank.get(i, len(rank)))
-        else:
-            score = disagreement(catalog, spec.source, spec.other_source, spec.group)
-            ids.sort(key=lambda i: (i not in score, -score.get(i, 0.0)))
-    return ids[:limit] if limit is not None else ids
-
-
-def confidence(catalog: Catalog, source: str, group: str) -> dict[int, float]:
-    """Face id -> how sure `source` is about `group`: the chosen tag's probability for an
-    exclusive group, the least decided tag's max(p, 1-p) for an independent one."""
-    g = catalog.group(group)
-    out: dict[int, float] = {}
-    for face_id, labels in current_for_keys(catalog, source, group_keys(catalog, group)).items():
-        values = [1.0 if v is None else v for _, v in labels.values()]
-        out[face_id] = values[0] if g["exclusive"] else min(max(v, 1 - v) for v in values)
-    return out
-
-
-def disagreement(catalog: Catalog, a: str, b: str, group: str) -> dict[int, float]:
-    """Face id -> probability that sources `a` and `b` name different tags, for faces both labelled.
-
-    A source's exclusive label (tag t, probability p) is read as p on t and 1-p spread
-    evenly over the group's other tags; disagreement = 1 - sum_t pa(t) pb(t). For an
-    independent group, the mean |pa - pb| over tags either source labelled.
-    """
-    g = catalog.group(group)
-    keys = group_keys(catalog, group)
-    la, lb = current_for_keys(catalog, a, keys), current_for_keys(catalog, b, keys)
-    out: dict[int, float] = {}
-    k = max(len(g["tags"]), 2)
-    for face_id in la.keys() & lb.keys():
-        if g["exclusive"]:
-            (ta, pa), (tb, pb) = la[face_id][group], lb[face_id][group]
-            pa, pb = (1.0 if pa is None else pa), (1.0 if pb is None else pb)
-            if ta == tb:
-                same = pa * pb + (1 - pa) * (1 - pb) / (k - 1)
-            else:
-                same = (pa * (1 - pb) + pb * (1 - pa)) / (k - 1) + (1 - pa) * (1 - pb) * (k - 2) / (k - 1) ** 2
-            out[face_id] = 1 - same
-        else:
-            both = la[face_id].keys() | lb[face_id].keys()
-            diffs = [abs(label_probability(la[face_id].get(t)) - label_probability(lb[face_id].get(t)))
-                     for t in both]
-            out[face_id] = sum(diffs) / len(diffs)
-    return out
-
-
 def label_probability(label: tuple[str, float | None] | None) -> float:
     """A (tag, value) label's probability: absent 0, a person's label (value None) 1."""
     if label is None:
         return 0.0
     return 1.0 if label[1] is None else label[1]
-
-
-def is_labelled(catalog: Catalog, face_id: int, group: str) -> bool:
-    """Does the face have a current manual label in `group`?"""
-    sql, params = _current_sql("f", group_keys(catalog, group))
-    return catalog.conn.execute(f"SELECT {sql} FROM faces f WHERE f.id = ?",
-                                [MANUAL, *params, face_id]).fetchone()[0] == 1
-
-
-def face_status(catalog: Catalog, face_id: int) -> str | None:
-    row = catalog.conn.execute("SELECT status FROM faces WHERE id = ?", (face_id,)).fetchone()
-    return row[0] if row else None
-
-
-# -- what one face / one page shows ---------------------------------------------------
-
-def face_view(catalog: Catalog, face_id: int) -> dict | None:
-    """Everything the single view shows for one face, in two indexed queries."""
-    rows = catalog.query(
-        "SELECT f.id, i.image, f.format, f.width, f.height, f.box_x, f.box_y, f.box_w, f.box_h, f.crop_x, "
-        "f.crop_y, f.crop_size, f.status, f.reason, sp.split, f.detector, f.score, s.path AS source_path, "
-        "s.width AS source_width, s.height AS source_height "
-        f"FROM faces f JOIN sources s ON s.id = f.source_id {IMAGE_JOIN} {SPLIT_JOIN} WHERE f.id = ?", [face_id])
-    if not rows:
-        return None
-    face = rows[0]
-    face["labels"] = labels_of_faces(catalog, [face_id]).get(face_id, {})
-    return face
-
-
-def labels_of_faces(catalog: Catalog, face_ids: list[int]) -> dict[int, dict[str, dict[str, tuple]]]:
-    """Face id -> source -> key -> (tag, value, annotator): every source's current labels."""
-    if not face_ids:
-        return {}
-    marks = ",".join("?" * len(face_ids))
-    rows = catalog.conn.execute(
-        f"SELECT e.face_id, e.source, e.key, e.tag, e.value, e.annotator FROM label_events e JOIN "
-        f"(SELECT max(id) AS id FROM label_events WHERE face_id IN ({marks}) GROUP BY face_id, source, key) m "
-        f"ON m.id = e.id WHERE e.tag IS NOT NULL", list(face_ids)).fetchall()
-    out: dict[int, dict[str, dict[str, tuple]]] = {}
-    for face_id, source, key, tag, value, annotator in rows:
-        out.setdefault(face_id, {}).setdefault(source, {})[key] = (tag, value, annotator)
-    return out
-
-
-def face_images(catalog: Catalog, face_ids: list[int]) -> dict[int, bytes]:
-    if not face_ids:
-        return {}
-    marks = ",".join("?" * len(face_ids))
-    return dict(catalog.conn.execute(f"SELECT face_id, image FROM face_images WHERE face_id IN ({marks})",
-                                     list(face_ids)))
-
-
-def source_of_face(catalog: Catalog, face_id: int) -> dict | None:
-    """The stored source path and boxes of one face: the only way the app finds a picture on disk."""
-    rows = catalog.query(
-        "SELECT s.path, f.box_x, f.box_y, f.box_w, f.box_h, f.crop_x, f.crop_y, f.crop_size "
-        "FROM faces f JOIN sources s ON s.id = f.source_id WHERE f.id = ?", [face_id])
-    return rows[0] if rows else None
-
-
-# -- writes -------------------------------------------------------------------------
-
-def suggestion_labels(catalog: Catalog, face_ids: list[int], source: str,
-                      groups: list[str] | None = None) -> list[tuple[int, str, float]]:
-    """The manual events that accept `source`'s suggestions: each exclusive group's tag,
-    and every independent tag it gives p >= 0.5 (as 1)."""
-    wanted = {g["name"]: g for g in catalog.groups() if groups is None or g["name"] in groups}
-    keys: dict[str, bool] = {}
-    for g in wanted.values():
-        for key in ([g["name"]] if g["exclusive"] else g["tags"]):
-            keys[key] = g["exclusive"]
-    if not keys:
-        return []
-    current = current_for_keys(catalog, source, list(keys), face_ids=list(face_ids))
-    out = []
-    for face_id in face_ids:
-        for key, (tag, value) in current.get(face_id, {}).items():
-            if keys[key] or (value is None or value >= 0.5):
-                out.append((face_id, tag, 1.0))
-    return out
-
-
-def add_manual(catalog: Catalog, labels: list[tuple[int, str, float]], annotator: str) -> int:
-    """Write people's labels (source manual); all or nothing."""
-    if not labels:
-        return 0
-    return catalog.add_labels(labels, MANUAL, annotator)
-
-
-def clear_manual(catalog: Catalog, face_id: int, key: str, annotator: str) -> int:
-    return catalog.clear_label(face_id, key, MANUAL, annotator)
-
-
-def mark_unsure(catalog: Catalog, face_id: int, annotator: str) -> int:
-    """Record "this person could not decide" (see UNSURE_KEY); undoable with Catalog.undo_last."""
-    with catalog.transaction() as conn:
-        if not conn.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone():
-            raise CatalogError(f"no face with id {face_id}")
-        cur = conn.execute("INSERT INTO label_events (face_id, key, tag, value, source, annotator) "
-                           "VALUES (?, ?, NULL, 1, ?, ?)", (face_id, UNSURE_KEY, MANUAL, annotator))
-        return cur.lastrowid
-
-
-def reject_face(catalog: Catalog, face_id: int, annotator: str) -> dict:
-    """Mark a face "not a face / bad crop"; returns its previous status (for undo)."""
-    before = catalog.query("SELECT status, reason, duplicate_of FROM faces WHERE id = ?", [face_id])
-    if not before:
-        raise CatalogError(f"no face with id {face_id}")
-    catalog.set_face_status(face_id, "rejected", reason=f"bad crop (marked by {annotator} in label-app)")
-    return before[0]
-
-
-def restore_face(catalog: Catalog, face_id: int, before: dict) -> None:
-    catalog.set_face_status(face_id, before["status"], reason=before["reason"],
-                            duplicate_of=before["duplicate_of"])
-
-
-# -- progress --------------------------------------------------------------
-
-def progress(catalog: Catalog) -> list[dict]:
-    """[{group, labelled, total}]: ok faces with a current manual label in each group."""
-    groups = catalog.groups()
-    total = catalog.conn.execute("SELECT count(*) FROM faces WHERE status = 'ok'").fetchone()[0]
-    case, params = [], []
-    for g in groups:
-        for key in ([g["name"]] if g["exclusive"] else g["tags"]):
-            case.append("WHEN ? THEN ?")
-            params += [key, g["name"]]
-    counts: dict[str, int] = {}
-    if case:
-        # Faces that are not ok are few: excluding them through the status index is cheap.
-        rows = catalog.conn.execute(
-            f"SELECT grp, count(DISTINCT face_id) FROM (SELECT CASE e.key {' '.join(case)} END AS grp, e.face_id "
-            f"FROM label_events e JOIN (SELECT max(id) AS id FROM label_events WHERE source = ? "
-            f"GROUP BY face_id, key) m ON m.id = e.id WHERE e.tag IS NOT NULL AND e.face_id NOT IN "
-            f"(SELECT id FROM faces WHERE status != 'ok')) WHERE grp IS NOT NULL GROUP BY grp",
-            params + [MANUAL]).fetchall()
-        counts = dict(rows)
-    return [{"group": g["name"], "labelled": counts.get(g["name"], 0), "total": total} for g in groups]
-
-
-def annotator_counts(catalog: Catalog) -> list[dict]:
-    """[{annotator, labels, faces, unsure}]: label events each person gave (undone ones not counted)."""
-    return catalog.query(
-        "SELECT coalesce(annotator, '(none)') AS annotator, "
-        "sum(tag IS NOT NULL) AS labels, count(DISTINCT CASE WHEN tag IS NOT NULL THEN face_id END) AS faces, "
-        "sum(key = ? AND value = 1) AS unsure FROM label_events "
-        "WHERE source = ? AND undoes IS NULL AND id NOT IN (SELECT undoes FROM label_events "
-        "WHERE undoes IS NOT NULL AND source = ?) GROUP BY 1 ORDER BY labels DESC",
-        [UNSURE_KEY, MANUAL, MANUAL])
-
-
-def tag_hotkeys(catalog: Catalog) -> dict[str, str]:
-    """Tag -> the hotkey stored in the vocabulary (tags.hotkey), where one is set."""
-    return dict(catalog.conn.execute("SELECT name, hotkey FROM tags WHERE hotkey IS NOT NULL AND hotkey != ''"))
-
-
-# -- bulk inserts (synthetic catalogs for benchmarks and demos) -------------------------------
-
-def add_sources_many(catalog: Catalog, sources: list[dict]) -> list[int]:
-    """Insert many source rows in one transaction; returns their ids in order."""
-    cols = ("path", "sha256", "size", "width", "height", "status", "detector")
-    with catalog.transaction() as conn:
-        start = conn.execute("SELECT coalesce(max(id), 0) FROM sources").fetchone()[0]
-        conn.executemany(f"INSERT INTO sources (id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
-                         [(start + i + 1, *(s.get(c) for c in cols)) for i, s in enumerate(sources)])
-    return list(range(start + 1, start + len(sources) + 1))
-
-
-def add_faces_many(catalog: Catalog, faces: list[dict]) -> list[int]:
-    """Insert many faces (dicts of `image` and Catalog.FACE_COLUMNS) with one executemany each
-    for metadata and crops; returns their ids."""
-    cols = [c for c in Catalog.FACE_COLUMNS if any(c in f for f in faces[:1])]
-    with catalog.transaction() as conn:
-        start = conn.execute("SELECT coalesce(max(id), 0) FROM faces").fetchone()[0]
-        conn.executemany(f"INSERT INTO faces (id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
-                         [(start + i + 1, *(f.get(c) for c in cols)) for i, f in enumerate(faces)])
-        conn.executemany("INSERT INTO face_images (face_id, image) VALUES (?, ?)",
-                         [(start + i + 1, f["image"]) for i, f in enumerate(faces)])
-    return list(range(start + 1, start + len(faces) + 1))

@@ -1,11 +1,10 @@
-"""Queries of the auto-taggers (curate/taggers/tagging.py, curate/taggers/judge.py) and of label agreement."""
+"""Queries of the auto-taggers (curate/taggers/tagging.py, curate/taggers/judge.py): what a tagger
+already did, and a learned tagger's versions and whole distributions."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-
-from db.catalog import SPLIT_JOIN, Catalog
 
 # A tagger looked at the face and had nothing to say (animeface found no face there): an
 # event of the tagger's source whose key is no tag or group and whose tag is NULL, so it is
@@ -13,111 +12,85 @@ from db.catalog import SPLIT_JOIN, Catalog
 NOTHING_KEY = "_nothing_found"
 
 
-def tagged_face_ids(catalog: Catalog, source: str, version: str) -> set[int]:
-    """Faces that already carry events from `source` written by this model `version`
-    (the taggers store the version as the event's annotator, "<version> (<how>)" when a
-    face was read another way than usual): a re-run skips them."""
-    return {r[0] for r in catalog.conn.execute(
-        "SELECT DISTINCT face_id FROM label_events WHERE source = ? AND (annotator = ? OR "
-        "substr(annotator, 1, ?) = ?)", (source, version, len(version) + 2, version + " ("))}
+class TaggingMixin:
+    """Tagger bookkeeping (one of the mixins `Catalog` is made of)."""
 
+    def tagged_face_ids(self, source: str, version: str) -> set[int]:
+        """Faces that already carry events from `source` written by this model `version`
+        (the taggers store the version as the event's annotator, "<version> (<how>)" when a
+        face was read another way than usual): a re-run skips them."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT face_id FROM label_events WHERE source = ? AND (annotator = ? OR "
+            "substr(annotator, 1, ?) = ?)", (source, version, len(version) + 2, version + " ("))}
 
-def record_nothing_found(catalog: Catalog, face_ids: list[int], source: str, version: str) -> int:
-    """Remember that `version` tried these faces and found nothing (see NOTHING_KEY)."""
-    with catalog.transaction() as conn:
-        conn.executemany("INSERT INTO label_events (face_id, key, tag, value, source, annotator) "
-                         "VALUES (?, ?, NULL, NULL, ?, ?)", [(f, NOTHING_KEY, source, version) for f in face_ids])
-    return len(face_ids)
+    def record_nothing_found(self, face_ids: list[int], source: str, version: str) -> int:
+        """Remember that `version` tried these faces and found nothing (see NOTHING_KEY)."""
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO label_events (face_id, key, tag, value, source, annotator) "
+                             "VALUES (?, ?, NULL, NULL, ?, ?)", [(f, NOTHING_KEY, source, version) for f in face_ids])
+        return len(face_ids)
 
+    def imported_face_ids(self, face_ids: list[int]) -> set[int]:
+        """Those of `face_ids` that were imported as they are (detector 'none'): already face crops."""
+        marks = ",".join("?" * len(face_ids))
+        return {r[0] for r in self.conn.execute(
+            f"SELECT id FROM faces WHERE detector = 'none' AND id IN ({marks})", list(face_ids))} if face_ids else set()
 
-def imported_face_ids(catalog: Catalog, face_ids: list[int]) -> set[int]:
-    """Those of `face_ids` that were imported as they are (detector 'none'): already face crops."""
-    marks = ",".join("?" * len(face_ids))
-    return {r[0] for r in catalog.conn.execute(
-        f"SELECT id FROM faces WHERE detector = 'none' AND id IN ({marks})", list(face_ids))} if face_ids else set()
+    # -- learned taggers: their versions and whole distributions --------------
 
+    def labels_fingerprint(self, source: str) -> str:
+        """A hash of `source`'s current labels (face, key, tag, value): what a tagger learned from."""
+        h = hashlib.sha256()
+        for row in self.conn.execute("SELECT face_id, key, tag, value FROM label_current WHERE source = ? "
+                                     "AND +tag IS NOT NULL ORDER BY face_id, key", (source,)):
+            h.update(repr(row).encode())
+        return h.hexdigest()[:12]
 
-def ensure_group(catalog: Catalog, group: str, exclusive: bool, tags: list[str]) -> list[str]:
-    """Create `group` and any of `tags` missing from the vocabulary; returns the tags added.
-    A tag that exists already in another group is left where it is."""
-    added = []
-    with catalog.transaction():
-        if not any(g["name"] == group for g in catalog.groups()):
-            catalog.add_group(group, exclusive)
-        index = catalog.tag_index()
-        for tag in tags:
-            if tag not in index:
-                catalog.add_tag(tag, group)
-                added.append(tag)
-    return added
+    def tagger_version(self, version: str) -> dict | None:
+        """What `save_learned_labels` recorded about a tagger version: {version, source, created_at, **info}."""
+        rows = self.query("SELECT version, source, info, created_at FROM tagger_versions WHERE version = ?",
+                          [version])
+        if not rows:
+            return None
+        row = rows[0]
+        return {**json.loads(row.pop("info")), **row}
 
+    def save_learned_labels(self, source: str, version: str, info: dict,
+                            labels: list[tuple[int, str, float]],
+                            distributions: list[tuple[int, str, dict[str, float], bool]]) -> int:
+        """Write a learned tagger's output in one transaction: its version record, its label
+        events (face, tag, probability) and, per (face, exclusive group), the whole distribution
+        with whether the face's own label was held out. Returns the events written."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO tagger_versions (version, source, info) VALUES (?, ?, ?)",
+                         (version, source, json.dumps(info, sort_keys=True)))
+            n = self.add_labels(labels, source, version)
+            conn.executemany("INSERT OR REPLACE INTO label_distributions (source, face_id, key, version, probs, "
+                             "held_out) VALUES (?, ?, ?, ?, ?, ?)",
+                             [(source, f, key, version, json.dumps(p), int(held)) for f, key, p, held in distributions])
+        return n
 
-def face_splits(catalog: Catalog) -> dict[int, str | None]:
-    """Face id -> split, for ok faces."""
-    return dict(catalog.conn.execute(f"SELECT f.id, sp.split FROM faces f {SPLIT_JOIN} WHERE f.status = 'ok'"))
+    def distributions(self, source: str, key: str, face_ids: list[int] | None = None
+                      ) -> dict[int, tuple[dict[str, float], bool, str]]:
+        """Face id -> (tag probabilities, held out, version) of `source` for one exclusive group,
+        ok faces (only `face_ids` when given)."""
+        sql = ("SELECT d.face_id, d.probs, d.held_out, d.version FROM label_distributions d JOIN faces f "
+               "ON f.id = d.face_id WHERE d.source = ? AND d.key = ? AND f.status = 'ok'")
+        params: list = [source, key]
+        if face_ids is not None:
+            sql += f" AND d.face_id IN ({','.join('?' * len(face_ids))})"
+            params += list(face_ids)
+        return {f: (json.loads(p), bool(held), v) for f, p, held, v in self.conn.execute(sql, params)}
 
+    def distributions_exist(self, source: str, key: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM label_distributions WHERE source = ? AND key = ? LIMIT 1",
+                                 (source, key)).fetchone() is not None
 
-# -- learned taggers: their versions and whole distributions ------------------------------
+    def distribution_versions(self, source: str) -> list[str]:
+        """The tagger versions whose distributions `source` holds now."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT version FROM label_distributions WHERE source = ?",
+                                                (source,))]
 
-def labels_fingerprint(catalog: Catalog, source: str) -> str:
-    """A hash of `source`'s current labels (face, key, tag, value): what a tagger learned from."""
-    h = hashlib.sha256()
-    for row in catalog.conn.execute("SELECT face_id, key, tag, value FROM label_current WHERE source = ? "
-                                    "AND +tag IS NOT NULL ORDER BY face_id, key", (source,)):
-        h.update(repr(row).encode())
-    return h.hexdigest()[:12]
-
-
-def tagger_version(catalog: Catalog, version: str) -> dict | None:
-    """What `save_learned_labels` recorded about a tagger version: {version, source, created_at, **info}."""
-    rows = catalog.query("SELECT version, source, info, created_at FROM tagger_versions WHERE version = ?",
-                         [version])
-    if not rows:
-        return None
-    row = rows[0]
-    return {**json.loads(row.pop("info")), **row}
-
-
-def save_learned_labels(catalog: Catalog, source: str, version: str, info: dict,
-                        labels: list[tuple[int, str, float]],
-                        distributions: list[tuple[int, str, dict[str, float], bool]]) -> int:
-    """Write a learned tagger's output in one transaction: its version record, its label
-    events (face, tag, probability) and, per (face, exclusive group), the whole distribution
-    with whether the face's own label was held out. Returns the events written."""
-    with catalog.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO tagger_versions (version, source, info) VALUES (?, ?, ?)",
-                     (version, source, json.dumps(info, sort_keys=True)))
-        n = catalog.add_labels(labels, source, version)
-        conn.executemany("INSERT OR REPLACE INTO label_distributions (source, face_id, key, version, probs, "
-                         "held_out) VALUES (?, ?, ?, ?, ?, ?)",
-                         [(source, f, key, version, json.dumps(p), int(held)) for f, key, p, held in distributions])
-    return n
-
-
-def distributions(catalog: Catalog, source: str, key: str, face_ids: list[int] | None = None
-                  ) -> dict[int, tuple[dict[str, float], bool, str]]:
-    """Face id -> (tag probabilities, held out, version) of `source` for one exclusive group,
-    ok faces (only `face_ids` when given)."""
-    sql = ("SELECT d.face_id, d.probs, d.held_out, d.version FROM label_distributions d JOIN faces f "
-           "ON f.id = d.face_id WHERE d.source = ? AND d.key = ? AND f.status = 'ok'")
-    params: list = [source, key]
-    if face_ids is not None:
-        sql += f" AND d.face_id IN ({','.join('?' * len(face_ids))})"
-        params += list(face_ids)
-    return {f: (json.loads(p), bool(held), v) for f, p, held, v in catalog.conn.execute(sql, params)}
-
-
-def distributions_exist(catalog: Catalog, source: str, key: str) -> bool:
-    return catalog.conn.execute("SELECT 1 FROM label_distributions WHERE source = ? AND key = ? LIMIT 1",
-                                (source, key)).fetchone() is not None
-
-
-def distribution_versions(catalog: Catalog, source: str) -> list[str]:
-    """The tagger versions whose distributions `source` holds now."""
-    return [r[0] for r in catalog.conn.execute("SELECT DISTINCT version FROM label_distributions WHERE source = ?",
-                                               (source,))]
-
-
-def distribution_sources(catalog: Catalog) -> list[str]:
-    """Label sources with stored distributions (learned taggers), by name."""
-    return [r[0] for r in catalog.conn.execute("SELECT DISTINCT source FROM label_distributions ORDER BY 1")]
+    def distribution_sources(self) -> list[str]:
+        """Label sources with stored distributions (learned taggers), by name."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT source FROM label_distributions ORDER BY 1")]

@@ -1,6 +1,6 @@
 """The source picture of a face with its detector box and crop square drawn on it.
 
-The path comes from the catalog (`db.labelling.source_of_face`), never from the
+The path comes from the catalog (`Catalog.source_of_face`), never from the
 browser. Big JPEGs are decoded at reduced size (`Image.draft`) and results are
 cached, so showing the context stays cheap next to a labelling action.
 """
@@ -14,7 +14,6 @@ from functools import lru_cache
 from PIL import Image, ImageDraw
 
 from db import Catalog
-from db import labelling as q
 
 BOX_COLOUR = (255, 64, 64)      # the detector's box
 CROP_COLOUR = (255, 210, 0)     # the square that was cut out
@@ -22,7 +21,7 @@ CROP_COLOUR = (255, 210, 0)     # the square that was cut out
 
 def source_context(catalog: Catalog, face_id: int, max_side: int = 480) -> tuple[bytes | None, str]:
     """(JPEG bytes or None, a one-line caption) for the face's source picture."""
-    src = q.source_of_face(catalog, face_id)
+    src = catalog.source_of_face(face_id)
     if src is None:
         return None, f"no face with id {face_id}"
     path = src["path"]

@@ -12,7 +12,6 @@ import threading
 import time
 
 from db import Catalog
-from db import labelling as q
 
 _lock = threading.Lock()
 _cache: dict[str, dict] = {}   # db path -> {"at", "value", "busy"}
@@ -21,7 +20,7 @@ _cache: dict[str, dict] = {}   # db path -> {"at", "value", "busy"}
 def _refresh(path: str) -> None:
     try:
         with Catalog(path, create=False) as cat:
-            value = {"groups": q.progress(cat), "annotators": q.annotator_counts(cat)}
+            value = {"groups": cat.progress(), "annotators": cat.annotator_counts()}
         with _lock:
             _cache[path].update(at=time.monotonic(), value=value)
     finally:

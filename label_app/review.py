@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from db import labelling as q
-from db import tagging
 from label_app.safe_text import md
 from label_app.session import LabelSession
 
@@ -29,7 +27,7 @@ def short(tag: str | None) -> str:
 def judge_picker(catalog) -> str:
     """Sidebar, for the judge orders: which learned tagger's probabilities (and suggestions) to use."""
     return st.selectbox("Judge (its likely label is the suggestion)",
-                        tagging.distribution_sources(catalog) or [NONE], key="f_judge", format_func=md)
+                        catalog.distribution_sources() or [NONE], key="f_judge", format_func=md)
 
 
 def given_filter(catalog, order: str, group: str) -> str | None:

@@ -11,6 +11,13 @@ from dataclasses import replace
 
 from db import Catalog, CatalogError
 from db import labelling as q
+from curate.quality.suspects import likely_labels, queue_ranking
+
+
+def build_queue(catalog: Catalog, spec: q.QueueSpec, limit: int | None = None) -> list[int]:
+    """The catalog's queue for `spec`; the judge orders ranked here by curate.quality.suspects."""
+    spec = catalog.validate_spec(spec)
+    return catalog.build_queue(spec, limit, ranking=queue_ranking(catalog, spec))
 
 
 class LabelSession:
@@ -24,7 +31,7 @@ class LabelSession:
         self.exclusive = [g["name"] for g in self.groups if g["exclusive"]]
         self._all_keys = [k for g in self.groups for k in ([g["name"]] if g["exclusive"] else g["tags"])]
         self.tag_index = catalog.tag_index()
-        self.sources = q.auto_sources(catalog)
+        self.sources = catalog.auto_sources()
         self.history: list[tuple] = []   # ("events", face_id, n) | ("reject", face_id, before)
         self.written = 0                  # label events this session (undone ones taken off)
         self.started = time.monotonic()
@@ -39,8 +46,8 @@ class LabelSession:
 
     def set_spec(self, spec: q.QueueSpec) -> None:
         """Validate the filters and rebuild the queue (raises CatalogError on a bad filter)."""
-        spec = q.validate_spec(self.catalog, replace(spec, annotator=self.annotator))
-        self.queue = q.build_queue(self.catalog, spec)
+        spec = self.catalog.validate_spec(replace(spec, annotator=self.annotator))
+        self.queue = build_queue(self.catalog, spec)
         self.spec = spec
         self.pos = 0
         self.current = None
@@ -52,9 +59,9 @@ class LabelSession:
         return self.spec.source or (self.sources[0] if self.sources else None)
 
     def _still_wanted(self, face_id: int) -> bool:
-        if q.face_status(self.catalog, face_id) != self.spec.status:
+        if self.catalog.face_status(face_id) != self.spec.status:
             return False
-        return not (self.spec.unlabelled_only and q.is_labelled(self.catalog, face_id, self.spec.group))
+        return not (self.spec.unlabelled_only and self.catalog.is_labelled(face_id, self.spec.group))
 
     def advance(self) -> int | None:
         """Move to the next face of the queue that still matches (others may have labelled it)."""
@@ -72,7 +79,7 @@ class LabelSession:
         return max(len(self.queue) - self.pos, 0)
 
     def view(self) -> dict | None:
-        return None if self.current is None else q.face_view(self.catalog, self.current)
+        return None if self.current is None else self.catalog.face_view(self.current)
 
     # -- single-face actions ----------------------------------------------------
 
@@ -84,8 +91,8 @@ class LabelSession:
 
     def my_labels(self, face_id: int) -> dict[str, tuple[str, float | None]]:
         """Key -> (tag, value): this annotator's current labels of the face (others' don't count)."""
-        return q.current_for_keys(self.catalog, q.MANUAL, self._all_keys, [face_id],
-                                  annotator=self.annotator).get(face_id, {})
+        return self.catalog.current_for_keys(q.MANUAL, self._all_keys, [face_id],
+                                             annotator=self.annotator).get(face_id, {})
 
     def press_tag(self, tag: str, auto_advance: bool = True) -> None:
         """A tag key: set an exclusive group's tag, or flip an independent tag.
@@ -104,7 +111,7 @@ class LabelSession:
         else:
             current = mine.get(tag)
             value = 0.0 if current is not None and (current[1] is None or current[1] >= 0.5) else 1.0
-        self._record(face_id, q.add_manual(self.catalog, [(face_id, tag, value)], self.annotator))
+        self._record(face_id, self.catalog.add_manual([(face_id, tag, value)], self.annotator))
         if exclusive and auto_advance:
             mine = self.my_labels(face_id)
             if all(g in mine for g in self.exclusive):
@@ -119,8 +126,8 @@ class LabelSession:
             mine = self.my_labels(face_id)
             todo = [g["name"] for g in self.groups
                     if not any(k in mine for k in ([g["name"]] if g["exclusive"] else g["tags"]))]
-            labels = q.suggestion_labels(self.catalog, [face_id], self.suggest_source, todo)
-            n = q.add_manual(self.catalog, labels, self.annotator)
+            labels = self.catalog.suggestion_labels([face_id], self.suggest_source, todo)
+            n = self.catalog.add_manual(labels, self.annotator)
             self._record(face_id, n)
         self.advance()
         return n
@@ -133,7 +140,7 @@ class LabelSession:
         """Skip with a record (see db.labelling.UNSURE_KEY), then next face."""
         if self.current is None:
             return
-        q.mark_unsure(self.catalog, self.current, self.annotator)
+        self.catalog.mark_unsure(self.current, self.annotator)
         self.history.append(("events", self.current, 1))
         self.first_action = self.first_action or time.monotonic()
         self.advance()
@@ -142,7 +149,7 @@ class LabelSession:
         """Not a face / bad crop: status rejected (undoable), then next face."""
         if self.current is None:
             return
-        before = q.reject_face(self.catalog, self.current, self.annotator)
+        before = self.catalog.reject_face(self.current, self.annotator)
         self.history.append(("reject", self.current, before))
         self.first_action = self.first_action or time.monotonic()
         self.advance()
@@ -153,7 +160,7 @@ class LabelSession:
         if self.history:
             kind, face_id, data = self.history.pop()
             if kind == "reject":
-                q.restore_face(self.catalog, face_id, data)
+                self.catalog.restore_face(face_id, data)
             else:
                 for _ in range(data):
                     ev = self.catalog.undo_last(q.MANUAL, self.annotator)
@@ -179,10 +186,10 @@ class LabelSession:
         """Confirm the suggestion for these faces (groups the person already labelled are kept)."""
         if self.suggest_source is None or not face_ids:
             return 0
-        have = q.current_for_keys(self.catalog, q.MANUAL, self._all_keys, list(face_ids),
-                                  annotator=self.annotator)
+        have = self.catalog.current_for_keys(q.MANUAL, self._all_keys, list(face_ids),
+                                             annotator=self.annotator)
         labels = []
-        for face_id, tag, value in q.suggestion_labels(self.catalog, list(face_ids), self.suggest_source):
+        for face_id, tag, value in self.catalog.suggestion_labels(list(face_ids), self.suggest_source):
             group, exclusive = self.tag_index[tag]
             if (group if exclusive else tag) not in have.get(face_id, {}):
                 labels.append((face_id, tag, value))
@@ -194,7 +201,7 @@ class LabelSession:
         return self._bulk([(face_id, tag, 1.0) for face_id in face_ids])
 
     def _bulk(self, labels: list[tuple[int, str, float]]) -> int:
-        n = q.add_manual(self.catalog, labels, self.annotator)
+        n = self.catalog.add_manual(labels, self.annotator)
         if n:
             self.history.append(("events", labels[-1][0], n))
             self.written += n
@@ -209,11 +216,10 @@ class LabelSession:
         return self.review_many([face_id]).get(face_id)
 
     def review_many(self, face_ids: list[int]) -> dict[int, dict]:
-        from curate.quality.suspects import likely_labels
         if self.spec.order not in q.JUDGE_ORDERS or not face_ids:
             return {}
         group = self.spec.group
-        given = q.current_for_keys(self.catalog, q.MANUAL, [group], list(face_ids))
+        given = self.catalog.current_for_keys(q.MANUAL, [group], list(face_ids))
         return {f: {"given": given.get(f, {}).get(group, (None,))[0], "likely": tag, "p_likely": p}
                 for f, (tag, p) in likely_labels(self.catalog, group, face_ids, self.spec.source).items()}
 
@@ -229,7 +235,7 @@ class LabelSession:
         if self.current is not None:
             given = (self.review(self.current) or {}).get("given")
             if given is not None:
-                n = q.add_manual(self.catalog, [(self.current, given, 1.0)], self.annotator)
+                n = self.catalog.add_manual([(self.current, given, 1.0)], self.annotator)
                 self._record(self.current, n)
         self.advance()
         return n

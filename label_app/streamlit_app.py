@@ -87,7 +87,7 @@ if "labeller" not in ss:
 lab: LabelSession = ss.labeller
 groups = lab.groups
 all_tags = [t for g in groups for t in g["tags"]]
-tag_key = keyboard.tag_keys(groups, q.tag_hotkeys(catalog))
+tag_key = keyboard.tag_keys(groups, catalog.tag_hotkeys())
 
 def sidebar_progress() -> None:
     """Progress in the sidebar, from a count a background thread refreshes (never waited for)."""
@@ -121,7 +121,7 @@ with st.sidebar:
     else:
         source = st.selectbox("Suggestions from", sources, index=1 if len(sources) > 1 else 0, key="f_source")
     given = review.given_filter(catalog, order, group)
-    other = (st.selectbox("Compare with", q.label_source_names(catalog) or [q.MANUAL], key="f_other")
+    other = (st.selectbox("Compare with", catalog.label_source_names() or [q.MANUAL], key="f_other")
              if order == "disagreement" else q.MANUAL)
     tag = st.selectbox("Only faces the source tags", [NONE] + all_tags, key="f_tag")
     min_prob = st.slider("… with probability at least", 0.0, 1.0, 0.5, 0.05, key="f_prob") if tag != NONE else 0.5
@@ -278,8 +278,8 @@ def grid_view() -> dict[str, str]:
     st.caption(f"Faces {offset + 1 if ids else 0}–{offset + len(ids)} of {len(lab.queue):,}. Uncheck the ones "
                f"that are wrong, then accept the rest; suggestions from **{md(lab.suggest_source or 'none')}**.")
 
-    images = q.face_images(catalog, ids)
-    labels = q.labels_of_faces(catalog, ids)
+    images = catalog.face_images(ids)
+    labels = catalog.labels_of_faces(ids)
     reviewed = review.grid_caption(lab, ids)
     key_name = lab.spec.group
     per_row = 8
@@ -309,8 +309,8 @@ def progress_view() -> None:
                    "share": f"{(r['labelled'] / r['total'] if r['total'] else 0):.1%}"} for r in rows],
                  hide_index=True)
     st.markdown("#### Per annotator")
-    st.dataframe(q.annotator_counts(catalog), hide_index=True)
-    names = q.annotators(catalog)
+    st.dataframe(catalog.annotator_counts(), hide_index=True)
+    names = catalog.annotators()
     st.markdown("#### Agreement between two annotators (Cohen's kappa on faces both labelled)")
     if len(names) < 2:
         st.info("Agreement needs two annotators who labelled the same faces.")

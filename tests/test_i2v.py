@@ -200,8 +200,7 @@ def test_preprocess_channels_and_mean():
 # -- mapping and tagging ---------------------------------------------------------
 
 def test_map_i2v_exclusive_argmax_and_thresholds(catalog):
-    from db.tagging import ensure_group
-    ensure_group(catalog, QUALITY_GROUP, False, ["monochrome", "solo"])
+    catalog.ensure_group(QUALITY_GROUP, False, ["monochrome", "solo"])
     vocab = catalog.tag_index()
     index = {t: i for i, t in enumerate(TAGS)}
     probs = np.array([0.3, 0.6, 0.1, 0.2, 0.4, 0.26, 0.2, 0.9, 0.5, 0.99])

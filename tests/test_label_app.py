@@ -56,7 +56,7 @@ def shown_face(at: AppTest) -> int | None:
 def mine(path: Path, who: str = "alice") -> dict[tuple[int, str], str]:
     with Catalog(path) as cat:
         keys = [k for g in cat.groups() for k in ([g["name"]] if g["exclusive"] else g["tags"])]
-        return {(fid, key): tag for fid, labels in q.current_for_keys(cat, "manual", keys, annotator=who).items()
+        return {(fid, key): tag for fid, labels in cat.current_for_keys("manual", keys, annotator=who).items()
                 for key, (tag, _) in labels.items()}
 
 
@@ -99,15 +99,15 @@ def test_bad_crop_and_unsure(cat_path, monkeypatch):
         assert "alice" in cat.face(first)["reason"]
         # unsure is recorded, but is no label anywhere
         assert all(r["face_id"] != first + 1 for r in cat.current_labels("manual", annotator="alice"))
-        assert {r["annotator"]: r["unsure"] for r in q.annotator_counts(cat)}["alice"] == 1
+        assert {r["annotator"]: r["unsure"] for r in cat.annotator_counts()}["alice"] == 1
         # this annotator's queues no longer show the face marked unsure
-        assert first + 1 not in q.build_queue(cat, q.QueueSpec(annotator="alice"))
+        assert first + 1 not in cat.build_queue(q.QueueSpec(annotator="alice"))
     at.button(key="act-undo").click().run()   # undo unsure
     at.button(key="act-undo").click().run()   # undo bad crop
     assert shown_face(at) == first
     with Catalog(cat_path) as cat:
         assert cat.face(first)["status"] == "ok"
-        assert first + 1 in q.build_queue(cat, q.QueueSpec(annotator="alice"))
+        assert first + 1 in cat.build_queue(q.QueueSpec(annotator="alice"))
 
 
 def test_grid_bulk_apply_and_accept_minus_unchecked(cat_path, monkeypatch):
@@ -186,25 +186,25 @@ def test_filters_are_validated(cat_path):
                           (q.QueueSpec(order="sideways"), "order"),
                           (q.QueueSpec(order="confidence"), "confidence")]:
             with pytest.raises(CatalogError, match=word):
-                q.build_queue(cat, bad)
+                cat.build_queue(bad)
         assert len(cat.face_ids()) == 24
 
 
 def test_orders(cat_path):
     with Catalog(cat_path) as cat:
-        conf = q.build_queue(cat, q.QueueSpec(order="confidence", source="i2v"))
+        conf = cat.build_queue(q.QueueSpec(order="confidence", source="i2v"))
         assert conf[:3] == [1, 2, 3] and len(conf) == 24
         # tester says blonde/black/red by id % 3; i2v says blonde for 1-12 with rising confidence
-        dis = q.build_queue(cat, q.QueueSpec(order="disagreement", source="i2v", other_source="manual"))
-        scores = q.disagreement(cat, "i2v", "manual", "hair_color")
+        dis = cat.build_queue(q.QueueSpec(order="disagreement", source="i2v", other_source="manual"))
+        scores = cat.disagreement("i2v", "manual", "hair_color")
         assert [scores[i] for i in dis] == sorted(scores.values(), reverse=True)
         assert scores[22] > scores[13]   # 22: i2v black 0.94 vs tester blonde; 13: both say black
-        rand = q.build_queue(cat, q.QueueSpec(order="random", seed=1))
+        rand = cat.build_queue(q.QueueSpec(order="random", seed=1))
         assert sorted(rand) == list(range(1, 25)) and rand != list(range(1, 25))
-        assert rand == q.build_queue(cat, q.QueueSpec(order="random", seed=1))
+        assert rand == cat.build_queue(q.QueueSpec(order="random", seed=1))
         cat.clear_label(7, "hair_color", "manual", "tester")
-        assert q.build_queue(cat, q.QueueSpec(order="unlabelled"))[0] == 7
-        assert q.build_queue(cat, q.QueueSpec(unlabelled_only=True)) == [7]
+        assert cat.build_queue(q.QueueSpec(order="unlabelled"))[0] == 7
+        assert cat.build_queue(q.QueueSpec(unlabelled_only=True)) == [7]
 
 
 def test_session_skips_faces_labelled_elsewhere(cat_path):
@@ -223,7 +223,7 @@ def test_session_skips_faces_labelled_elsewhere(cat_path):
 
 def test_progress_counts_and_kappa(cat_path):
     with Catalog(cat_path) as cat:
-        rows = {r["group"]: r for r in q.progress(cat)}
+        rows = {r["group"]: r for r in cat.progress()}
         assert rows["hair_color"] == {"group": "hair_color", "labelled": 24, "total": 24}
         assert rows["other"]["labelled"] == 0
         cat.add_labels([(i, "black hair" if i % 3 == 1 else "blonde hair", 1.0) for i in range(1, 13)],

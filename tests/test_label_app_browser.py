@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from db import Catalog
-from db import labelling as q
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -131,5 +130,5 @@ def test_three_faces_by_keyboard(running_app, tmp_path):
     assert len(mine) == 7 + 2 + 4
     # The i2v events are untouched.
     assert len(cat.current_labels("i2v")) == 2 * len(cat.face_ids())
-    assert {r["annotator"] for r in q.annotator_counts(cat)} >= {"kim"}
+    assert {r["annotator"] for r in cat.annotator_counts()} >= {"kim"}
     cat.close()

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from curate.cli import app
 from curate.taggers.judge import JudgeTaggerOptions, assign_folds, cross_fit
 from db import Catalog, CatalogError
-from db import tagging as q
 from curate.quality.suspects import find_suspects, rank_group
 
 from test_judge import solid_png
@@ -51,7 +50,7 @@ def test_cross_fitting_never_lets_a_face_see_its_own_label(planted):
 
     path, wrong, red, summary = planted
     with Catalog(path) as cat:
-        probs = q.distributions(cat, "judge", "hair_color")
+        probs = cat.distributions("judge", "hair_color")
         assert len(probs) == 61 and all(held for _, held, _ in probs.values())
         # The red face is the only red label: the model that scored it never saw a red label.
         held_out = probs[red][0]["red hair"]
@@ -67,9 +66,9 @@ def test_cross_fitting_never_lets_a_face_see_its_own_label(planted):
         assert summary.accuracy["hair_color"] == pytest.approx(57 / 61)
         events = cat.current_labels("judge")
         assert len(events) == 61 and {e["annotator"] for e in events} == {summary.version}
-        info = q.tagger_version(cat, summary.version)
+        info = cat.tagger_version(summary.version)
         assert info["learned_from"] == "manual" and info["options"]["folds"] == 3
-        assert info["labels_fingerprint"] == q.labels_fingerprint(cat, "manual")
+        assert info["labels_fingerprint"] == cat.labels_fingerprint("manual")
 
 
 def test_folds_are_stratified_and_seeded():
@@ -125,7 +124,7 @@ def test_judge_tagger_cli_and_unlabelled_faces(tiny_catalog, tmp_path):
     assert r.exit_code == 0, r.output
     assert "22 labelled faces cross-fitted" in r.output and "2 unlabelled faces" in r.output
     with Catalog(tiny_catalog) as cat:
-        dists = q.distributions(cat, "judge", "eye_color")
+        dists = cat.distributions("judge", "eye_color")
         assert len(dists) == 24 and not dists[23][1] and dists[1][1]   # 23: not held out, 1: held out
         assert len(cat.labelled_faces("judge", split=None)) == 24
     r = runner.invoke(app, args)

@@ -8,9 +8,8 @@ import pytest
 
 from db import Catalog, CatalogError
 from db import labelling as q
-from db import tagging
 from label_app.safe_text import md
-from label_app.session import LabelSession
+from label_app.session import LabelSession, build_queue
 
 from test_label_app import shown_face, start
 
@@ -32,7 +31,7 @@ def judged(path: Path) -> Path:
             probs = {"black hair": 0.5, "blonde hair": 0.45, "red hair": 0.05}
         labels.append((f, max(probs, key=probs.get), max(probs.values())))
         dists.append((f, "hair_color", probs, True))
-    tagging.save_learned_labels(cat, "judge", "judge-manual-test", {"learned_from": "manual"}, labels, dists)
+    cat.save_learned_labels("judge", "judge-manual-test", {"learned_from": "manual"}, labels, dists)
     cat.add_labels([(f, "smile", 0.7) for f in cat.face_ids()], "i2v", "v")
     cat.close()
     return path
@@ -46,32 +45,32 @@ def review_path(tiny_catalog) -> Path:
 def test_review_orders(review_path):
     with Catalog(review_path) as cat:
         spec = q.QueueSpec(order="suspects", source="judge", group="hair_color")
-        queue = q.build_queue(cat, spec)
+        queue = build_queue(cat, spec)
         assert queue[:2] == [5, 10] and sorted(queue) == list(range(1, 25))
-        assert q.build_queue(cat, q.QueueSpec(order="margin", source="judge", group="hair_color"))[0] == 14
-        blonde = q.build_queue(cat, q.QueueSpec(order="suspects", source="judge", group="hair_color",
-                                                given="blonde hair"))
+        assert build_queue(cat, q.QueueSpec(order="margin", source="judge", group="hair_color"))[0] == 14
+        blonde = build_queue(cat, q.QueueSpec(order="suspects", source="judge", group="hair_color",
+                                              given="blonde hair"))
         assert blonde[0] == 10 and sorted(blonde) == [1, 4, 7, 10, 13, 16, 19, 22]
         for bad, words in [(q.QueueSpec(order="suspects", source="i2v"), "run `curate tag --tagger judge"),
                            (q.QueueSpec(order="margin"), "needs a judge"),
                            (q.QueueSpec(order="suspects", source="judge", given="blue eyes"), "not a tag of")]:
             with pytest.raises(CatalogError, match=words):
-                q.build_queue(cat, bad)
+                build_queue(cat, bad)
         lab = LabelSession(cat, "alice", spec)
         assert lab.current == 5 and lab.review(5) == {"given": "black hair", "likely": "red hair", "p_likely": 0.9}
         lab.accept_likely()
         assert lab.current == 10
         lab.keep_given()
-        mine = q.current_for_keys(cat, "manual", ["hair_color", "eye_color"], annotator="alice")
+        mine = cat.current_for_keys("manual", ["hair_color", "eye_color"], annotator="alice")
         assert mine == {5: {"hair_color": ("red hair", 1.0)}, 10: {"hair_color": ("blonde hair", 1.0)}}
         lab.undo()
-        assert lab.current == 10 and 10 not in q.current_for_keys(cat, "manual", ["hair_color"], annotator="alice")
+        assert lab.current == 10 and 10 not in cat.current_for_keys("manual", ["hair_color"], annotator="alice")
 
 
 def alice(path: Path) -> dict[int, str]:
     with Catalog(path) as cat:
         return {f: v["hair_color"][0] for f, v in
-                q.current_for_keys(cat, "manual", ["hair_color", "eye_color"], annotator="alice").items()}
+                cat.current_for_keys("manual", ["hair_color", "eye_color"], annotator="alice").items()}
 
 
 def test_app_likely_label_errors_first(review_path, monkeypatch):

@@ -15,7 +15,6 @@ from curate.cli import app
 from curate.derive import derive
 from curate.lineart import LineArtError, XDoGParams, make_params, params_hash, xdog
 from db import Catalog, CatalogError
-from db import derived
 
 from conftest import png_bytes
 
@@ -73,9 +72,9 @@ def test_rerun_adds_nothing_and_changes_recompute(tiny_catalog):
         first = derive(cat, workers=1)
         assert (first.made, first.errors, first.up_to_date) == (n, [], 0)
         assert derive(cat, workers=1).made == 0 and count_rows(cat) == n
-        ids = derived.derived_face_ids(cat, "sketch")
-        old = derived.derived_hashes(cat, "sketch", ids)
-        blob = derived.derived_image(cat, "sketch", ids[0])
+        ids = cat.derived_face_ids("sketch")
+        old = cat.derived_hashes("sketch", ids)
+        blob = cat.derived_image("sketch", ids[0])
         with Image.open(io.BytesIO(blob)) as im:
             assert im.mode == "L" and im.size == (32, 32)
         row = cat.query("SELECT params, face_sha256 FROM face_derived WHERE face_id = ?", [ids[0]])[0]
@@ -83,14 +82,14 @@ def test_rerun_adds_nothing_and_changes_recompute(tiny_catalog):
 
         again = derive(cat, params=XDoGParams(sigma=0.8), workers=1)        # new parameters: all redone
         assert again.made == n and count_rows(cat) == n
-        assert derived.derived_hashes(cat, "sketch", ids) != old
+        assert cat.derived_hashes("sketch", ids) != old
 
         new_crop = png_bytes(999)                                           # a face's crop replaced
         cat.conn.execute("UPDATE face_images SET image = ? WHERE face_id = ?", (new_crop, ids[3]))
         cat.conn.execute("UPDATE faces SET sha256 = 'changed' WHERE id = ?", (ids[3],))
-        assert ids[3] not in derived.derived_face_ids(cat, "sketch")        # stale rows are not read
+        assert ids[3] not in cat.derived_face_ids("sketch")        # stale rows are not read
         with pytest.raises(CatalogError, match=f"face {ids[3]} has no current sketch"):
-            list(derived.iter_derived_images(cat, "sketch", ids))
+            list(cat.iter_derived_images("sketch", ids))
         assert derive(cat, params=XDoGParams(sigma=0.8), workers=1).made == 1
 
 
@@ -115,11 +114,11 @@ def test_two_workers_make_the_same_images(tiny_catalog, tmp_path):
     with Catalog(tiny_catalog) as cat:
         cat.conn.execute("DELETE FROM face_derived")
         one = derive(cat, workers=1)
-        single = derived.derived_hashes(cat, "sketch", cat.face_ids())
+        single = cat.derived_hashes("sketch", cat.face_ids())
         cat.conn.execute("DELETE FROM face_derived")
         two = derive(cat, workers=2, chunk=4)
         assert one.made == two.made == len(single)
-        assert derived.derived_hashes(cat, "sketch", cat.face_ids()) == single
+        assert cat.derived_hashes("sketch", cat.face_ids()) == single
 
 
 def test_a_broken_crop_is_an_error_naming_the_face(tiny_catalog):
@@ -129,7 +128,7 @@ def test_a_broken_crop_is_an_error_naming_the_face(tiny_catalog):
         s = derive(cat, workers=1)
         assert s.made == len(cat.face_ids()) - 1
         assert [f for f, _ in s.errors] == [bad] and "unreadable crop" in s.errors[0][1]
-        assert derived.derived_errors(cat, "sketch") == s.errors
+        assert cat.derived_errors("sketch") == s.errors
         assert derive(cat, workers=1).errors == []          # not retried until crop or params change
 
 

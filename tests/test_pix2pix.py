@@ -81,8 +81,7 @@ def test_pix2pix_trains_writes_its_grid_and_paints(tags, sketch_catalog, tmp_pat
     assert isinstance(run.generator(), UNetGenerator)
 
     with Catalog(sketch_catalog) as cat:
-        from db import derived
-        sketch = np.asarray(Image.open(io.BytesIO(derived.derived_image(cat, "sketch", 1))).convert("L")
+        sketch = np.asarray(Image.open(io.BytesIO(cat.derived_image("sketch", 1))).convert("L")
                             .resize((32, 32)))
     wanted = {"hair_color": "red hair"} if tags else {}
     faces = paint(run.dir, sketch, wanted, 3, seed=1)
@@ -166,11 +165,10 @@ def test_line_art_is_read_per_batch_from_the_crops_cache_machinery(sketch_catalo
         assert isinstance(data.images, FaceRows) and isinstance(data.aligned, FaceRows)
         n = len(data.face_ids)
         assert data.aligned.shape == (n, 1, 32, 32) and len(list((tmp_path / "cache").glob("sketch-32px-*.npy"))) == 1
-        from db import derived
-        first = np.asarray(Image.open(io.BytesIO(derived.derived_image(cat, "sketch", data.face_ids[0])))
+        first = np.asarray(Image.open(io.BytesIO(cat.derived_image("sketch", data.face_ids[0])))
                            .convert("L").resize((32, 32), Image.Resampling.BOX))
         assert np.abs(data.aligned[0][0].numpy().astype(int) - first).max() <= 2     # the stored line art
-        phash = derived.derived_params(cat, "sketch", data.face_ids).popitem()[0]
+        phash = cat.derived_params("sketch", data.face_ids).popitem()[0]
         in_memory = cached_images(cat, data.face_ids, 32, None, what=Pictures("sketch", phash))
         assert data.aligned[:].equal(in_memory)
         derive(cat, params=XDoGParams(p=30), workers=1)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from db import Catalog, CatalogError, derived
+from db import Catalog, CatalogError
 
 from train.conditions import ConditionGroup, ConditionSpec
 from train.face_cache import FaceRows, Pictures, cached_images
@@ -184,7 +184,7 @@ def sketch_parameters(catalog: Catalog, ids: list[int], what: str = "training fa
     """The one set of line-art parameters the faces' current sketches share: {"kind", "method",
     "params", "params_hash"}. Refuses faces without line art and line art of mixed parameters,
     saying that `curate sketch` makes it."""
-    found = derived.derived_params(catalog, "sketch", ids)
+    found = catalog.derived_params("sketch", ids)
     have = sum(len(v["faces"]) for v in found.values())
     if have < len(ids):
         done = {f for v in found.values() for f in v["faces"]}
@@ -213,7 +213,7 @@ def held_out(catalog: Catalog, opts: TrainOptions, spec: ConditionSpec | None, s
             labels.update(found)
         else:
             ok = catalog.face_ids("ok", split)
-        have = set(derived.derived_params(catalog, "sketch", ok).get(sketch["params_hash"], {}).get("faces", []))
+        have = set(catalog.derived_params("sketch", ok).get(sketch["params_hash"], {}).get("faces", []))
         picked += [f for f in ok if f in have and f not in picked][:n - len(picked)]
         if len(picked) >= n:
             break

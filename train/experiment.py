@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from db import Catalog
-from db.training import content_fingerprint
 
 from train.data import RareTagsError, select_faces
 from train.eval.evaluate import read_eval, score_run
@@ -131,13 +130,13 @@ def share_faces(catalog: Catalog, plan: Plan) -> None:
         per_source.setdefault(c.options.get("labels") or "-", merged_counts(s.counts, s.left_out))
     plan.shared = {"faces": len(selections[0].ids), "drop_tags": sorted(drop), "counts": per_source,
                    "unlabelled_faces": max(s.unlabelled for s in selections),
-                   "catalog_fingerprint": content_fingerprint(catalog)}
+                   "catalog_fingerprint": catalog.content_fingerprint()}
 
 
 def catalog_changed(plan: Plan) -> str | None:
     """Why the runs still to train may not see the faces the finished ones saw, or None."""
     with Catalog(plan.catalog, create=False) as catalog:
-        now = content_fingerprint(catalog)
+        now = catalog.content_fingerprint()
     then = plan.shared.get("catalog_fingerprint")
     return (f"{plan.catalog} changed since the experiment began (fingerprint {then} -> {now}): runs trained from "
             f"now on read its new content") if then and now != then else None

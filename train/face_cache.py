@@ -30,8 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from db import Catalog, CatalogError, derived
-from db.training import iter_face_hashes, iter_face_images
+from db import Catalog, CatalogError
 
 CHUNK = 256             # faces a worker decodes and writes at once (small: the workers finish together)
 
@@ -66,13 +65,13 @@ class Pictures:
 
     def hashes(self, catalog: Catalog, ids: list[int]):
         if self.kind == "crop":
-            return iter_face_hashes(catalog, ids)
-        hashes = derived.derived_hashes(catalog, self.kind, ids)
+            return catalog.iter_face_hashes(ids)
+        hashes = catalog.derived_hashes(self.kind, ids)
         return ((fid, hashes.get(fid, "")) for fid in ids)
 
     def blobs(self, catalog: Catalog, ids: list[int]):
-        return iter_face_images(catalog, ids) if self.kind == "crop" else \
-            derived.iter_derived_images(catalog, self.kind, ids)
+        return catalog.iter_face_images(ids) if self.kind == "crop" else \
+            catalog.iter_derived_images(self.kind, ids)
 
     def decode(self, blob: bytes, size: int) -> np.ndarray:
         return decode_crop(blob, size) if self.kind == "crop" else decode_sketch(blob, size)

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from db import Catalog
-from db.training import content_fingerprint
 
 from train import runs
 from train.data import DataError, load_training_set
@@ -42,7 +41,7 @@ def load_data(opts: TrainOptions, selected, resuming: bool, console):
     """The training set (faces selected once: `selected` from the command, or here), and the
     catalog's fingerprint recorded (a resumed run on a changed catalog is warned about)."""
     with Catalog(opts.catalog, create=False) as catalog:
-        fingerprint = content_fingerprint(catalog)
+        fingerprint = catalog.content_fingerprint()
         if resuming and fingerprint != opts.catalog_fingerprint and console is not None:
             console.print(f"warning: {opts.catalog} changed since this run began (fingerprint "
                           f"{opts.catalog_fingerprint} -> {fingerprint}); resuming on the new content",

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
     TimeRemainingColumn
 from rich.table import Table
 
-from db import SPLITS, Catalog, CatalogError, derived
+from db import SPLITS, Catalog, CatalogError
 
 from curate.app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
 from curate.conventions import JsonOption, ProgressOption, labels_option, n_option, target_option
@@ -191,7 +191,7 @@ def stats(
         fail(f"--sheet {sheet}: give a .png file name")
     with _catalog(db) as catalog:
         s = catalog.stats()
-        s["derived"] = {k: derived.derived_summary(catalog, k) for k in DERIVED_KINDS}
+        s["derived"] = {k: catalog.derived_summary(k) for k in DERIVED_KINDS}
         shown = 0
         if sheet is not None:
             faces = pick_faces(catalog, n, status, kinds=kinds)

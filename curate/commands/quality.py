@@ -125,10 +125,9 @@ def write_sheet(catalog, rows, path: Path) -> int:
 
 
 def _say_if_stale(catalog, source: str, judge: str) -> None:
-    from db import tagging as q
-    now = q.labels_fingerprint(catalog, source)
-    versions = q.distribution_versions(catalog, judge)
-    if any(q.tagger_version(catalog, v).get("labels_fingerprint") != now for v in versions):
+    now = catalog.labels_fingerprint(source)
+    versions = catalog.distribution_versions(judge)
+    if any(catalog.tagger_version(v).get("labels_fingerprint") != now for v in versions):
         console.print(f"note: {source}'s labels changed since {judge} learned them; rerun "
                       f"`curate tag --tagger judge --labels {source}` to refresh", style="yellow")
 

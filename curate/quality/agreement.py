@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from db import tagging as q
-from db.catalog import Catalog, CatalogError
-from db.labelling import MANUAL, current_for_keys, label_probability
+from db import Catalog, CatalogError
+from db.labelling import MANUAL, label_probability
 
 PRESENT = 0.5   # an independent tag is present when its value reaches this
 
@@ -126,7 +125,7 @@ def worst_disagreements(catalog: Catalog, a: str, b: str, n: int | None = 20, sp
     a hesitant one. Each row: face_id, key (the group), tag_a, value_a, tag_b, value_b,
     confidence, split."""
     la, lb = catalog.labelled_faces(a, split=None), catalog.labelled_faces(b, split=None)
-    splits = q.face_splits(catalog)
+    splits = catalog.face_splits()
     rows = []
     for f in set(la) & set(lb):
         if split is not None and splits.get(f) != split:
@@ -192,8 +191,8 @@ def annotator_agreement(catalog: Catalog, a: str, b: str) -> list[dict]:
     out = []
     for g in catalog.groups():
         keys = [g["name"]] if g["exclusive"] else list(g["tags"])
-        la = current_for_keys(catalog, MANUAL, keys, annotator=a)
-        lb = current_for_keys(catalog, MANUAL, keys, annotator=b)
+        la = catalog.current_for_keys(MANUAL, keys, annotator=a)
+        lb = catalog.current_for_keys(MANUAL, keys, annotator=b)
         pairs = []
         for face_id in la.keys() & lb.keys():
             for key in la[face_id].keys() & lb[face_id].keys():

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from db import tagging as q
 from curate.quality.agreement import worst_disagreements
-from db.catalog import Catalog, CatalogError
+from db import Catalog, CatalogError
+from db.labelling import MANUAL, QueueSpec
 
 RANKINGS = ("self_confidence", "normalized_margin")
 # Which faces confident learning flags: per given class, as many of its least self-confident
@@ -62,12 +62,12 @@ class GroupRanking:
 def judge_distributions(catalog: Catalog, source: str, group: str, judge: str = JUDGE
                         ) -> dict[int, tuple[dict[str, float], bool, str]]:
     """The judge's stored distributions for `group`, checked to have been learned from `source`."""
-    dists = q.distributions(catalog, judge, group)
+    dists = catalog.distributions(judge, group)
     if not dists:
         raise CatalogError(f"no {judge!r} probabilities for {group} yet: run "
                            f"`curate tag --tagger judge --labels {source}` first")
     for version in sorted({v for _, _, v in dists.values()}):
-        learned = (q.tagger_version(catalog, version) or {}).get("learned_from")
+        learned = (catalog.tagger_version(version) or {}).get("learned_from")
         if learned != source:
             raise CatalogError(f"the {judge!r} probabilities ({version}) were learned from {learned!r}, not "
                                f"{source!r}: run `curate tag --tagger judge --labels {source}` first")
@@ -133,7 +133,7 @@ def find_suspects(catalog: Catalog, source: str = "manual", group: str | None = 
         compare = [r["source"] for r in catalog.label_sources() if r["source"] not in (source, judge)]
     groups = exclusive_groups(catalog, group)
     if group is None:
-        groups = [g for g in groups if q.distributions_exist(catalog, judge, g)]
+        groups = [g for g in groups if catalog.distributions_exist(judge, g)]
         if not groups:
             raise CatalogError(f"no {judge!r} probabilities yet: run `curate tag --tagger judge --labels {source}` "
                                f"first")
@@ -160,7 +160,7 @@ def find_suspects(catalog: Catalog, source: str = "manual", group: str | None = 
 def margins(catalog: Catalog, group: str, judge: str = JUDGE) -> dict[int, float]:
     """Face id -> the judge's top probability minus its second (low = undecided) in `group`."""
     out = {}
-    for f, (probs, _, _) in q.distributions(catalog, judge, group).items():
+    for f, (probs, _, _) in catalog.distributions(judge, group).items():
         top = sorted(probs.values(), reverse=True) + [0.0]
         out[f] = top[0] - top[1]
     return out
@@ -174,8 +174,19 @@ def review_order(catalog: Catalog, source: str, group: str, judge: str = JUDGE) 
     return list(dict.fromkeys(first + rank_group(catalog, source, group, judge).face_ids))
 
 
+def queue_ranking(catalog: Catalog, spec: QueueSpec) -> dict[int, float] | None:
+    """The sort keys (face id -> key, lowest first) of the app's judge orders for a validated
+    `spec`, handed to `Catalog.build_queue`: "margin" = most undecided first, "suspects" =
+    `review_order`. None for the orders the catalog ranks itself."""
+    if spec.order == "margin":
+        return margins(catalog, spec.group, spec.source)
+    if spec.order == "suspects":
+        return {f: i for i, f in enumerate(review_order(catalog, MANUAL, spec.group, spec.source))}
+    return None
+
+
 def likely_labels(catalog: Catalog, group: str, face_ids: list[int], judge: str = JUDGE
                   ) -> dict[int, tuple[str, float]]:
     """Face id -> (the judge's most probable tag in `group`, its probability)."""
     return {f: max(probs.items(), key=lambda kv: kv[1]) for f, (probs, _, _) in
-            q.distributions(catalog, judge, group, list(face_ids)).items()}
+            catalog.distributions(judge, group, list(face_ids)).items()}

@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from db import Catalog, CatalogError
-from db import tagging as q
 from db.labelling import MANUAL
 
 MIN_PER_FOLD = 2   # faces each fold must hold out at least (and batch norm needs two to train)
@@ -100,9 +99,9 @@ def cross_fit(catalog: Catalog, opts: JudgeTaggerOptions, progress=None) -> Judg
         raise CatalogError(f"--target {opts.target!r}: the judge writes a source of its own, never into "
                            f"people's labels or the labels it learns from")
     catalog.require_label_source(opts.source)
-    fingerprint = q.labels_fingerprint(catalog, opts.source)
+    fingerprint = catalog.labels_fingerprint(opts.source)
     version = version_of(opts, fingerprint)
-    if not opts.retag and q.tagger_version(catalog, version) is not None:
+    if not opts.retag and catalog.tagger_version(version) is not None:
         return JudgeTagSummary(version, skipped=True)
     labelled = load_labelled(catalog, opts.source, None, opts.size)
     heads = vocabulary(catalog, labelled)
@@ -138,7 +137,7 @@ def cross_fit(catalog: Catalog, opts: JudgeTaggerOptions, progress=None) -> Judg
             "labelled_faces": n, "unlabelled_faces": len(unlabelled), "heads": heads,
             "held_out_accuracy": summary.accuracy, "seconds": summary.seconds,
             "classifier": "curate.taggers.classifier.JudgeNet"}
-    summary.events = q.save_learned_labels(catalog, opts.target, version, info, labels, dists)
+    summary.events = catalog.save_learned_labels(opts.target, version, info, labels, dists)
     return summary
 
 

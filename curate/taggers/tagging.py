@@ -25,7 +25,6 @@ import numpy as np
 from PIL import Image
 
 from db import Catalog, CatalogError
-from db import tagging as q
 
 from curate import on_ray
 from curate.images import ImageError, open_crop
@@ -166,9 +165,9 @@ def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
     if ray is not None:
         on_ray.require_ray()
     for group, exclusive, tags in tagger.vocabulary():
-        q.ensure_group(catalog, group, exclusive, tags)
+        catalog.ensure_group(group, exclusive, tags)
     vocab = catalog.tag_index()
-    done = set() if opts.retag else q.tagged_face_ids(catalog, tagger.source, tagger.version)
+    done = set() if opts.retag else catalog.tagged_face_ids(tagger.source, tagger.version)
     todo = [f for f in catalog.face_ids("ok") if f not in done]
     summary = TagSummary(skipped=len(catalog.face_ids("ok")) - len(todo))
     if opts.limit is not None:
@@ -194,8 +193,8 @@ def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
                         if rows:
                             catalog.add_labels(rows, tagger.source, tagger.version + (f" ({how})" if how else ""))
                         summary.events += len(rows)
-                    q.record_nothing_found(catalog, [f for f, r in zip(ids, results) if not r.labels],
-                                           tagger.source, tagger.version)
+                    catalog.record_nothing_found([f for f, r in zip(ids, results) if not r.labels],
+                                                 tagger.source, tagger.version)
                 summary.faces += len(ids)
                 summary.labelled += sum(1 for r in results if r.labels)
                 summary.other_way += sum(1 for r in results if r.labels and r.how)
@@ -237,7 +236,7 @@ def local_predictions(catalog: Catalog, todo: list[int], tagger, vocab: dict, op
 def read_batch(catalog: Catalog, ids: list[int]) -> tuple[list[int], list[bytes], list[bool]]:
     """predict_blobs' input for the faces `ids`: their stored crops and whether each was imported as
     a face crop already; read by the process that holds the catalog (here, or a Ray task pinned to it)."""
-    imported = q.imported_face_ids(catalog, ids)
+    imported = catalog.imported_face_ids(ids)
     return ids, [catalog.face_image(f) for f in ids], [f in imported for f in ids]
 
 

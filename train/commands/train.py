@@ -200,8 +200,7 @@ def _make_command(model: str):
                         print_refused(console, e, labels)
                         raise
                     if dry_run:
-                        from db.training import content_fingerprint
-                        opts.catalog_fingerprint = content_fingerprint(catalog)
+                        opts.catalog_fingerprint = catalog.content_fingerprint()
                 print_selection(make_console() if dry_run else console, selected, labels, opts.min_per_tag)
                 if dry_run:   # the plan on stdout
                     typer.echo(json.dumps(opts.to_dict(), indent=2))

@@ -36,7 +36,6 @@ from PIL import Image
 
 from curate.lineart import line_art, params_from_json
 from db import Catalog
-from db.training import iter_face_images
 
 from train.eval.evaluate import inception_metrics, judge_summary, realism, run_conditions
 from curate.taggers.classifier import Judge, accuracy, load_labelled
@@ -57,7 +56,7 @@ def test_sketches(catalog: Catalog, face_ids: list[int], run: Run) -> np.ndarray
     """uint8 [N, S, S]: the faces' line art made with the run's parameters, at the run's size."""
     method, params = params_from_json(run.sketch["params"])
     return np.stack([at_size(line_art(blob, method, params), run.size)
-                     for _, blob in iter_face_images(catalog, face_ids)])
+                     for _, blob in catalog.iter_face_images(face_ids)])
 
 
 def faces_found(images: torch.Tensor) -> np.ndarray:
