@@ -30,6 +30,10 @@ from db.training import TrainingMixin
 from db.vocabulary import VocabularyMixin
 
 
+# catalog files (path, device, inode) this process checked before its first write and found sound
+_FOUND_SOUND: set[tuple[str, int, int]] = set()
+
+
 class Catalog(FacesMixin, VocabularyMixin, LabelsMixin, SplitsMixin, DerivedMixin, TaggingMixin,
               LabellingMixin, TrainingMixin):
     """A catalog file (or `Catalog()` in memory, for tests).
@@ -82,14 +86,11 @@ class Catalog(FacesMixin, VocabularyMixin, LabelsMixin, SplitsMixin, DerivedMixi
     def close(self) -> None:
         self.conn.close()
 
-
     def __enter__(self) -> "Catalog":
         return self
 
-
     def __exit__(self, *exc) -> None:
         self.close()
-
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -104,6 +105,7 @@ class Catalog(FacesMixin, VocabularyMixin, LabelsMixin, SplitsMixin, DerivedMixi
         if self.read_only:
             raise CatalogError(f"{self.path} is read-only ({self.read_only}): nothing was written; make it "
                                f"writable (chmod u+w, and the folder too), or work on a copy")
+        self._check_once()
         self.conn.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:
@@ -116,12 +118,29 @@ class Catalog(FacesMixin, VocabularyMixin, LabelsMixin, SplitsMixin, DerivedMixi
         finally:
             self._depth = 0
 
+    def _check_once(self) -> None:
+        """Before this process first writes a catalog file: SQLite's quick_check, so that a file
+        with damaged pages is refused before anything is added to it, not found out later (it reads
+        the whole file once: a second or so per GB; writes after that are not slowed)."""
+        if self.path is None:
+            return
+        st = self.path.stat()
+        key = (str(self.path.resolve()), st.st_dev, st.st_ino)
+        if key in _FOUND_SOUND:
+            return
+        try:
+            problems = [row[0] for row in self.conn.execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as e:
+            raise explain(self.path, e) from e
+        if problems != ["ok"]:
+            lines = [line for row in problems for line in row.splitlines() if not line.startswith("***")]
+            raise explain(self.path, sqlite3.DatabaseError("quick_check: " + "; ".join(lines[:2])))
+        _FOUND_SOUND.add(key)
 
     def query(self, sql: str, params: Iterable = ()) -> list[dict]:
         cur = self.conn.execute(sql, tuple(params))
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
-
 
     def schema_version(self) -> int:
         if "schema_version" not in self.db.table_names():
@@ -134,7 +153,6 @@ class Catalog(FacesMixin, VocabularyMixin, LabelsMixin, SplitsMixin, DerivedMixi
             raise CatalogError(f"{self.path}: its schema_version table is damaged (version {version!r}); "
                                f"use a copy")
         return version or 0
-
 
     def migrate(self) -> None:
         try:

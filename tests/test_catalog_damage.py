@@ -109,3 +109,32 @@ def test_a_read_only_catalog_reads_and_refuses_writes_in_one_line(tiny_catalog, 
         assert fingerprint(tiny_catalog) == before
     finally:
         _undo_read_only(locked)
+
+
+def _damage_table(db: Path, table: str) -> None:
+    conn = sqlite3.connect(db)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(db.read_bytes())
+    data[(root - 1) * page_size:root * page_size] = bytes([0xA5]) * page_size
+    db.write_bytes(bytes(data))
+
+
+def test_damage_elsewhere_in_the_file_refuses_writes_before_anything_is_added(tiny_catalog, tmp_path,
+                                                                              monkeypatch):
+    """The crops' table is damaged; `labels import` and `vocab add` never read it, and took their
+    writes into the damaged file (issue 24, item 9): quick_check refuses them first."""
+    import db.catalog
+
+    _damage_table(tiny_catalog, "face_images")
+    # each command is a process of its own; this one already checked the fixture's catalog
+    monkeypatch.setattr(db.catalog, "_FOUND_SOUND", set())
+    before = fingerprint(tiny_catalog)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,hair_color\n/synthetic/3.png,red hair\n")
+    for args in (["labels", "import", labels, "--target", "manual"], ["vocab", "add", "hat2", "--group", "other"]):
+        line = one_line_error(*args, "--db", tiny_catalog)
+        assert str(tiny_catalog) in line and "damaged" in line and ".recover" in line, line
+    assert fingerprint(tiny_catalog) == before
