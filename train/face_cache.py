@@ -33,6 +33,8 @@ from PIL import Image
 from db import Catalog, CatalogError, derived
 from db.training import iter_face_hashes, iter_face_images
 
+from train.sketch.drawing import at_size
+
 CHUNK = 256             # faces a worker decodes and writes at once (small: the workers finish together)
 
 
@@ -45,7 +47,6 @@ def decode_crop(blob: bytes, size: int) -> np.ndarray:
 
 def decode_sketch(blob: bytes, size: int) -> np.ndarray:
     """Stored line art -> uint8 [1, size, size], resized as users' drawings are (train.sketch.drawing)."""
-    from train.sketch.drawing import at_size
     return at_size(np.array(Image.open(io.BytesIO(blob)).convert("L")), size)[None]
 
 
