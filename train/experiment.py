@@ -29,7 +29,8 @@ from pathlib import Path
 from db import Catalog
 
 from train.data import RareTagsError, select_faces
-from train.eval.evaluate import read_eval, score_run
+from train.eval.evaluate import read_eval
+from train.eval.score import score_run
 from curate.taggers.classifier import JudgeOptions
 from train.loop import train
 from train.options import TrainOptions, resume_options

@@ -32,6 +32,8 @@ from PIL import Image
 
 from db import Catalog, CatalogError
 
+from train.sketch.drawing import at_size
+
 CHUNK = 256             # faces a worker decodes and writes at once (small: the workers finish together)
 
 
@@ -44,7 +46,6 @@ def decode_crop(blob: bytes, size: int) -> np.ndarray:
 
 def decode_sketch(blob: bytes, size: int) -> np.ndarray:
     """Stored line art -> uint8 [1, size, size], resized as users' drawings are (train.sketch.drawing)."""
-    from train.sketch.drawing import at_size
     return at_size(np.array(Image.open(io.BytesIO(blob)).convert("L")), size)[None]
 
 

@@ -1,5 +1,6 @@
-"""`train judge`, `train eval`, `train compare`: thin wrappers over curate.taggers.classifier / train.eval.evaluate /
-train.eval.report (`train experiment` and `train runs`: commands_experiment)."""
+"""`train judge`, `train eval`, `train compare`: thin wrappers over curate.taggers.classifier / train.eval.score /
+train.eval.report (`train experiment` and `train runs`: commands_experiment). `train eval` prints the
+table every run gets, then what the run's model adds (its evaluation hook, train.eval.hooks)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from curate.conventions import DbOption, JsonOption, ProgressOption, labels_opti
 from train.app import app, fail
 from curate.taggers.classifier import JudgeError, JudgeOptions, load_judge, train_judge
 from train.eval.metrics import WeightsError
+from train.eval.metrics import inception_weights as check_weights
+from train.eval.report import ReportError, build_report
+from train.eval.score import evaluation_of, score_run
+from train.experiment import experiment_judge
 from train.runs import RunError, load_run
 
 console = make_console(stderr=True)
@@ -101,7 +106,6 @@ def judge(
 def find_judge(run_dir: Path) -> tuple[Path, str]:
     """The judge `train eval RUN` uses without --judge: the run's experiment judge (the experiment
     folder holding the run, or the one its options.json names), else judges/manual.pt."""
-    from train.experiment import experiment_judge
     found = experiment_judge(load_run(run_dir))
     return found if found is not None else (Path("judges/manual.pt"), "the default: the run belongs to no "
                                                                       "experiment with a judge")
@@ -110,8 +114,6 @@ def find_judge(run_dir: Path) -> tuple[Path, str]:
 def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed: int, per_class: int,
               inception_weights: Optional[Path], download: bool, show: bool = True, as_json: bool = False,
               drawings: Optional[Path] = None) -> dict:
-    from train.eval.evaluate import score_run
-    from train.eval.metrics import inception_weights as check_weights
     run = load_run(run_dir)
     j = load_judge(judge_path)           # a missing or bad judge fails now, before anything else
     if inception_weights is not None:
@@ -131,9 +133,9 @@ def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed:
         typer.echo(json.dumps(result, indent=2, default=float))
     else:
         _print_eval(result)
-        if "sketch" in result:
-            from train.sketch.report import print_sketch_eval
-            print_sketch_eval(console, result)
+        print_details = evaluation_of(run).print_details
+        if print_details is not None:
+            print_details(console, result)
     return result
 
 
@@ -214,7 +216,6 @@ def compare(
     intervals mean ± std do not overlap (differences larger than the spread), and every run's
     own row below. OUT must be new or empty (an older report is never mixed in): --overwrite
     empties it first."""
-    from train.eval.report import ReportError, build_report
     try:
         first = load_run(runs[0])
         db = db or Path(first.options.get("catalog") or DEFAULT_DB)

@@ -1,4 +1,6 @@
-"""`train eval`: score one run's generator against real faces, write `eval.json` into the run.
+"""`train eval` of a model that paints faces from noise: score its generator against real faces
+(the generic scorer, GENERIC_EVALUATION in train.eval.hooks; train.eval.score picks a run's
+model's scorer), and eval.json written and read.
 
 Everything is drawn from fixed seeds, so two evaluations of one run agree and two runs
 are scored on the very same requested conditions:
@@ -198,25 +200,3 @@ def write_eval(run: Run, result: dict) -> Path:
 def read_eval(run_dir: str | Path) -> dict | None:
     path = Path(run_dir) / "eval.json"
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def score_run(run_dir: str | Path, judge_path: str | Path, catalog: Catalog, n: int = 10000, seed: int = 0,
-              per_class: int = 500, inception_weights: str | Path | None = None, download: bool = True,
-              log=print, drawings: str | Path | None = None) -> dict:
-    """Evaluate the run folder with the judge file and write its eval.json, which records the
-    judge's path (so a rerun of an experiment knows the evaluation is current). A sketch run is
-    scored on the test split's sketches (train.sketch.evaluate), and on the hand `drawings` if given."""
-    from curate.taggers.classifier import load_judge
-    from train.runs import load_run
-
-    run = load_run(run_dir)
-    if run.sketch is not None:
-        from train.sketch.evaluate import evaluate_sketch_run
-        result = evaluate_sketch_run(run, load_judge(judge_path), catalog, seed=seed, drawings=drawings,
-                                     inception_weights=inception_weights, download=download, log=log)
-    else:
-        result = evaluate_run(run, load_judge(judge_path), catalog, n=n, seed=seed, per_class=per_class,
-                              inception_weights=inception_weights, download=download, log=log)
-    result["judge"]["path"] = str(judge_path)
-    write_eval(run, result)
-    return result

@@ -4,9 +4,10 @@ pictures embedded as base64) and `report.md` (pictures beside it as PNG files).
 Sections: one row per configuration with the mean ± std of every metric over its seeds and
 the differences larger than that spread (train.eval.spread), every run's metrics with the judge's
 real-test ceiling and the real-vs-real floor, per-tag judge accuracy bars, per-condition
-sample grids side by side, loss and diagnostic curves from each run's metrics.csv, and the
-agreement of the label sources the runs were trained on with the judge's source. The pages
-and the folder: train.eval.report_pages.
+sample grids side by side, each model's own section (its evaluation hook, train.eval.hooks),
+loss and diagnostic curves from each run's metrics.csv, and the agreement of the label sources
+the runs were trained on with the judge's source. A run's sample grid is its model's too. The
+pages and the folder: train.eval.report_pages.
 """
 
 from __future__ import annotations
@@ -18,23 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.quality.agreement import agreement, plot_confusions
+
 from train.eval.evaluate import read_eval
-from train.eval.report_pages import ReportError, Section, prepare_out_dir, write_html, write_markdown  # noqa: F401
+from train.eval.report_pages import (ReportError, Section, prepare_out_dir, run_label, short_tag, write_html,
+                                     write_markdown)
+from train.eval.score import evaluation_of
+from train.eval.spread import RULE, Group, group_runs, summarise
 from train.runs import Run, load_run
-from train.sampling import generate, labelled_grid
-from train.eval.spread import RULE, group_runs, summarise
 
-GRID_COLUMNS = 8
 NOT_CURVES = ("time", "seconds", "epoch", "kimg", "images_per_s")   # bookkeeping, not training signals
-
-
-def run_label(run: Run) -> str:
-    labels = run.options.get("labels") or "uncond"
-    return f"{run.dir.name} ({run.model}, {labels})"
-
-
-def short_tag(tag: str) -> str:
-    return tag.replace(" hair", "").replace(" eyes", "")
 
 
 # -- the metrics table ------------------------------------------------------------------
@@ -190,37 +184,7 @@ def curves(runs: list[Run], path: Path, max_panels: int = 12) -> Path | None:
     return path
 
 
-def sample_grid(run: Run, group: str | None, tags: list[str], path: Path, seed: int = 0) -> Path:
-    """Rows = the requested tags (same noise in every row and every run), GRID_COLUMNS per row."""
-    if run.sketch is not None:       # a sketch model paints sketches: its own grid of held-out ones
-        from train.sketch.report import sketch_grid
-        return sketch_grid(run, path)
-    G = run.generator(ema=True)
-    spec = run.spec if run.conditional else None
-    if spec is None or group is None or not tags:
-        images, _ = generate(run, GRID_COLUMNS * max(1, len(tags)), seed=seed, G=G)
-    else:
-        known = next((g.tags for g in spec.groups if g.name == group), [])
-        rows = []
-        for tag in tags:
-            if tag in known:
-                rows.append(generate(run, GRID_COLUMNS, conditions=[{group: tag}], seed=seed, G=G)[0])
-            else:   # a tag this run never saw: a blank row keeps the runs' rows aligned
-                rows.append(np_blank(GRID_COLUMNS, run.size))
-        import torch
-        images = torch.cat(rows)
-    labels = [short_tag(t) for t in tags] if spec is not None and group is not None and tags else None
-    labelled_grid(images, GRID_COLUMNS, labels).save(path)
-    return path
-
-
-def np_blank(n: int, size: int):
-    import torch
-    return torch.full((n, 3, size, size), 230, dtype=torch.uint8)
-
-
 def agreement_section(catalog, reference: str, sources: list[str], out_dir: Path) -> Section:
-    from curate.quality.agreement import agreement, plot_confusions
     table = [["sources", "group", "faces", "accuracy", "Cohen's kappa"]]
     images = []
     for src in sources:
@@ -244,6 +208,41 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, 
     """Write out_dir/index.html and out_dir/report.md (into an empty folder: see prepare_out_dir);
     returns both paths. Runs are grouped by configuration over their seeds (train.eval.spread)."""
     out_dir = Path(out_dir)
+    runs, evals = evaluated_runs(run_dirs)
+    prepare_out_dir(out_dir, overwrite)
+    groups = group_runs([r.options for r in runs])
+    judge_groups = list(evals[0]["judge"]["test_accuracy"])
+    summary, differences = summarise(groups, [run_metrics(ev, judge_groups) for ev in evals], _cell)
+
+    sections = spread_sections(groups, runs, summary, differences)
+    sections.append(metrics_section(groups, runs, evals))
+    by_group = [[evals[i] for i in g.members] for g in groups]
+    bars = accuracy_bars([g.name for g in groups], by_group, out_dir / "judge_accuracy.png")
+    if bars:
+        sections.append(Section("Judge accuracy per tag", "Bars: generated faces, the mean over a configuration's "
+                                "seeds (error bars: sample std); black marks: real test faces.", images=[("", bars)]))
+    group, diversity = diversity_section(groups, by_group, evals)
+    if diversity is not None:
+        sections.append(diversity)
+    log("drawing sample grids")
+    sections.append(samples_section(groups, runs, evals, group, out_dir, seed))
+    sections += model_sections(runs, evals, out_dir)
+    curve_png = curves(runs, out_dir / "curves.png")
+    if curve_png:
+        sections.append(Section("Training curves", "From each run's metrics.csv.", images=[("", curve_png)]))
+    train_sources = sorted({r.options.get("labels") for r in runs if r.options.get("labels")})
+    if catalog is not None and train_sources:
+        sections.append(agreement_section(catalog, evals[0]["judge"]["source"], train_sources, out_dir))
+
+    title = f"Comparison of {len(groups)} configurations ({len(runs)} runs): " + "; ".join(g.name for g in groups)
+    md = write_markdown(title, sections, out_dir / "report.md")
+    page = write_html(title, sections, out_dir / "index.html", samples_side_by_side=True)
+    write_summary(out_dir / "summary.json", groups, runs, sections[2].table, summary, differences)
+    return page, md
+
+
+def evaluated_runs(run_dirs: list[str | Path]) -> tuple[list[Run], list[dict]]:
+    """The runs and their eval.json, refused unless every run was evaluated, all by judges of one label source."""
     runs = [load_run(d) for d in run_dirs]
     evals = []
     for run in runs:
@@ -255,26 +254,28 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, 
     if len(sources) > 1:
         raise ReportError(f"the runs were evaluated by judges of different label sources ({', '.join(sorted(sources))}):"
                           f" evaluate them all with one judge")
-    prepare_out_dir(out_dir, overwrite)
-    sections: list[Section] = []
-    groups = group_runs([r.options for r in runs])
-    judge_groups = list(evals[0]["judge"]["test_accuracy"])
-    per_run = [run_metrics(ev, judge_groups) for ev in evals]
-    summary, differences = summarise(groups, per_run, _cell)
+    return runs, evals
 
-    ns = sorted({ev["n"] for ev in evals})
-    sections.append(Section(
+
+def spread_sections(groups: list[Group], runs: list[Run], summary: list[list[str]],
+                    differences: list[list[str]]) -> list[Section]:
+    """The configurations over their seeds, and the differences between them larger than the spread."""
+    return [Section(
         "Configurations over seeds", f"{len(groups)} configurations, {len(runs)} runs. A configuration is a run's "
         f"options but its seed (and where it ran); each cell is the {RULE}. * marks a difference from the first "
         f"configuration larger than the spread. One seed is an anecdote: a configuration with one seed shows no "
-        f"spread and is never marked." + _mixed_catalogs(groups, runs), summary))
-    sections.append(Section(
+        f"spread and is never marked." + _mixed_catalogs(groups, runs), summary), Section(
         "Differences larger than the spread", "Every pair of configurations whose intervals mean ± std do not "
         "overlap, per metric (means in brackets)." if len(differences) > 1 else
         "No difference between configurations is larger than the spread over seeds"
         + (" (it takes at least 2 seeds per configuration)." if all(len(g.members) < 2 for g in groups) else "."),
-        differences if len(differences) > 1 else None))
-    sections.append(Section(
+        differences if len(differences) > 1 else None)]
+
+
+def metrics_section(groups: list[Group], runs: list[Run], evals: list[dict]) -> Section:
+    """Every run's figures, named by its configuration, above the ceiling and floor rows."""
+    ns = sorted({ev["n"] for ev in evals})
+    section = Section(
         "Metrics per run", f"{' / '.join(map(str, ns))} generated faces per run (seed {evals[0]['seed']}), "
         f"conditioned on the "
         f"real test split's {evals[0]['judge']['source']} labels. Judge accuracy: how often the judge finds the "
@@ -284,77 +285,81 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, 
         f"(lower = more like the real variety within a condition). Over 100% of the ceiling means the fakes are "
         f"more typical of their tag than real faces, whose labels are noisy: read it beside the diversity "
         f"columns.", metrics_table(runs, evals, [next(g.name for g in groups if k in g.members)
-                                                 for k in range(len(runs))]), collapsed=True, reference_rows=2))
+                                                 for k in range(len(runs))]), collapsed=True, reference_rows=2)
     if any("fid" not in ev.get("inception", {}) for ev in evals):
         why = next(ev["inception"].get("skipped", "") for ev in evals if "fid" not in ev.get("inception", {}))
-        sections[-1].text += f" Inception FID skipped: {why}"
+        section.text += f" Inception FID skipped: {why}"
+    return section
 
-    by_group = [[evals[i] for i in g.members] for g in groups]
-    bars = accuracy_bars([g.name for g in groups], by_group, out_dir / "judge_accuracy.png")
-    if bars:
-        sections.append(Section("Judge accuracy per tag", "Bars: generated faces, the mean over a configuration's "
-                                "seeds (error bars: sample std); black marks: real test faces.", images=[("", bars)]))
 
+def diversity_section(groups: list[Group], by_group: list[list[dict]],
+                      evals: list[dict]) -> tuple[str | None, Section | None]:
+    """(the group the runs' intra-class metrics are about, or None; their table per tag and configuration)."""
     per_class = [[ev.get("per_class") or {} for ev in evs] for evs in by_group]
     group = next((p["group"] for pcs in per_class for p in pcs if p.get("group")), None)
-    if group:
-        tags = [t for t in evals[0]["judge"]["test_per_tag"].get(group, {})
-                if any(t in p.get("tags", {}) for pcs in per_class for p in pcs)]
-        table = [["tag"] + [f"{g.name}: intra-FID / spread / near-dup." for g in groups] + ["real spread"]]
-        for t in tags:
-            row, real = [short_tag(t)], "–"
-            for pcs in per_class:
-                vs = [p["tags"][t] for p in pcs if t in p.get("tags", {})]
-                mean = lambda key: float(np.mean([v[key] for v in vs]))  # noqa: E731
-                row.append(f"{_num(mean('intra_fid'))} / {_num(mean('fake_mean_distance'))} / "
-                           f"{_pct(mean('fake_near_duplicates'))}" if vs else "–")
-                if vs:
-                    real = _num(vs[0]["real_mean_distance"])
-            table.append(row + [real])
-        sections.append(Section(f"Diversity within each {group} condition",
-                                "Means over each configuration's seeds. Spread = mean pairwise distance of judge "
-                                "features; near-duplicates = share of fakes closer to another fake than 99% of real "
-                                "faces are to their nearest neighbour.", table))
+    if not group:
+        return group, None
+    tags = [t for t in evals[0]["judge"]["test_per_tag"].get(group, {})
+            if any(t in p.get("tags", {}) for pcs in per_class for p in pcs)]
+    table = [["tag"] + [f"{g.name}: intra-FID / spread / near-dup." for g in groups] + ["real spread"]]
+    for t in tags:
+        row, real = [short_tag(t)], "–"
+        for pcs in per_class:
+            vs = [p["tags"][t] for p in pcs if t in p.get("tags", {})]
+            mean = lambda key: float(np.mean([v[key] for v in vs]))  # noqa: E731
+            row.append(f"{_num(mean('intra_fid'))} / {_num(mean('fake_mean_distance'))} / "
+                       f"{_pct(mean('fake_near_duplicates'))}" if vs else "–")
+            if vs:
+                real = _num(vs[0]["real_mean_distance"])
+        table.append(row + [real])
+    return group, Section(f"Diversity within each {group} condition",
+                          "Means over each configuration's seeds. Spread = mean pairwise distance of judge "
+                          "features; near-duplicates = share of fakes closer to another fake than 99% of real "
+                          "faces are to their nearest neighbour.", table)
 
-    # Grid rows: the judge's tags of that group (hair colour) that some run can be asked for.
+
+def samples_section(groups: list[Group], runs: list[Run], evals: list[dict], group: str | None, out_dir: Path,
+                    seed: int) -> Section:
+    """Each configuration's first seed pictured by its model's sample grid: rows are the judge's tags of
+    `group` (else its first group) that some run can be asked for."""
     group = group or next(iter(evals[0]["judge"]["test_per_tag"]), None)
     known = {t for r in runs if r.conditional and r.spec for g in r.spec.groups if g.name == group for t in g.tags}
     tags = [t for t in evals[0]["judge"]["test_per_tag"].get(group, {}) if t in known]
-    log("drawing sample grids")
     grids = []
     for k, g in enumerate(groups):
         run = runs[g.members[0]]
-        grids.append((f"{g.name} (seed {g.seeds[0]}: {run.dir.name})",
-                      sample_grid(run, group, tags, out_dir / f"samples_{k}_{run.dir.name}.png", seed=seed)))
-    sections.append(Section("Samples", (f"Rows: {', '.join(short_tag(t) for t in tags)} (the same noise in every "
-                                        f"row and every configuration; " if tags else "Random samples (") +
-                            "each configuration's first seed).", images=grids))
+        grids.append((f"{g.name} (seed {g.seeds[0]}: {run.dir.name})", evaluation_of(run).sample_grid(
+            run, group, tags, out_dir / f"samples_{k}_{run.dir.name}.png", seed)))
+    return Section("Samples", (f"Rows: {', '.join(short_tag(t) for t in tags)} (the same noise in every "
+                               f"row and every configuration; " if tags else "Random samples (") +
+                   "each configuration's first seed).", images=grids)
 
-    from train.sketch.report import sketch_section
-    sketch = sketch_section(runs, evals, out_dir)
-    if sketch is not None:
-        sections.append(sketch)
 
-    curve_png = curves(runs, out_dir / "curves.png")
-    if curve_png:
-        sections.append(Section("Training curves", "From each run's metrics.csv.", images=[("", curve_png)]))
+def model_sections(runs: list[Run], evals: list[dict], out_dir: Path) -> list[Section]:
+    """The sections models bring of their own runs (their evaluation hooks), in the order the
+    models first appear."""
+    hooks = [evaluation_of(run) for run in runs]
+    sections = []
+    for hook in dict.fromkeys(hooks):
+        mine = [k for k, h in enumerate(hooks) if h is hook]
+        section = hook.report_section and hook.report_section([runs[k] for k in mine], [evals[k] for k in mine],
+                                                              out_dir)
+        if section is not None:
+            sections.append(section)
+    return sections
 
-    train_sources = sorted({r.options.get("labels") for r in runs if r.options.get("labels")})
-    if catalog is not None and train_sources:
-        sections.append(agreement_section(catalog, evals[0]["judge"]["source"], train_sources, out_dir))
 
-    title = f"Comparison of {len(groups)} configurations ({len(runs)} runs): " + "; ".join(g.name for g in groups)
-    md = write_markdown(title, sections, out_dir / "report.md")
-    page = write_html(title, sections, out_dir / "index.html", samples_side_by_side=True)
-    (out_dir / "summary.json").write_text(json.dumps(
-        {"runs": [str(r.dir) for r in runs], "table": sections[2].table, "rule": RULE,
+def write_summary(path: Path, groups: list[Group], runs: list[Run], metrics_rows: list[list[str]],
+                  summary: list[list[str]], differences: list[list[str]]) -> None:
+    """summary.json: the runs, the per-run table, every configuration and the differences, for scripts."""
+    path.write_text(json.dumps(
+        {"runs": [str(r.dir) for r in runs], "table": metrics_rows, "rule": RULE,
          "configurations": [{"name": g.name, "runs": [str(runs[i].dir) for i in g.members], "seeds": g.seeds,
                              "options": g.options} for g in groups],
          "configuration_table": summary, "differences": differences[1:]}, indent=2))
-    return page, md
 
 
-def _mixed_catalogs(groups, runs: list[Run]) -> str:
+def _mixed_catalogs(groups: list[Group], runs: list[Run]) -> str:
     """A warning when runs grouped together read different catalog contents."""
     mixed = [g.name for g in groups if len({runs[i].options.get("catalog_fingerprint") for i in g.members}) > 1]
     return (f" Warning: the runs of {', '.join(mixed)} trained on different catalog contents (fingerprints "

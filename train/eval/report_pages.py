@@ -1,6 +1,7 @@
 """The report's pages and folder: its sections written as `report.md` (pictures beside it) and as a
 self-contained `index.html` (pictures embedded; every string from runs and catalogs escaped),
-into a folder that never mixes with an older report."""
+into a folder that never mixes with an older report; and how the pages name runs and tags, for
+every section, a model's own (train.eval.hooks) included."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from train.runs import Run
 
 
 class ReportError(Exception):
@@ -25,6 +28,15 @@ class Section:
 
 
 REPORT_FILES = ("index.html", "report.md", "summary.json")
+
+
+def run_label(run: Run) -> str:
+    labels = run.options.get("labels") or "uncond"
+    return f"{run.dir.name} ({run.model}, {labels})"
+
+
+def short_tag(tag: str) -> str:
+    return tag.replace(" hair", "").replace(" eyes", "")
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:

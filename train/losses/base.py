@@ -11,6 +11,9 @@ for models that need them, the pictures aligned with each face, such as its sket
 with it) through `real_condition`; the fixed inputs of the sample grid (`grid_inputs`,
 arranged by `grid_picture`) and of the diagnostics (`diagnostics`). A model that paints
 sketches overrides these; the loop never asks which model it trains.
+
+Evaluation does not ask either: `evaluation` is the model's hook (train.eval.hooks), its scorer,
+what `train eval` prints and what `train compare` shows of its runs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from train.augment import POLICIES, DiffAugment
 from train.conditions import ConditionSpec
 from train.diagnostics import mean_pairwise_distance
+from train.eval.hooks import GENERIC_EVALUATION
 from train.models import arch_kwargs
 from train.sampling import fixed_sample_inputs, fixed_sample_rows
 from train.losses.adversarial import ADVERSARIAL
@@ -38,6 +42,7 @@ class Loss:
     help = ""
     conditional = False     # G takes a condition; the data carry label vectors
     d_condition = False     # D is given the condition too (as input maps or by projection)
+    evaluation = GENERIC_EVALUATION   # how `train eval` scores its runs, `train compare` shows them
     needs_sketch = False    # G's input is a drawing of the face (sketch-to-face models): the data carry it
     own_nets = False        # the model brings its own nets: --arch and --deep do not apply
     d_norm = "batch"        # D's normalisation where spectral norm does not replace it

@@ -29,6 +29,7 @@ import torch
 from train.diagnostics import mean_pairwise_distance
 from train.models import pix2pix as nets
 from train.sketch.augment import SketchAugment
+from train.sketch.hooks import SKETCH_EVALUATION
 from train.losses.acgan import aux_accuracy, aux_loss
 from train.losses.base import Loss, fake_conditions
 
@@ -51,6 +52,7 @@ class Pix2Pix(Loss):
     help = ("Train pix2pix (Isola et al. 2017): sketch (+ tags with --labels) -> face, U-Net and PatchGAN, "
             "L1 + adversarial, noise kept in use by a mode-seeking term (needs `curate sketch`).")
     needs_sketch = True
+    evaluation = SKETCH_EVALUATION  # scored on test sketches and hand drawings (train/sketch/hooks.py)
     own_nets = True
     d_condition = True
     diffaug_policies = ("color",)   # translation and cutout would move the face away from its sketch

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from curate.cropping import crop_square, cut
+from curate.detectors import AnimeFaceDetector
 from curate.images import DEFAULT_MAX_PIXELS, ImageError, decode, to_rgb
 from curate.lineart import XDoGParams, xdog
 
@@ -135,7 +136,6 @@ def check_drawing(stats: DrawingStats, label: str = "the drawing") -> None:
 def find_face(rgb: np.ndarray):
     """The most likely face box animeface finds (likelihood >= 0.7), or None. It looks at the picture
     shrunk to DETECT_SIDE (a face worth painting is large in a drawing), in a fraction of the time."""
-    from curate.detectors import AnimeFaceDetector
     picture = Image.fromarray(rgb)
     scale = max(picture.size) / DETECT_SIDE
     if scale > 1:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from curate.detectors import AnimeFaceDetector
 from curate.lineart import line_art, params_from_json
 from db import Catalog
 
@@ -62,7 +63,6 @@ def test_sketches(catalog: Catalog, face_ids: list[int], run: Run) -> np.ndarray
 def faces_found(images: torch.Tensor) -> np.ndarray:
     """bool [N]: animeface finds a face (likelihood >= FACE_SCORE) in each uint8 [N, 3, S, S] picture,
     upscaled to DETECT_SIDE."""
-    from curate.detectors import AnimeFaceDetector
     detector = AnimeFaceDetector(FACE_SCORE)
     found = []
     for img in images.permute(0, 2, 3, 1).numpy():

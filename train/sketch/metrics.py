@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-from scipy import ndimage
 
 from curate.lineart import XDoGParams, xdog
 
@@ -53,6 +52,7 @@ def _distances_to(m: np.ndarray) -> np.ndarray:
     """Distance of every pixel to the nearest ink of m (inf everywhere when m has none)."""
     if not m.any():
         return np.full(m.shape, np.inf)
+    from scipy import ndimage   # lazy: every training run imports this module (the sketch model's eval hook)
     return ndimage.distance_transform_edt(~m)
 
 

@@ -15,9 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from curate.lineart import params_from_json
+
 from train.conditions import ConditionError
 from train.runs import Run, RunError, load_run
 from train.sampling import to_uint8
+from train.sketch.drawing import DrawingError, normalise_drawing
 
 
 def sketch_run(run_dir: str | Path) -> Run:
@@ -111,10 +114,6 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
     (the drawings used, uint8 [rows x (1 + n), 3, S, S]: per row the sketch, then its paintings).
     With `warn`, a drawing that cannot be used is named through it and left out (several files);
     without, its DrawingError stops everything."""
-    from curate.lineart import params_from_json
-
-    from train.sketch.drawing import DrawingError, normalise_drawing
-
     _, params = params_from_json(run.sketch["params"])
     G = generator(run)
     used, tiles = [], []

@@ -1,4 +1,5 @@
-"""What `train eval` prints and `train compare` reports of sketch runs (train/sketch/evaluate.py)."""
+"""What `train eval` prints and `train compare` reports of sketch runs (train/sketch/evaluate.py):
+the pieces of the sketch model's evaluation hook (train/sketch/hooks.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from train.runs import Run
+from train.eval.report_pages import Section, run_label
+from train.runs import Run, RunError
 
 
 def _f(x, fmt=".2f") -> str:
@@ -74,10 +76,8 @@ def print_sketch_eval(console, r: dict) -> None:
         console.print(f"hand drawings painted: {d['picture']}", markup=False)
 
 
-def sketch_section(runs: list[Run], evals: list[dict], out_dir: Path):
-    """The compare report's section on sketch runs, or None when none is one."""
-    from train.eval.report import Section, run_label
-
+def sketch_section(runs: list[Run], evals: list[dict], out_dir: Path) -> Section | None:
+    """The compare report's section on sketch runs, or None when none of them was scored as one."""
     pairs = [(run, ev) for run, ev in zip(runs, evals) if "sketch" in ev]
     if not pairs:
         return None
@@ -119,7 +119,6 @@ def sketch_grid(run: Run, path: Path) -> Path:
     """A sketch run's newest training grid (rows: held-out sketches; columns: sketch, real face, paintings)."""
     grids = sorted(run.samples_dir.glob("[0-9]*.png"))
     if not grids:
-        from train.runs import RunError
         raise RunError(f"{run.dir} has no sample grid yet")
     shutil.copy(grids[-1], path)
     return path
