@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import shlex
 import sqlite3
@@ -19,6 +20,12 @@ IMAGE_JOIN = "JOIN face_images i ON i.face_id = f.id"         # faces f -> their
 
 class CatalogError(Exception):
     """A problem the user can fix: bad input, unknown tag, a catalog from the future."""
+
+
+def did_you_mean(word: str, choices) -> str:
+    """` (did you mean 'x'?)` with the known name closest to `word`, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def explain(path: str | os.PathLike | None, e: sqlite3.Error) -> CatalogError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable, Iterator
 
-from db.base import SPLITS, CatalogError
+from db.base import SPLITS, CatalogError, did_you_mean
 
 
 class LabelsMixin:
@@ -197,11 +197,14 @@ class LabelsMixin:
     # -- sources and history --------------------------------------------------
 
     def label_sources(self) -> list[dict]:
-        """Every label source with its event count, faces labelled and annotators."""
-        # Counts kept by triggers (label_source_counts, label_face_counts): reading 700k events took
-        # seconds, counting the faces of 5.6M current labels 2.4 s.
-        faces = dict(self.conn.execute("SELECT source, faces FROM label_face_counts"))
+        """Every label source with its event count, faces labelled (with a tag), faces tried without
+        a result ("nothing found", "unsure", a cleared label, and nothing else) and annotators."""
+        # Counts kept by triggers (label_source_counts, label_face_counts, label_labelled_counts):
+        # reading 700k events took seconds, counting the faces of 5.6M current labels 2.4 s.
+        tried = dict(self.conn.execute("SELECT source, faces FROM label_face_counts"))
+        faces = dict(self.conn.execute("SELECT source, faces FROM label_labelled_counts"))
         return [{"source": r["source"], "events": r["events"], "faces": faces.get(r["source"], 0),
+                 "tried_without_result": tried.get(r["source"], 0) - faces.get(r["source"], 0),
                  "annotators": r["annotators"]} for r in self.query(
             "SELECT source, sum(events) AS events, group_concat(nullif(annotator, '')) AS annotators "
             "FROM label_source_counts GROUP BY source ORDER BY source")]
@@ -218,7 +221,7 @@ class LabelsMixin:
         """CatalogError naming the known sources unless `source` has labels."""
         if not self.conn.execute("SELECT 1 FROM label_current WHERE source = ? LIMIT 1", (source,)).fetchone():
             known = [r["source"] for r in self.label_sources()]
-            raise CatalogError(f"label source {source!r} has no labels in this catalog "
+            raise CatalogError(f"label source {source!r} has no labels in this catalog{did_you_mean(source, known)} "
                                f"(known: {', '.join(sorted(known)) or 'none'})")
 
     def label_history(self, face_id: int) -> list[dict]:

@@ -123,8 +123,14 @@ def _recomputed(cat):
         "SELECT e.source, e.face_id, e.key, e.id AS event_id, e.tag, e.value, e.annotator, e.created_at "
         "FROM label_events e JOIN (SELECT max(id) AS id FROM label_events GROUP BY source, face_id, key) m "
         "ON m.id = e.id ORDER BY 1, 2, 3")
-    sources = cat.query("SELECT source, count(*) AS events, count(DISTINCT face_id) AS faces FROM label_events "
-                        "GROUP BY source ORDER BY source")
+    # faces: with a current real label (a tag); a face whose current rows carry no tag was tried
+    labelled = {r["source"]: r["n"] for r in cat.query(
+        "SELECT source, count(DISTINCT face_id) AS n FROM label_current WHERE tag IS NOT NULL GROUP BY source")}
+    tried = {r["source"]: r["n"] for r in cat.query(
+        "SELECT source, count(DISTINCT face_id) AS n FROM label_current GROUP BY source")}
+    sources = [dict(r, faces=labelled.get(r["source"], 0),
+                    tried_without_result=tried.get(r["source"], 0) - labelled.get(r["source"], 0))
+               for r in cat.query("SELECT source, count(*) AS events FROM label_events GROUP BY source ORDER BY source")]
     annotators = {r["source"]: set(filter(None, (r["a"] or "").split(","))) for r in cat.query(
         "SELECT source, group_concat(DISTINCT annotator) AS a FROM label_events GROUP BY source")}
     nbytes = cat.conn.execute("SELECT coalesce(sum(length(image)), 0) FROM face_images").fetchone()[0]
@@ -133,7 +139,7 @@ def _recomputed(cat):
 
 def _kept(cat):
     current = cat.query("SELECT * FROM label_current ORDER BY 1, 2, 3")
-    sources = [{k: r[k] for k in ("source", "events", "faces")} for r in cat.label_sources()]
+    sources = [{k: r[k] for k in ("source", "events", "faces", "tried_without_result")} for r in cat.label_sources()]
     annotators = {r["source"]: set(filter(None, (r["annotators"] or "").split(","))) for r in cat.label_sources()}
     return current, sources, annotators, cat.stats()["catalog_bytes"]
 

@@ -11,17 +11,22 @@ from db import Catalog
 RECOUNT_TAGS = ("SELECT source, tag, count(*) FROM label_current WHERE tag IS NOT NULL "
                 "AND (value IS NULL OR value >= 0.5) GROUP BY source, tag ORDER BY source, tag")
 RECOUNT_FACES = "SELECT source, count(DISTINCT face_id) FROM label_current GROUP BY source ORDER BY source"
+RECOUNT_LABELLED = ("SELECT source, count(DISTINCT face_id) FROM label_current WHERE tag IS NOT NULL "
+                    "GROUP BY source ORDER BY source")
 
 
 def kept(cat: Catalog) -> tuple[list, list]:
     tags = cat.conn.execute("SELECT source, tag, faces FROM label_tag_counts WHERE faces > 0 "
                             "ORDER BY source, tag").fetchall()
     faces = cat.conn.execute("SELECT source, faces FROM label_face_counts WHERE faces > 0 ORDER BY source").fetchall()
-    return tags, faces
+    labelled = cat.conn.execute("SELECT source, faces FROM label_labelled_counts WHERE faces > 0 "
+                                "ORDER BY source").fetchall()
+    return tags, faces, labelled
 
 
 def recount(cat: Catalog) -> tuple[list, list]:
-    return cat.conn.execute(RECOUNT_TAGS).fetchall(), cat.conn.execute(RECOUNT_FACES).fetchall()
+    return (cat.conn.execute(RECOUNT_TAGS).fetchall(), cat.conn.execute(RECOUNT_FACES).fetchall(),
+            cat.conn.execute(RECOUNT_LABELLED).fetchall())
 
 
 def faces(cat: Catalog, n: int) -> list[int]:
@@ -53,7 +58,7 @@ def test_kept_counts_follow_every_label_change(catalog):
     stats = catalog.stats()
     assert {(r["source"], r["tag"]): r["n"] for r in stats["tag_counts"]} == \
         {(s, t): n for s, t, n in recount(catalog)[0]}
-    assert {r["source"]: r["faces"] for r in catalog.label_sources()} == dict(recount(catalog)[1])
+    assert {r["source"]: r["faces"] for r in catalog.label_sources() if r["faces"]} == dict(recount(catalog)[2])
 
 
 def test_a_schema_1_catalog_gets_the_counts(tmp_path, monkeypatch):
@@ -66,9 +71,24 @@ def test_a_schema_1_catalog_gets_the_counts(tmp_path, monkeypatch):
     monkeypatch.undo()
     with Catalog(path) as cat:
         assert cat.schema_version() >= 2
-        assert kept(cat) == recount(cat) == ([("manual", "blonde hair", 2)], [("manual", 2)])
+        assert kept(cat) == recount(cat) == ([("manual", "blonde hair", 2)], [("manual", 2)], [("manual", 2)])
         cat.add_labels([(f[2], "blonde hair", 1.0)], "manual")
         assert kept(cat) == recount(cat)
+
+
+def test_tries_without_a_result_are_not_labels(catalog):
+    """"Nothing found", "unsure" and a cleared label are tries, not labels (issue 22's "Also")."""
+    f = faces(catalog, 4)
+    catalog.add_labels([(f[0], "blonde hair", 1.0)], "manual", "anna")
+    catalog.mark_unsure(f[1], "anna")
+    catalog.add_labels([(f[2], "red hair", 1.0)], "manual", "anna")
+    catalog.clear_label(f[2], "hair_color", "manual", "anna")
+    catalog.add_labels([(f[3], "blue eyes", 0.9)], "animeface")
+    catalog.record_nothing_found([f[0], f[1]], "animeface", "v1")
+    catalog.add_labels([(f[1], "blue eyes", 0.9)], "animeface")       # a later try found something
+    assert kept(catalog) == recount(catalog)
+    got = {r["source"]: (r["faces"], r["tried_without_result"]) for r in catalog.label_sources()}
+    assert got == {"manual": (1, 2), "animeface": (2, 1)}
 
 
 def test_split_counts_leave_out_faces_that_are_not_ok(catalog):

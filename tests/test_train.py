@@ -124,6 +124,7 @@ def test_dry_run_prints_counts_and_writes_nothing(tiny_catalog, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["acgan", "--labels", "manual", "--attrs", "hair_colour"], "unknown tag group 'hair_colour'"),
     (["acgan", "--labels", "i2v"], "label source 'i2v' has no labels"),
+    (["acgan", "--labels", "manul"], "label source 'manul' has no labels in this catalog (did you mean 'manual'?)"),
     (["acgan"], "give --labels"),
     (["dcgan", "--attrs", "hair_color"], "unconditional"),
     (["acgan", "--labels", "manual", "--min-per-tag", "100"], "too few faces"),

@@ -10,7 +10,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from db import SPLITS, Catalog, CatalogError
 
@@ -20,6 +20,7 @@ from curate.export import ALL_FACES, FORMATS, ExportOptions, check, export
 from curate.labels_io import export_labels, import_labels
 from curate.derive import KINDS as DERIVED_KINDS
 from curate.sheet import contact_sheet, pick_faces
+from curate.text import visible
 
 console = make_console()
 err_console = make_console(stderr=True)
@@ -115,9 +116,12 @@ def labels_sources(db: DbOption = DEFAULT_DB_PATH, as_json: JsonOption = False) 
     if not rows:
         console.print("no labels yet (curate labels import, curate tag, or the labelling app)")
         return
-    t = Table("source", "events", "faces", "annotators")
+    # names are folded, never cut, and their control characters shown as escapes
+    t = Table(Column("source", overflow="fold"), "events", "faces labelled", "tried, no result",
+              Column("annotators", overflow="fold"))
     for r in rows:
-        t.add_row(r["source"], str(r["events"]), str(r["faces"]), r["annotators"] or "")
+        t.add_row(visible(r["source"]), str(r["events"]), str(r["faces"]), str(r["tried_without_result"]),
+                  visible(r["annotators"] or ""))
     console.print(t)
 
 
