@@ -64,3 +64,16 @@ def test_visible_writes_out_every_control_character():
     assert all(ch.isprintable() for ch in shown)
     controls = [chr(c) for c in range(0x3000) if unicodedata.category(chr(c)) in ("Cc", "Zl", "Zp")]
     assert controls and all(visible(ch).isprintable() for ch in controls)
+
+
+def test_labels_sources_shows_names_whole_and_controls_escaped(tiny_catalog):
+    long_name = "animeface-palette-5f3a9c1e2b7d4a6f8e9d0c1b2a3f4e5d6c7b8a9"
+    with Catalog(tiny_catalog) as cat:
+        face = cat.face_ids()[0]
+        cat.add_labels([(face, "blonde hair", 0.9)], "animeface", annotator=long_name)
+        cat.add_labels([(face, "red eyes", 0.9)], "evil\x1b]0;pwned\x07\nsource")
+    out = run("labels", "sources", "--db", tiny_catalog)
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines() if "│" in line]
+    column = ["".join(row[i] for row in rows) for i in range(len(rows[0]))]
+    assert long_name in column[-1]                          # folded over lines, never cut
+    assert "\x1b" not in out and "evil\\x1b]0;pwned\\x07\\nsource" in column[0]
