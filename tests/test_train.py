@@ -78,16 +78,16 @@ def test_every_model_trains_and_samples(model, tiny_catalog, tmp_path):
 
 
 @contextmanager
-def interrupted_after(steps: int):
-    """Ctrl-C, as a user presses it, while the `steps`-th step of the training inside runs: the run
-    finishes that step, then stops with a checkpoint (resumable)."""
+def interrupted_after(steps: int, signum: int = signal.SIGINT):
+    """Ctrl-C (or `signum`), as a user presses it, while the `steps`-th step of the training inside
+    runs: the run finishes that step, then stops with a checkpoint (resumable)."""
     one_step, done = Step.__call__, []
 
     def step_then_ctrl_c(self, index, log_now):
         stats = one_step(self, index, log_now)
         done.append(index)
         if len(done) == steps:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         return stats
 
     with pytest.MonkeyPatch.context() as patch:
@@ -186,6 +186,16 @@ def test_corrupt_checkpoint_fails_clearly(tiny_catalog, tmp_path):
     assert res.exit_code == 2 and "corrupt" in res.output and ckpt.name in res.output
     res = invoke("dcgan", "--resume", run_dir)
     assert res.exit_code == 2 and "is a acgan run" in res.output
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(tiny_catalog, tmp_path):
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with interrupted_after(2, signal.SIGTERM):
+        run_dir = train(tiny_options(tiny_catalog, tmp_path, iters=4))
+    run = load_run(run_dir)
+    assert run.latest_checkpoint().name == "000002.pt" and not (run_dir / "G_ema.pt").exists()
+    assert "stopped at step 2 of 4" in (run_dir / "log.txt").read_text()
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers   # put back
 
 
 def test_nan_loss_stops_with_a_checkpoint(tiny_catalog, tmp_path):

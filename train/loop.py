@@ -34,10 +34,25 @@ from train.training.writers import RunWriter, SampleGrid
 __all__ = ["train", "TrainingStopped"]
 
 
+@dataclass
+class Training:
+    """The parts of one training call, as train() put them together."""
+    opts: TrainOptions
+    schedule: Schedule
+    state: RunState
+    loss: object            # the model's loss (train.losses)
+    grid: SampleGrid
+    writer: RunWriter
+    step: Step
+    metrics: MetricsCollector
+    device: torch.device
+
+
 def train(opts: TrainOptions, resume: str | Path | None = None, console=None, selected=None):
     """Train a new run, or resume the run folder `resume` (whose options `opts` must be, as
     `options.resume_options` merges them); returns its folder. `selected`: the faces
-    `data.select_faces` chose, when the caller already selected them."""
+    `data.select_faces` chose, when the caller already selected them. Ctrl-C or SIGTERM stops it
+    after the step in progress, with a checkpoint to resume from."""
     world, rank = init_distributed()
     main = rank == 0
     console = console if main else None
@@ -71,10 +86,9 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, se
     loss = model(opts, spec, state.D, data.labels, device, data=data)
     if resumed_at is None:
         writer.real_sample_distance(data.images, schedule.faces)
-    sampler = BatchSampler(data, loss, schedule, opts, rank, device)
-    parts = Training(opts, schedule, state, loss, SampleGrid(loss, device), writer,
-                     Step(state.G, state.D, state.G_ema, state.opt_G, state.opt_D, loss, sampler, opts, world,
-                          autocast),
+    one_step = Step(state.G, state.D, state.G_ema, state.opt_G, state.opt_D, loss,
+                    BatchSampler(data, loss, schedule, opts, rank, device), opts, world, autocast)
+    parts = Training(opts, schedule, state, loss, SampleGrid(loss, device), writer, one_step,
                      MetricsCollector(opts, schedule, state.step, loss.adv.probabilities), device)
     name = writer.run_dir.name if writer.run_dir is not None else ""
     with StopGuard(active=main) as guard, \
@@ -83,20 +97,6 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, se
             writer.samples(0, parts.grid, state.G_ema)
         stopped = run_steps(parts, guard, progress)
     return finish(parts, stopped)
-
-
-@dataclass
-class Training:
-    """The parts of one training call, as train() put them together."""
-    opts: TrainOptions
-    schedule: Schedule
-    state: RunState
-    loss: object            # the model's loss (train.losses)
-    grid: SampleGrid
-    writer: RunWriter
-    step: Step
-    metrics: MetricsCollector
-    device: torch.device
 
 
 def run_steps(t: Training, guard: StopGuard, progress: StepProgress) -> TrainingStopped | None:
