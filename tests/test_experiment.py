@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 import train.cli  # noqa: F401  (registers the commands)
 from conftest import make_tiny_catalog
+from test_train import interrupted_after
 from db import Catalog
 from train.app import app
 from train.data import select_faces
@@ -178,8 +179,8 @@ def test_an_interrupted_experiment_resumes_exactly(tiny_catalog, tmp_path):
     assert not (tmp_path / "experiments").exists()          # a dry run writes nothing
     folder = new_folder(tmp_path / "experiments", plan.name)
     save_plan(folder, plan)
-    with pytest.raises(ExperimentStopped, match="stopped at step 1 of 3"):
-        run_experiment(folder, plan, train_judge=_small_judge, log=lambda m: None, stop_after=1)
+    with pytest.raises(ExperimentStopped, match="stopped at step 1 of 3"), interrupted_after(1):
+        run_experiment(folder, plan, train_judge=_small_judge, log=lambda m: None)
     (stopped,) = (folder / "runs").iterdir()
     assert not (stopped / "G_ema.pt").exists()
     r = runner.invoke(app, ["runs", "--runs-dir", str(folder / "runs"), "--json"])

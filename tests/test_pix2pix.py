@@ -26,7 +26,7 @@ from train.sketch.paint import paint
 from train.runs import RunError, load_run
 
 from test_sketch_input import bomb_png, drawn_face, png
-from test_train import ddp_ranks, same_final_checkpoints
+from test_train import ddp_ranks, interrupted_after, same_final_checkpoints
 
 runner = CliRunner()
 TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch", "4", "--z-dim", "4", "--min-per-tag", "1",
@@ -105,7 +105,8 @@ def test_resume_is_exact_with_augmented_sketches_tags_and_noise(sketch_catalog, 
     augmentation, the tag swaps and the mode-seeking pairs all draw from the step's generator)."""
     kw = dict(iters=12, log_every=6, diag_every=6, sample_every=6, checkpoint_every=5)
     straight = train(options(sketch_catalog, tmp_path, **kw))
-    halves = train(options(sketch_catalog, tmp_path, **kw), stop_after=6)
+    with interrupted_after(6):
+        halves = train(options(sketch_catalog, tmp_path, **kw))
     assert not (halves / "G_ema.pt").exists()
     res = invoke("pix2pix", "--resume", halves, "--no-progress")
     assert res.exit_code == 0, res.output
@@ -178,7 +179,8 @@ def test_line_art_is_read_per_batch_from_the_crops_cache_machinery(sketch_catalo
 
 
 def test_resume_refuses_line_art_made_since_with_other_parameters(sketch_catalog, tmp_path):
-    run_dir = train(options(sketch_catalog, tmp_path, iters=4), stop_after=2)
+    with interrupted_after(2):
+        run_dir = train(options(sketch_catalog, tmp_path, iters=4))
     with Catalog(sketch_catalog) as cat:
         derive(cat, params=XDoGParams(p=30), workers=1)
     res = invoke("pix2pix", "--resume", run_dir, "--no-progress")

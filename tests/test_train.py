@@ -6,8 +6,10 @@ import csv
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from train.loop import train
 from train.options import TrainOptions
 from train.runs import load_run
 from train.sampling import generate
+from train.step import Step
 
 runner = CliRunner()
 TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch", "4", "--z-dim", "16", "--min-per-tag", "1",
@@ -74,6 +77,25 @@ def test_every_model_trains_and_samples(model, tiny_catalog, tmp_path):
         assert run.spec is None and tags == [{}] * 5
 
 
+@contextmanager
+def interrupted_after(steps: int, signum: int = signal.SIGINT):
+    """Ctrl-C (or `signum`), as a user presses it, while the `steps`-th step of the training inside
+    runs: the run finishes that step, then stops with a checkpoint (resumable)."""
+    one_step, done = Step.__call__, []
+
+    def step_then_ctrl_c(self, index, log_now):
+        stats = one_step(self, index, log_now)
+        done.append(index)
+        if len(done) == steps:
+            os.kill(os.getpid(), signum)
+        return stats
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Step, "__call__", step_then_ctrl_c)
+        yield
+    assert len(done) == steps, f"{len(done)} steps, not {steps}: the stop request was not obeyed"
+
+
 def same_final_checkpoints(straight: Path, resumed: Path, step: int) -> dict:
     """Assert that two runs' newest checkpoints are at `step` and hold the same G, D and EMA, bit for
     bit (a run straight through, and one stopped and resumed); returns the first."""
@@ -91,7 +113,8 @@ def test_resume_is_exact(tiny_catalog, tmp_path):
     """2k steps straight == 1k, stop, resume, 1k more: the same weights, bit for bit."""
     kw = dict(iters=2000, ngf=4, ndf=4, log_every=500, diag_every=500, sample_every=1000, checkpoint_every=700)
     straight = train(tiny_options(tiny_catalog, tmp_path, **kw))
-    halves = train(tiny_options(tiny_catalog, tmp_path, **kw), stop_after=1000)
+    with interrupted_after(1000):
+        halves = train(tiny_options(tiny_catalog, tmp_path, **kw))
     assert load_run(halves).latest_checkpoint().name == "001000.pt"
     assert not (halves / "G_ema.pt").exists()
     res = invoke("acgan", "--resume", halves, "--no-progress")
@@ -156,13 +179,24 @@ def test_unknown_tag_when_sampling(tiny_catalog, tmp_path):
 
 
 def test_corrupt_checkpoint_fails_clearly(tiny_catalog, tmp_path):
-    run_dir = train(tiny_options(tiny_catalog, tmp_path, iters=4), stop_after=2)
+    with interrupted_after(2):
+        run_dir = train(tiny_options(tiny_catalog, tmp_path, iters=4))
     ckpt = load_run(run_dir).latest_checkpoint()
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     res = invoke("acgan", "--resume", run_dir, "--no-progress")
     assert res.exit_code == 2 and "corrupt" in res.output and ckpt.name in res.output
     res = invoke("dcgan", "--resume", run_dir)
     assert res.exit_code == 2 and "is a acgan run" in res.output
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(tiny_catalog, tmp_path):
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with interrupted_after(2, signal.SIGTERM):
+        run_dir = train(tiny_options(tiny_catalog, tmp_path, iters=4))
+    run = load_run(run_dir)
+    assert run.latest_checkpoint().name == "000002.pt" and not (run_dir / "G_ema.pt").exists()
+    assert "stopped at step 2 of 4" in (run_dir / "log.txt").read_text()
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers   # put back
 
 
 def test_nan_loss_stops_with_a_checkpoint(tiny_catalog, tmp_path):

@@ -21,7 +21,7 @@ from train.options import TrainOptions
 from train.runs import load_run
 from train.sampling import generate
 
-from test_train import same_final_checkpoints
+from test_train import interrupted_after, same_final_checkpoints
 
 runner = CliRunner()
 CONDITIONAL = ("cgan", "acgan", "cgan-pd", "reacgan")
@@ -82,7 +82,8 @@ def test_resume_is_exact_with_the_new_options(model, kw, tiny_catalog, tmp_path)
     vectors, batch norm statistics, the EMA) bit for bit."""
     kw = dict(kw, iters=6, log_every=3, diag_every=3, sample_every=3, checkpoint_every=100)
     straight = train(options(tiny_catalog, tmp_path, model, **kw))
-    halves = train(options(tiny_catalog, tmp_path, model, **kw), stop_after=3)
+    with interrupted_after(3):
+        halves = train(options(tiny_catalog, tmp_path, model, **kw))
     res = invoke(model, "--resume", halves, "--no-progress")
     assert res.exit_code == 0, res.output
     a = same_final_checkpoints(straight, halves, 6)
@@ -109,7 +110,8 @@ def test_nonsense_is_refused_in_one_line(args, message, tiny_catalog, tmp_path):
 
 
 def test_resume_refuses_options_that_contradict_the_run(tiny_catalog, tmp_path):
-    run_dir = train(options(tiny_catalog, tmp_path, "acgan", iters=2), stop_after=1)
+    with interrupted_after(1):
+        run_dir = train(options(tiny_catalog, tmp_path, "acgan", iters=2))
     res = invoke("acgan", "--resume", run_dir, "--size", 64, "--lr", 0.001, "--labels", "i2v", "--arch", "resnet",
                  "--loss", "hinge", "--no-progress")
     assert res.exit_code == 2, res.output

@@ -196,7 +196,7 @@ def find_run(opts: TrainOptions) -> Run | None:
     return max(found, key=lambda r: ((r.dir / "G_ema.pt").exists(), steps(r)[0]), default=None)
 
 
-def train_or_resume(opts: TrainOptions, overrides: dict, console, stop_after: int | None = None) -> Path:
+def train_or_resume(opts: TrainOptions, overrides: dict, console) -> Path:
     """One run of the plan: reused when finished, resumed exactly when interrupted, else trained."""
     say = (lambda text: console.print(text, markup=False)) if console is not None else print
     run = find_run(opts)
@@ -208,7 +208,7 @@ def train_or_resume(opts: TrainOptions, overrides: dict, console, stop_after: in
         if run.checkpoints():
             say(f"{run.dir.name}: resuming at step {done} of {total}")
             resumed, _ = resume_options(run.options, overrides)
-            run_dir = train(resumed, resume=run.dir, console=console, stop_after=stop_after)
+            run_dir = train(resumed, resume=run.dir, console=console)
         else:
             say(f"{run.dir.name}: stopped before its first checkpoint; training it again")
             shutil.rmtree(run.dir)
@@ -216,7 +216,7 @@ def train_or_resume(opts: TrainOptions, overrides: dict, console, stop_after: in
     if run is None:
         say(f"training {opts.model} on {opts.labels!r} labels, seed {opts.seed}, {opts.iters or opts.epochs} "
             f"{'steps' if opts.iters else 'epochs'}")
-        run_dir = train(opts, console=console, stop_after=stop_after)
+        run_dir = train(opts, console=console)
     run_dir = Path(run_dir)
     if not (run_dir / "G_ema.pt").exists():
         done, total = steps(load_run(run_dir))
@@ -236,11 +236,11 @@ def evaluation_is_current(run_dir: Path, judge: Path, plan: Plan) -> bool:
 
 
 def run_experiment(folder: Path, plan: Plan, console=None, train_judge=None, on_eval=None, log=print,
-                   overrides: dict | None = None, stop_after: int | None = None) -> Path:
+                   overrides: dict | None = None) -> Path:
     """Judge, every run (seed by seed), every evaluation, then the report; returns the report page.
     `train_judge(catalog, JudgeOptions)` trains the judge (with a progress bar in the CLI);
     `on_eval(result)` shows an evaluation; `overrides`: where and how runs run (device, precision,
-    progress); `stop_after`: stop each run after that many steps (tests of resuming)."""
+    progress)."""
     overrides = overrides or {}
     judge = judge_path(folder, plan)
     with Catalog(plan.catalog, create=False) as catalog:
@@ -250,7 +250,7 @@ def run_experiment(folder: Path, plan: Plan, console=None, train_judge=None, on_
             size = plan.configurations[0].options["size"]
             train_judge(catalog, JudgeOptions(source=plan.judge_labels, size=size, seed=plan.eval_seed,
                                               catalog=plan.catalog)).save(judge)
-    run_dirs = [train_or_resume(plan.run_options(config, seed, folder, overrides), overrides, console, stop_after)
+    run_dirs = [train_or_resume(plan.run_options(config, seed, folder, overrides), overrides, console)
                 for seed in plan.seeds for config in plan.configurations]
     with Catalog(plan.catalog, create=False) as catalog:
         for run_dir in run_dirs:
