@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,28 @@ def test_every_command_answers_h():
         app = APPS[path[0]]
         r = runner.invoke(app, path[1:] + ["-h"])
         assert r.exit_code == 0 and "Usage:" in r.output, (path, r.output)
+
+
+@pytest.mark.parametrize("program", ["curate", "train"])
+def test_every_command_is_in_its_programs_table(program):
+    table = {"curate": curate.cli.COMMANDS, "train": train.cli.COMMANDS}[program]
+    assert sorted(typer.main.get_command(APPS[program]).commands) == sorted(table)   # what a run can load lazily
+
+
+@pytest.mark.parametrize("argv, loaded", [
+    (["curate", "--version"], []),
+    (["curate", "stats", "--help"], ["curate.commands.catalog"]),
+    (["curate", "agree", "--help"], ["curate.commands.quality"]),
+    (["train", "--version"], []),
+])
+def test_a_run_imports_only_the_command_invoked(argv, loaded):
+    code = (f"import sys; sys.argv = {argv!r}; import {argv[0]}.cli as cli\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('curate.commands.', 'train.commands.')) "
+            "or m == 'torch'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == repr(loaded)
 
 
 @pytest.mark.parametrize("program", list(APPS))
@@ -146,7 +170,7 @@ def _thirteen_colours(db: Path) -> None:
 
 def test_agree_is_readable_at_80_columns(tiny_catalog, monkeypatch):
     _thirteen_colours(tiny_catalog)
-    monkeypatch.setattr(curate.commands.tag.console, "_width", 80)
+    monkeypatch.setattr(curate.commands.quality.console, "_width", 80)
     r = runner.invoke(curate.cli.app, ["agree", "a", "b", "--worst", "5", "--db", str(tiny_catalog)])
     assert r.exit_code == 0, r.output
     assert "…" not in r.output and max(len(line) for line in r.output.splitlines()) <= 80
