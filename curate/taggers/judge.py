@@ -50,7 +50,7 @@ class JudgeTaggerOptions:
     lr: float = 2e-3
     retag: bool = False           # write again even when this version exists
 
-    def judge_options(self):
+    def judge_options(self) -> JudgeOptions:
         return JudgeOptions(source=self.source, size=self.size, width=self.width, epochs=self.epochs,
                             batch=self.batch, lr=self.lr, seed=self.seed)
 
