@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from db import Catalog, CatalogError
 # the commands import these from here
@@ -30,3 +31,11 @@ def open_catalog(path: Path, create: bool = True) -> Catalog:
         return Catalog(path, create=create)
     except CatalogError as e:
         fail(str(e))
+
+
+def progress_bar(show: bool = True) -> Progress:
+    """The bar of `curate tag` and `curate calibrate-colors`, on stderr: a description, the count
+    and a `rate` field the caller fills in."""
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}", markup=False), TimeRemainingColumn(),
+                    console=make_console(stderr=True), disable=not show)

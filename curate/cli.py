@@ -1,23 +1,46 @@
-"""Entry point of the `curate` command: imports every command module so it registers."""
+"""Entry point of the `curate` command: a table of which module registers each command, so a run
+imports only the module of the command invoked (curate.conventions.load_lazily).
+
+`from curate.cli import app` gives the app with every command loaded (tests walk it that way).
+"""
 
 from __future__ import annotations
 
 from db import CatalogError
 
-from curate.app import app, fail
+from curate import app as _app
+from curate.conventions import fail, load_all, load_lazily
 
-# Each import registers its commands on `app`.
-from curate.commands import catalog as commands_catalog  # noqa: F401,E402
-from curate.commands import crop as commands_crop  # noqa: F401,E402
-from curate.commands import sketch as commands_sketch  # noqa: F401,E402
-from curate.commands import tag as commands_tag  # noqa: F401,E402
-from curate.commands import quality as commands_quality  # noqa: F401,E402
-from curate.commands import show as commands_show  # noqa: F401,E402
+COMMANDS = {   # in the order `curate --help` lists them
+    "split": "curate.commands.catalog",
+    "stats": "curate.commands.catalog",
+    "export": "curate.commands.catalog",
+    "crop": "curate.commands.crop",
+    "import": "curate.commands.crop",
+    "sketch": "curate.commands.sketch",
+    "tag": "curate.commands.tag",
+    "calibrate-colors": "curate.commands.colors",
+    "agree": "curate.commands.quality",
+    "suspects": "curate.commands.quality",
+    "show": "curate.commands.show",
+    "labels": "curate.commands.catalog",
+    "vocab": "curate.commands.catalog",
+    "i2v": "curate.commands.tag",
+}
+load_lazily(_app.app, COMMANDS)
+
+
+def __getattr__(name: str):
+    """`curate.cli.app`: the app with every command module imported (what the tests walk)."""
+    if name == "app":
+        load_all(COMMANDS)
+        return _app.app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     try:
-        app()
+        _app.app()
     except CatalogError as e:
         fail(str(e))
 

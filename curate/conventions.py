@@ -1,4 +1,5 @@
-"""What every command of `curate`, `train` and `label-app` shares, written once.
+"""What every command of `curate`, `train` and `label-app` shares, written once. Every start-up
+imports this module, so it imports neither torch nor the UI.
 
 - `DbOption`: the catalog, `--db` or the `CURATE_DB` variable, default `./catalog.db`.
 - `make_console()`: a Rich console that prints data as text. Names come from files and
@@ -14,20 +15,26 @@
   `labels_option` (--labels: a label source a command READS) and `target_option` (--target: the
   label source a command WRITES).
 - `make_app()`: a command group with -h, --version and shell completion.
+- `load_lazily()`: the group imports a command's module only when that command runs (or shows
+  its help), from a table command name -> module in each program's cli.py; `load_all()` imports
+  every module of the table (the whole app, as tests walk it).
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import sqlite3
 from pathlib import Path
 from typing import Annotated
 
 import click
 import typer
+import typer.main
 from rich.console import Console
 from typer.core import TyperGroup
 
+from db.base import did_you_mean  # noqa: F401 (the CLI's; written once, below the catalog's errors)
 from db.catalog import DEFAULT_DB, Catalog, CatalogError, explain
 
 DEFAULT_DB_PATH = Path(DEFAULT_DB)
@@ -143,7 +150,45 @@ class CatalogErrors(TyperGroup):
             raise
 
 
-def did_you_mean(word: str, choices) -> str:
-    """` (did you mean 'x'?)` with the known name closest to `word`, or "" when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+class LazyCommands(CatalogErrors):
+    """A command group that imports a command's module only when the command is looked up: to run
+    it, show its help or complete it. `modules` (command name -> module, in the order --help lists
+    them) and `app` (the Typer the modules register their commands on) are set by `load_lazily`.
+    Each command module imports what it needs at its top; this keeps `--version` and one command's
+    start-up from paying for every other command's imports (torch among them)."""
+
+    app: typer.Typer
+    modules: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.modules) + [name for name in super().list_commands(ctx) if name not in self.modules]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.modules:
+            importlib.import_module(self.modules[name])   # registers its commands on `app`
+            self.commands.update(typer.main.get_command(self.app).commands)
+        return super().get_command(ctx, name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as e:   # typer's own click's UsageError: matched by what it holds, as above
+            message = getattr(e, "message", None)
+            if self.suggest_commands and args and isinstance(message, str) and message.startswith("No such command") \
+                    and "Did you mean" not in message:   # typer suggests among the commands loaded so far
+                close = difflib.get_close_matches(args[0], self.list_commands(ctx))
+                if close:
+                    e.message = f"{message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in close)}?"
+            raise
+
+
+def load_lazily(app: typer.Typer, modules: dict[str, str]) -> None:
+    """Make `app` (from make_app) a LazyCommands group over `modules`: command name -> the module
+    that registers it."""
+    app.info.cls = type("LazyCommands", (LazyCommands,), {"app": app, "modules": modules})
+
+
+def load_all(modules: dict[str, str]) -> None:
+    """Import every module of the table: the app then holds every command, as before it was lazy."""
+    for module in dict.fromkeys(modules.values()):
+        importlib.import_module(module)

@@ -21,7 +21,6 @@ left out and named in the result, never the end of the export.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import shutil
@@ -31,11 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from PIL import Image
-
 from db import Catalog, CatalogError
 
-from curate.images import ImageError, open_crop
+from curate.export_shards import HuggingFaceDataset, WebDatasetShards, require
+from curate.images import ImageError, rgb_png
 from curate.labels_io import spreadsheet_safe
 
 FORMATS = ("imagefolder", "dataset-json", "csv", "webdataset", "hf")
@@ -101,7 +99,6 @@ def check(catalog: Catalog, o: ExportOptions) -> tuple[StreamedLabels, dict | No
     if o.format not in FORMATS:
         raise CatalogError(f"--format must be one of {', '.join(FORMATS)}, not {o.format!r}")
     if o.format in ("webdataset", "hf"):
-        from curate.export_shards import require
         require(o.format)
     _check_out(catalog, _followed(Path(o.out)), o.force)
     labels, group = _labels(catalog, o)
@@ -199,23 +196,6 @@ def _labels(catalog: Catalog, o: ExportOptions) -> tuple[StreamedLabels, dict | 
     return labels, group
 
 
-def png(blob: bytes, fmt: str) -> tuple[bytes, tuple[int, int]]:
-    """The crop as an RGB PNG (stored PNGs that are RGB already are kept byte for byte, but
-    decoded all the same: a broken crop must not pass as a good one). ImageError if broken."""
-    with open_crop(blob) as im:
-        if fmt == "png" and im.mode == "RGB":
-            return blob, im.size
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            rgba = im.convert("RGBA")
-            flat = Image.new("RGB", im.size, (255, 255, 255))
-            flat.paste(rgba, mask=rgba.getchannel("A"))
-        else:
-            flat = im.convert("RGB")
-        buf = io.BytesIO()
-        flat.save(buf, "PNG", compress_level=1)
-        return buf.getvalue(), im.size
-
-
 class _ImageFolder:
     def __init__(self, work: Path, catalog: Catalog, o: ExportOptions, labels: dict, group: dict):
         self.work, self.o, self.labels, self.group = work, o, labels, group
@@ -231,7 +211,7 @@ class _ImageFolder:
             result.skipped_unlabelled += 1
             return
         tag = label[0] if label else None
-        data, size = png(face["image"], face["format"])
+        data, size = rgb_png(face["image"], face["format"])
         folder = self.work / self.folders[tag]
         cls = UNLABELLED if tag is None else tag
         if self.folders[tag] != cls:
@@ -262,7 +242,7 @@ class _DatasetJson:
             return
         idx = len(self.entries)
         name = f"{idx // 1000:05d}/img{idx:08d}.png"
-        data, size = png(face["image"], face["format"])
+        data, size = rgb_png(face["image"], face["format"])
         (self.work / name).parent.mkdir(exist_ok=True)
         (self.work / name).write_bytes(data)
         self.entries.append([name, self.classes.index(label[0])])
@@ -297,7 +277,7 @@ class _Csv:
 
     def add(self, face: dict, result: ExportResult) -> None:
         name = f"images/{face['id']}.png"
-        data, size = png(face["image"], face["format"])
+        data, size = rgb_png(face["image"], face["format"])
         (self.work / name).write_bytes(data)
         face_labels = self.labels.get(face["id"], {})
         if not face_labels:
@@ -323,6 +303,5 @@ def _cell(v) -> str:
 
 
 def _writers() -> dict:
-    from curate.export_shards import HuggingFaceDataset, WebDatasetShards
     return {"imagefolder": _ImageFolder, "dataset-json": _DatasetJson, "csv": _Csv,
             "webdataset": WebDatasetShards, "hf": HuggingFaceDataset}

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from db import Catalog, CatalogError
 
+from curate.images import rgb_png
+
 INSTALL_HINT = "pip install -e '.[export]'"
 UNSPLIT = "unsplit"
 
@@ -64,12 +66,11 @@ class WebDatasetShards:
         self.mtime = int(time.time())   # whole seconds: a float makes tarfile write a pax header per member
 
     def add(self, face: dict, result) -> None:
-        from curate.export import png
         split = face.get("split") or UNSPLIT
         if split not in self.writers:
             self.writers[split] = self.wds.ShardWriter(str(self.work / f"{split}-%06d.tar"),
                                                        maxcount=self.o.shard_size, verbose=0, mtime=self.mtime)
-        data, size = png(face["image"], face["format"])   # first: a broken crop is left out (export.py)
+        data, size = rgb_png(face["image"], face["format"])   # first: a broken crop is left out (export.py)
         face_labels = self.labels.get(face["id"], {})
         if not face_labels:
             result.skipped_unlabelled += 1     # still exported: counted to tell the user
@@ -110,12 +111,11 @@ class HuggingFaceDataset:
         (work / ".arrow").mkdir()
 
     def add(self, face: dict, result) -> None:
-        from curate.export import png
         split = face.get("split") or UNSPLIT
         if split not in self.streams:
             sink = self.pa.OSFile(str(self.work / ".arrow" / f"{split}.arrow"), "wb")
             self.streams[split] = (sink, self.pa.ipc.new_stream(sink, self.features.arrow_schema), [])
-        data, size = png(face["image"], face["format"])   # first: a broken crop is left out (export.py)
+        data, size = rgb_png(face["image"], face["format"])   # first: a broken crop is left out (export.py)
         face_labels = self.labels.get(face["id"], {})
         if not face_labels:
             result.skipped_unlabelled += 1

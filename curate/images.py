@@ -173,6 +173,24 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im
 
 
+def rgb_png(blob: bytes, fmt: str) -> tuple[bytes, tuple[int, int]]:
+    """A stored crop as the RGB PNG every export writes, transparency flattened onto white (stored
+    PNGs that are RGB already are kept byte for byte, but decoded all the same: a broken crop must
+    not pass as a good one). ImageError if broken."""
+    with open_crop(blob) as im:
+        if fmt == "png" and im.mode == "RGB":
+            return blob, im.size
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            flat = Image.new("RGB", im.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+        else:
+            flat = im.convert("RGB")
+        buf = io.BytesIO()
+        flat.save(buf, "PNG", compress_level=1)
+        return buf.getvalue(), im.size
+
+
 def png_bytes(im: Image.Image) -> bytes:
     buf = io.BytesIO()
     im.save(buf, "PNG", optimize=False, compress_level=6)

@@ -4,7 +4,8 @@ The work list is made from the catalog exactly as without Ray (pipeline.pending_
 the untagged faces); only the workers change. The list goes to Ray Data as a dataset,
 the work runs in an actor pool (each actor builds its detector or tagger once), and the
 results stream back, in order, to this process: the one writer, which writes them through
-the same code as local workers (pipeline.write_stream, taggers.tag_catalog).
+the same code as local workers (pipeline.write_stream, taggers.tagging.tag_catalog). What the
+workers run comes from the caller (pipeline.py, taggers/tagging.py): this module imports neither.
 
 Where things must be on a real cluster (README, "On a Ray cluster"):
 - the catalog stays on the driver's machine; only this process writes it. `curate tag`
@@ -28,7 +29,9 @@ import logging
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
+
+from db import Catalog
 
 INSTALL_HINT = "pip install -e '.[ray]'"
 MAX_BLOCKS = 50_000     # beyond this, a block holds several files (Ray's per-block overhead)
@@ -119,29 +122,30 @@ def _streamed(rows: Iterable, convert: Callable) -> Iterator[Iterator]:
 # -- curate crop ------------------------------------------------------------------------------
 
 class CropActor:
-    """One per worker slot: builds the detector once, then reads, detects and crops files."""
+    """One per worker slot: `start(options, spec)` builds the detector once, then `work(path)`
+    reads, detects and crops each file (both given by the caller: pipeline.py)."""
 
-    def __init__(self, options, spec, cascade: bytes | None):
-        from curate import pipeline
+    def __init__(self, start: Callable, work: Callable, options, spec, cascade: bytes | None):
         if cascade is not None:   # the driver's cascade file, so nodes need no copy of their own
             path = Path(tempfile.mkdtemp(prefix="curate-cascade-")) / "cascade.xml"
             path.write_bytes(cascade)
             spec = type(spec)(spec.name, str(path))
-        pipeline._init_worker(options, spec)
-        self.process_file = pipeline.process_file
+        start(options, spec)
+        self.work = work
 
     def __call__(self, batch: dict) -> dict:
-        return {"result": [pickle.dumps(self.process_file(str(p))) for p in batch["path"]]}
+        return {"result": [pickle.dumps(self.work(str(p))) for p in batch["path"]]}
 
 
 @contextlib.contextmanager
-def crop_results(todo: list[str], options, spec, address: str):
-    """pipeline.SourceResult of every file of `todo`, in order, computed on Ray."""
+def crop_results(todo: list[str], options, spec, address: str, start: Callable, work: Callable):
+    """`work(path)` of every file of `todo`, in order, computed on Ray by actors each set up once
+    with `start(options, spec)`."""
     with connected(address) as ray:
         cascade = Path(spec.cascade).read_bytes() if spec is not None and spec.cascade else None
         actors = min(options.workers or cluster_cpus(ray), len(todo))
         ds = ray.data.from_items([{"path": p} for p in todo], override_num_blocks=min(len(todo), MAX_BLOCKS))
-        ds = ds.map_batches(CropActor, fn_constructor_args=(options, spec, cascade), batch_size=1,
+        ds = ds.map_batches(CropActor, fn_constructor_args=(start, work, options, spec, cascade), batch_size=1,
                             compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1)
         with _streamed(ds.iter_rows(), lambda row: pickle.loads(row["result"])) as stream:
             yield stream
@@ -149,42 +153,48 @@ def crop_results(todo: list[str], options, spec, address: str):
 
 # -- curate tag ---------------------------------------------------------------------------------
 
+class TagWork(NamedTuple):
+    """What `curate tag`'s Ray workers run, given by the caller (taggers/tagging.py):
+    `read(catalog, ids)` -> (ids, crops, imported), on the driver's node; `predict(tagger, vocab,
+    opts, ids, crops, imported)` -> (ids kept, answers, (id, why) of broken crops), in the actors;
+    `answer(labels, how)` rebuilds an answer sent back as JSON."""
+    read: Callable
+    predict: Callable
+    answer: Callable
+
+
 _catalogs: dict = {}
 
 
-def read_crops(batch: dict, catalog_path: str) -> dict:
+def read_crops(batch: dict, catalog_path: str, read: Callable) -> dict:
     """The crops of a batch of face ids, read from the catalog on the driver's node."""
-    from db import Catalog
-
-    from curate.taggers.tagging import read_batch
     if catalog_path not in _catalogs:   # one connection per worker process
         _catalogs[catalog_path] = Catalog(catalog_path, create=False)
-    ids, blobs, imported = read_batch(_catalogs[catalog_path], [int(f) for f in batch["face_id"]])
+    ids, blobs, imported = read(_catalogs[catalog_path], [int(f) for f in batch["face_id"]])
     return {"face_id": ids, "image": blobs, "imported": imported}
 
 
 class TagActor:
     """One per worker slot (or GPU): holds the tagger, on the GPU Ray gave it if any."""
 
-    def __init__(self, tagger, vocab: dict, opts):
+    def __init__(self, predict: Callable, tagger, vocab: dict, opts):
         import ray
         if hasattr(tagger, "to"):   # a torch tagger: onto this actor's GPU, if it has one
             tagger = tagger.to("cuda" if ray.get_gpu_ids() else "cpu")
-        self.tagger, self.vocab, self.opts = tagger, vocab, opts
+        self.predict, self.tagger, self.vocab, self.opts = predict, tagger, vocab, opts
 
     def __call__(self, batch: dict) -> dict:
-        from curate.taggers.tagging import predict_blobs
         ids = [int(f) for f in batch["face_id"]]
-        kept, results, broken = predict_blobs(self.tagger, self.vocab, self.opts, ids, list(batch["image"]),
-                                              [bool(x) for x in batch["imported"]])
+        kept, results, broken = self.predict(self.tagger, self.vocab, self.opts, ids, list(batch["image"]),
+                                             [bool(x) for x in batch["imported"]])
         rows = {f: (json.dumps(list(face)), "") for f, face in zip(kept, results)} | \
                {f: ("[]", why) for f, why in broken}
         return {"face_id": ids, "labels": [rows[f][0] for f in ids], "error": [rows[f][1] for f in ids]}
 
 
 @contextlib.contextmanager
-def tag_results(catalog, todo: list[int], tagger, vocab: dict, opts, address: str):
-    """taggers.predict_blobs' answer batch by batch for the faces `todo`, computed on Ray."""
+def tag_results(catalog, todo: list[int], tagger, vocab: dict, opts, address: str, work: TagWork):
+    """`work.predict`'s answer batch by batch for the faces `todo`, computed on Ray."""
     if catalog.path is None:
         raise RayUnavailable("--ray needs a catalog file (the workers read the crops from it)")
     with connected(address) as ray:
@@ -194,19 +204,19 @@ def tag_results(catalog, todo: list[int], tagger, vocab: dict, opts, address: st
         blocks = min(-(-len(todo) // opts.batch), MAX_BLOCKS)
         ds = ray.data.from_items([{"face_id": f} for f in todo], override_num_blocks=blocks)
         # reading is light and must happen where the catalog is: no CPU reserved, pinned here
-        ds = ds.map_batches(read_crops, fn_args=(str(Path(catalog.path).resolve()),), batch_size=opts.batch,
-                            num_cpus=0, resources=here)
-        ds = ds.map_batches(TagActor, fn_constructor_args=(tagger, vocab, opts), batch_size=opts.batch,
+        ds = ds.map_batches(read_crops, fn_args=(str(Path(catalog.path).resolve()), work.read),
+                            batch_size=opts.batch, num_cpus=0, resources=here)
+        ds = ds.map_batches(TagActor, fn_constructor_args=(work.predict, tagger, vocab, opts), batch_size=opts.batch,
                             compute=ray.data.ActorPoolStrategy(size=actors),
                             **({"num_gpus": 1} if gpus else {"num_cpus": 1}))
-        with _streamed(ds.iter_batches(batch_size=None, batch_format="numpy"), _face_labels) as stream:
+        batches = ds.iter_batches(batch_size=None, batch_format="numpy")
+        with _streamed(batches, lambda batch: _answers(batch, work.answer)) as stream:
             yield stream
 
 
-def _face_labels(batch: dict):
-    """An actor's batch back into taggers.predict_blobs' answer."""
-    from curate.taggers.tagging import FaceTags
+def _answers(batch: dict, answer: Callable):
+    """An actor's batch back into the predict function's answer."""
     rows = list(zip(batch["face_id"], batch["labels"], batch["error"]))
     answers = [json.loads(s) for _, s, why in rows if not why]
-    return ([int(f) for f, _, why in rows if not why], [FaceTags([tuple(x) for x in a[0]], a[1]) for a in answers],
+    return ([int(f) for f, _, why in rows if not why], [answer([tuple(x) for x in a[0]], a[1]) for a in answers],
             [(int(f), str(why)) for f, _, why in rows if why])

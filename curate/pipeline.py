@@ -88,7 +88,8 @@ class Summary:
 _worker: dict = {}
 
 
-def _init_worker(options: CropOptions, spec: detectors.DetectorSpec | None, in_pool: bool = False) -> None:
+def start_worker(options: CropOptions, spec: detectors.DetectorSpec | None, in_pool: bool = False) -> None:
+    """Set up a worker (a process of the pool, this process, or a Ray actor) for process_file."""
     if in_pool:  # Ctrl-C is the main process's business: it commits what is done, then stops us
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker["options"] = options
@@ -305,7 +306,7 @@ def run(catalog: Catalog, root: str | os.PathLike, options: CropOptions,
     if not todo:
         results = contextlib.nullcontext(iter(()))
     elif ray is not None:
-        results = on_ray.crop_results(todo, options, spec, ray)
+        results = on_ray.crop_results(todo, options, spec, ray, start_worker, process_file)
     else:
         results = local_results(todo, options, spec)
     try:
@@ -320,11 +321,11 @@ def local_results(todo: list[str], options: CropOptions, spec) -> Iterator[Itera
     """The results of `todo`, in order, from worker processes on this machine (-j N)."""
     workers = min(options.workers or os.cpu_count() or 1, max(len(todo), 1))
     if workers <= 1:
-        _init_worker(options, spec)
+        start_worker(options, spec)
         yield map(process_file, todo)
         return
     # fork: workers start in milliseconds and inherit the imported modules
-    pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (options, spec, True))
+    pool = multiprocessing.get_context("fork").Pool(workers, start_worker, (options, spec, True))
     try:
         # imap keeps the file order, so which of two duplicates is "the original" is
         # reproducible; workers still run ahead, only the writing waits

@@ -20,6 +20,7 @@ from PIL import Image
 
 from label_app import painting
 from label_app.safe_text import md
+from train.runs import RunError
 from train.sketch.drawing import DrawingError, normalise_drawing
 
 CANVAS_SIDE = 320
@@ -33,7 +34,7 @@ def pretty(group: str) -> str:
 
 def canvas_picture(nonce: int, stroke: int) -> np.ndarray | None:
     """The canvas's RGBA picture once something is drawn on it; None before, or without the canvas."""
-    try:
+    try:   # an optional dependency (the `draw` extra): imported here, where a missing one is said
         from streamlit_drawable_canvas import st_canvas
     except Exception:   # not installed, or imported outside a running app: the upload still works
         st.info("Drawing with the mouse needs the `draw` extra: `pip install -e '.[draw]'`. "
@@ -142,7 +143,6 @@ def render(runs_dir: Path, painter=None) -> None:
             else:
                 st.image(Image.fromarray(lines), width=192)
     if run is not None and lines is not None:
-        from train.runs import RunError   # torch comes in with the painter, not with the labelling pages
         with right:
             started = time.perf_counter()
             try:

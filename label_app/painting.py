@@ -14,8 +14,8 @@ The contract a sketch-to-face trainer (`train pix2pix`) fulfils:
   distribution; `n` paintings, the same for the same seed. It raises `train.runs.RunError`
   or `train.conditions.ConditionError` (ValueErrors) with a one-line reason.
 
-Until a painter exists, `find_painter()` returns None and the page says so: it never shows
-pictures that no model painted.
+`find_painter()` gives the painter; where there is none (None) or no sketch run, the page says
+that no sketch model is available: it never shows pictures that no model painted.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from curate.lineart import LineArtError, XDoGParams, params_from_json
+from train.sketch.paint import paint   # written with `train pix2pix` (issue 13, part 2)
 
 SKETCH_MODELS = ("pix2pix",)
 
@@ -71,9 +72,6 @@ def sketch_runs(runs_dir: Path) -> list[SketchRun]:
 
 
 def find_painter() -> Callable | None:
-    """`train.sketch.paint.paint` when this installation has it, else None."""
-    try:
-        from train.sketch.paint import paint   # written with `train pix2pix` (issue 13, part 2)
-    except ImportError:
-        return None
+    """The painter the page uses: `train.sketch.paint.paint` (the tests put others in its place,
+    None among them)."""
     return paint

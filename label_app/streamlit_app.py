@@ -15,7 +15,7 @@ import streamlit as st
 from db import SPLITS, Catalog, CatalogError
 from db import labelling as q
 from curate.quality.agreement import annotator_agreement
-from label_app import keyboard, progress_cache, review
+from label_app import draw_page, keyboard, progress_cache, review
 from label_app.context import source_context
 from label_app.safe_text import md
 from label_app.session import LabelSession
@@ -334,8 +334,7 @@ def main_view() -> None:
     elif mode == "Progress":
         progress_view()
         bindings = {}
-    elif mode == "Draw":   # its own module; imported only here, so labelling never waits for it
-        from label_app import draw_page
+    elif mode == "Draw":
         draw_page.render(Path(os.environ.get("LABEL_APP_RUNS", "runs")))
         bindings = {}
     else:

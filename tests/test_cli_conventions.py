@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,28 @@ def test_every_command_answers_h():
         app = APPS[path[0]]
         r = runner.invoke(app, path[1:] + ["-h"])
         assert r.exit_code == 0 and "Usage:" in r.output, (path, r.output)
+
+
+@pytest.mark.parametrize("program", ["curate", "train"])
+def test_every_command_is_in_its_programs_table(program):
+    table = {"curate": curate.cli.COMMANDS, "train": train.cli.COMMANDS}[program]
+    assert sorted(typer.main.get_command(APPS[program]).commands) == sorted(table)   # what a run can load lazily
+
+
+@pytest.mark.parametrize("argv, loaded", [
+    (["curate", "--version"], []),
+    (["curate", "stats", "--help"], ["curate.commands.catalog"]),
+    (["curate", "agree", "--help"], ["curate.commands.quality"]),
+    (["train", "--version"], []),
+])
+def test_a_run_imports_only_the_command_invoked(argv, loaded):
+    code = (f"import sys; sys.argv = {argv!r}; import {argv[0]}.cli as cli\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('curate.commands.', 'train.commands.')) "
+            "or m == 'torch'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == repr(loaded)
 
 
 @pytest.mark.parametrize("program", list(APPS))
@@ -123,7 +147,7 @@ def test_the_old_word_source_says_what_replaced_it(tiny_catalog):
 def test_json_of_labels_sources_vocab_and_show(tiny_catalog):
     db = ["--db", str(tiny_catalog)]
     sources = json.loads(runner.invoke(curate.cli.app, ["labels", "sources", "--json", *db]).stdout)
-    assert sources == [{"source": "manual", "events": 48, "faces": 24, "annotators": "tester"}]
+    assert sources == [{"source": "manual", "events": 48, "faces": 24, "tried_without_result": 0, "annotators": "tester"}]
     vocab = json.loads(runner.invoke(curate.cli.app, ["vocab", "list", "--json", *db]).stdout)
     assert vocab[0]["group"] == "hair_color" and "blonde hair" in vocab[0]["tags"]
     agree = json.loads(runner.invoke(curate.cli.app, ["agree", "manual", "manual", "--json", *db]).stdout)
@@ -146,7 +170,7 @@ def _thirteen_colours(db: Path) -> None:
 
 def test_agree_is_readable_at_80_columns(tiny_catalog, monkeypatch):
     _thirteen_colours(tiny_catalog)
-    monkeypatch.setattr(curate.commands.tag.console, "_width", 80)
+    monkeypatch.setattr(curate.commands.quality.console, "_width", 80)
     r = runner.invoke(curate.cli.app, ["agree", "a", "b", "--worst", "5", "--db", str(tiny_catalog)])
     assert r.exit_code == 0, r.output
     assert "…" not in r.output and max(len(line) for line in r.output.splitlines()) <= 80
@@ -210,6 +234,7 @@ def test_crop_rerun_with_another_size_or_margin_says_so(shared, tmp_path):
 def test_crop_with_lbp_and_no_network_creates_nothing(tmp_path, monkeypatch):
     import curate.detectors
     monkeypatch.setattr(curate.detectors, "LBP_URL", "http://127.0.0.1:9/lbpcascade_animeface.xml")
+    monkeypatch.setattr(curate.detectors, "shared_path", lambda *parts: None)   # no ../shared copy either
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = tmp_path / "pics"
     folder.mkdir()

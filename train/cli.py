@@ -1,18 +1,47 @@
-"""Entry point of the `train` command: imports every command module so it registers."""
+"""Entry point of the `train` command: a table of which module registers each command, so a run
+imports only the module of the command invoked (curate.conventions.load_lazily).
+
+`import train.cli` then `train.app.app` runs any command (its module is imported when it is
+looked up); `train.cli.app` is the app with every command module imported (what the tests walk).
+"""
 
 from __future__ import annotations
 
 from db import CatalogError
 
-from train.app import app, fail
-from train.commands import train as commands_train  # noqa: F401  (registers dcgan, wgan-gp, cgan, acgan, sample, animate)
-from train.commands import eval as commands_eval  # noqa: F401  (registers judge, eval, compare)
-from train.commands import experiment as commands_experiment  # noqa: F401  (registers experiment, runs)
+from curate.conventions import fail, load_all, load_lazily
+from train import app as _app
+
+COMMANDS = {   # in the order `train --help` lists them
+    "dcgan": "train.commands.train",
+    "wgan-gp": "train.commands.train",
+    "cgan": "train.commands.train",
+    "acgan": "train.commands.train",
+    "cgan-pd": "train.commands.train",
+    "reacgan": "train.commands.train",
+    "pix2pix": "train.commands.train",
+    "sample": "train.commands.train",
+    "animate": "train.commands.train",
+    "judge": "train.commands.eval",
+    "eval": "train.commands.eval",
+    "compare": "train.commands.eval",
+    "experiment": "train.commands.experiment",
+    "runs": "train.commands.experiment",
+}
+load_lazily(_app.app, COMMANDS)
+
+
+def __getattr__(name: str):
+    """`train.cli.app`: the app with every command module imported (what the tests walk)."""
+    if name == "app":
+        load_all(COMMANDS)
+        return _app.app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     try:
-        app()
+        _app.app()
     except CatalogError as e:
         fail(str(e))
 

@@ -1,53 +1,26 @@
-"""`curate suspects` and `curate tag --tagger judge`: label quality from a model trained on your labels."""
+"""`curate agree` and `curate suspects`: how far label sources agree, and which labels are likely wrong."""
 
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from db import CatalogError
-from curate.conventions import labels_option, make_console, n_option
 
-from curate.app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
+from curate.app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
+from curate.conventions import JsonOption, labels_option, n_option
+from curate.quality.agreement import agreement, plot_confusions, worst_disagreements
+from curate.quality.suspects import find_suspects
+from curate.sheet import contact_sheet
 
 console = make_console()
-
-
-def tag_with_judge(db: Path, opts, show: bool = True) -> None:
-    """The `curate tag --tagger judge` branch: cross-fit, write, print what happened."""
-    from curate.taggers.judge import cross_fit
-    catalog = open_catalog(db, create=False)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=make_console(stderr=True), disable=not show)
-    task = []
-
-    def step(n: int, total: int) -> None:   # the bar starts once the input is checked: errors stay one line
-        if not task:
-            bar.start()
-            task.append(bar.add_task(f"judge on {opts.source!r}: {opts.folds} folds x {opts.epochs} epochs",
-                                     total=total))
-        bar.update(task[0], advance=n, total=total)
-    try:
-        summary = cross_fit(catalog, opts, step)
-    except CatalogError as e:
-        fail(str(e))
-    finally:
-        bar.stop()
-    if summary.skipped:
-        console.print(f"{summary.version} was written before ({opts.source!r} labels unchanged): nothing to do "
-                      f"(--retag writes it again)")
-        return
-    accuracy = ", ".join(f"{g} {a:.1%}" for g, a in summary.accuracy.items())
-    console.print(f"{opts.target}: {summary.events} label events by {summary.version} in {summary.seconds:.0f} s; "
-                  f"{summary.labelled} labelled faces cross-fitted ({opts.folds} folds; held-out accuracy "
-                  f"against {opts.source}: {accuracy}), {summary.unlabelled} unlabelled faces from a model on all.")
-    console.print(f"next: curate suspects --labels {opts.source} --judge {opts.target}")
+err_console = make_console(stderr=True)
 
 
 @app.command()
@@ -74,8 +47,6 @@ def suspects(
 
     Examples: curate suspects --sheet suspects.png;  curate suspects --group hair_color --csv suspects.csv
     """
-    from curate.quality.suspects import find_suspects
-
     catalog = open_catalog(db, create=False)
     others = None if compare is None else [] if compare.strip() == "none" else \
         [c.strip() for c in compare.split(",") if c.strip()]
@@ -117,7 +88,6 @@ def suspects(
 
 def write_sheet(catalog, rows, path: Path) -> int:
     """A contact sheet of these suspects: "given > likely" and "#id group p(likely)" under each face."""
-    from curate.sheet import contact_sheet
     captions = {s.face_id: f"{_short(s.given)} > {_short(s.likely)}\n#{s.face_id} {s.group.split('_')[0]} "
                            f"{s.p_likely:.2f}" for s in reversed(rows)}   # a face twice: its first row
     faces = list(dict.fromkeys(s.face_id for s in rows))
@@ -146,3 +116,92 @@ def write_csv(catalog, rows, path: Path, source: str) -> None:
         for s in rows:
             w.writerow([s.face_id, paths.get(s.face_id, ""), s.group, s.given, s.likely, f"{s.p_likely:.4f}",
                         f"{s.p_given:.4f}", f"{s.score:.4f}", int(s.flagged), "; ".join(s.reasons)])
+
+
+def short_names(tags: list[str]) -> list[str]:
+    """The shortest prefix (3 letters at least) of each tag's first word that tells it from the
+    others: confusion columns that fit 80 columns without cutting a name to "bl…"."""
+    words = [t.split()[0] if t.split() else t for t in tags]
+    out = []
+    for w in words:
+        k = min(3, len(w))
+        while k < len(w) and sum(o.startswith(w[:k]) for o in words) > 1:
+            k += 1
+        out.append(w[:k])
+    return out if len(set(out)) == len(out) else tags
+
+
+def _table(*columns: str, title: str) -> Table:
+    """A table that wraps a long cell rather than cut it."""
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    return t
+
+
+@app.command()
+def agree(
+    a: Annotated[str, typer.Argument(help="Reference label source, e.g. manual.")],
+    b: Annotated[str, typer.Argument(help="Source compared with it, e.g. i2v or animeface.")],
+    db: DbOption = DEFAULT_DB_PATH,
+    split: Annotated[Optional[str], typer.Option(help="Only faces of this split (train/val/test).")] = None,
+    worst: Annotated[int, typer.Option(min=0, help="List the N most confident disagreements.")] = 0,
+    png: Annotated[Optional[Path], typer.Option(help="Write the confusion matrices as a PNG.")] = None,
+    per_tag: Annotated[bool, typer.Option(help="Per-tag recall/precision tables.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """How far apart two label sources are: accuracy, Cohen's kappa, confusion per group and tag.
+
+    The face ids of --worst are what `curate show FACE` shows.
+    """
+    catalog = open_catalog(db, create=False)
+    try:
+        result = agreement(catalog, a, b, split)
+    except CatalogError as e:
+        fail(str(e))
+    worst_rows = worst_disagreements(catalog, a, b, worst, split) if worst else []
+    if as_json:
+        print(json.dumps({"a": a, "b": b, "split": split, "faces_a": result.faces_a, "faces_b": result.faces_b,
+                          "faces_both": result.faces_both,
+                          "groups": [{"group": g.group, "exclusive": g.exclusive, "faces": g.n,
+                                      "accuracy": g.accuracy, "kappa": g.kappa, "tags": g.tags,
+                                      "confusion": g.confusion.tolist(), "per_tag": g.per_tag()}
+                                     for g in result.groups],
+                          "worst": worst_rows}, indent=2, default=float))
+    else:
+        _print_agreement(result, a, b, split, per_tag)
+    if png:
+        try:
+            (err_console if as_json else console).print(f"confusion matrices -> {plot_confusions(result, png)}")
+        except CatalogError as e:
+            fail(str(e))
+    if worst_rows and not as_json:
+        t = _table("face", "split", "key", a, b, "confidence", title=f"{worst} most confident disagreements")
+        for r in worst_rows:
+            t.add_row(str(r["face_id"]), str(r["split"]), r["key"], f"{r['tag_a']} ({r['value_a']:.2f})",
+                      f"{r['tag_b']} ({r['value_b']:.2f})", f"{r['confidence']:.2f}")
+        console.print(t)
+        console.print("look at one: curate show FACE (-o face.png writes its crop)")
+
+
+def _print_agreement(result, a: str, b: str, split: str | None, per_tag: bool) -> None:
+    console.print(f"{a}: {result.faces_a} faces, {b}: {result.faces_b}, both: {result.faces_both}"
+                  + (f" ({split} split)" if split else ""))
+    summary = _table("group / tag", "faces", "accuracy", "kappa", title=f"{a} vs {b}")
+    for g in result.groups:
+        summary.add_row(g.group, str(g.n), f"{g.accuracy:.1%}", f"{g.kappa:.3f}")
+    console.print(summary)
+    if not per_tag:
+        return
+    for g in result.groups:
+        if not g.exclusive:
+            continue
+        t = _table("tag", f"faces ({a})", f"faces ({b})", "recall", "precision", title=g.group)
+        for r in g.per_tag():
+            t.add_row(r["tag"], str(r["a"]), str(r["b"]), f"{r['recall']:.1%}", f"{r['precision']:.1%}")
+        console.print(t)
+        short = short_names(g.tags)
+        cm = Table("", *short, title=f"{g.group} confusion (rows {a}, columns {b})", box=None, padding=(0, 1, 0, 0))
+        for tag, row in zip(short, g.confusion):
+            cm.add_row(tag, *[str(v) if v else "." for v in row])
+        console.print(cm)

@@ -1,8 +1,7 @@
-"""`curate tag`, `curate i2v download`, `curate agree`, `curate calibrate-colors`."""
+"""`curate tag` (the animeface, i2v and judge taggers) and `curate i2v download`."""
 
 from __future__ import annotations
 
-import json
 import time
 from enum import Enum
 from pathlib import Path
@@ -10,14 +9,16 @@ from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from db import CatalogError
 
-from curate.conventions import DeviceOption, JsonOption, ProgressOption, jobs_option, labels_option, out_option, resolve_device, \
-    target_option
-
-from curate.app import DEFAULT_DB_PATH, DbOption, RayOption, app, fail, make_console, open_catalog
+from curate.app import DEFAULT_DB_PATH, DbOption, RayOption, app, fail, make_console, open_catalog, progress_bar
+from curate.conventions import DeviceOption, ProgressOption, jobs_option, labels_option, resolve_device, target_option
+from curate.on_ray import RayUnavailable, require_ray
+from curate.taggers.i2v.download import RELEASE_URL, DownloadError, default_dir, download
+from curate.taggers.i2v.network import I2VError, load_model
+from curate.taggers.judge import JudgeTaggerOptions, cross_fit
+from curate.taggers.tagging import AnimefaceTagger, I2VTagger, TagOptions, TagSummary, tag_catalog
 
 ModelDirOption = Annotated[Optional[Path], typer.Option(
     "--model-dir", help="Folder with illust2vec_tag_ver200.caffemodel and tag_list.json[.gz] "
@@ -26,19 +27,12 @@ ModelDirOption = Annotated[Optional[Path], typer.Option(
 i2v_app = typer.Typer(rich_markup_mode=None, help="illustration2vec model files.", no_args_is_help=True)
 app.add_typer(i2v_app, name="i2v")
 console = make_console()
-err_console = make_console(stderr=True)
 
 
 class TaggerName(str, Enum):
     i2v = "i2v"
     animeface = "animeface"
     judge = "judge"
-
-
-def _progress(show: bool = True) -> Progress:
-    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}", markup=False), TimeRemainingColumn(), console=err_console,
-                    disable=not show)
 
 
 def _parse_thresholds(values: list[str]) -> dict[str, float]:
@@ -96,14 +90,7 @@ def tag(
     curate tag --tagger i2v --ray auto (on a Ray cluster, GPU actors where it has GPUs);
     curate tag --tagger judge --labels manual;  curate tag --palette new.json --target animeface-v2
     """
-    from curate.taggers.i2v.download import default_dir
-    from curate.on_ray import RayUnavailable, require_ray
-    from curate.taggers.i2v.network import I2VError, load_model
-    from curate.taggers.tagging import AnimefaceTagger, I2VTagger, TagOptions, tag_catalog
-
     if tagger is TaggerName.judge:
-        from curate.commands.quality import tag_with_judge
-        from curate.taggers.judge import JudgeTaggerOptions
         if palette is not None or model_dir is not None or limit is not None or ray is not None:
             fail("--palette, --model-dir, --limit and --ray do not apply to --tagger judge")
         return tag_with_judge(db, JudgeTaggerOptions(source=source, target=target or "judge", folds=folds,
@@ -115,6 +102,18 @@ def tag(
             fail(str(e))
     opts = TagOptions(threshold=threshold, tag_thresholds=_parse_thresholds(tag_threshold), batch=batch,
                       limit=limit, retag=retag, workers=workers)
+    the_tagger = _make_tagger(tagger, model_dir, palette, device)
+    if target is not None:   # never into the people's source or another tagger's
+        if not target.strip() or target.strip() in {"manual", *TaggerName.__members__} - {tagger.value}:
+            fail(f"--target {target!r}: give a name of its own for these labels (manual is the people's, "
+                 f"i2v, animeface and judge the taggers' of those names)")
+        the_tagger.source = target.strip()
+    summary = _tag_with_progress(open_catalog(db, create=False), the_tagger, opts, ray, progress)
+    _report(summary, the_tagger, tagger, limit)
+
+
+def _make_tagger(tagger: TaggerName, model_dir: Path | None, palette: Path | None, device: str):
+    """The i2v or animeface tagger the options ask for; every check before the catalog is touched."""
     if tagger is TaggerName.i2v:
         if palette is not None:
             fail("--palette applies to --tagger animeface")
@@ -123,21 +122,18 @@ def tag(
             model = load_model(model_dir or default_dir())   # all checks before the catalog is touched
         except I2VError as e:
             fail(str(e))
-        the_tagger = I2VTagger(model, device)
-    else:
-        if model_dir is not None:
-            fail("--model-dir applies to --tagger i2v")
-        try:
-            the_tagger = AnimefaceTagger(palette)
-        except CatalogError as e:
-            fail(str(e))
-    if target is not None:   # never into the people's source or another tagger's
-        if not target.strip() or target.strip() in {"manual", *TaggerName.__members__} - {tagger.value}:
-            fail(f"--target {target!r}: give a name of its own for these labels (manual is the people's, "
-                 f"i2v, animeface and judge the taggers' of those names)")
-        the_tagger.source = target.strip()
-    catalog = open_catalog(db, create=False)
-    with _progress(progress) as bar:
+        return I2VTagger(model, device)
+    if model_dir is not None:
+        fail("--model-dir applies to --tagger i2v")
+    try:
+        return AnimefaceTagger(palette)
+    except CatalogError as e:
+        fail(str(e))
+
+
+def _tag_with_progress(catalog, the_tagger, opts: TagOptions, ray: str | None, show: bool) -> TagSummary:
+    """tag_catalog with a progress bar that shows faces per second."""
+    with progress_bar(show) as bar:
         task = bar.add_task(f"tagging ({the_tagger.version})", total=None, rate="")
         done = [0, None]
 
@@ -148,9 +144,13 @@ def tag(
             bar.update(task, advance=n, total=total,
                        rate=f"{done[0] / elapsed:.1f} faces/s" if elapsed > 0 else "")
         try:
-            summary = tag_catalog(catalog, the_tagger, opts, step, ray=ray)
+            return tag_catalog(catalog, the_tagger, opts, step, ray=ray)
         except RayUnavailable as e:
             fail(str(e))
+
+
+def _report(summary: TagSummary, the_tagger, tagger: TaggerName, limit: int | None) -> None:
+    """What the run did; exit 130 when it was interrupted."""
     console.print(f"{summary.faces} faces tagged by {the_tagger.version} (source {the_tagger.source!r}) in "
                   f"{summary.seconds:.1f} s ({summary.faces_per_s:.1f} faces/s): {summary.labelled} got labels, "
                   f"{summary.events} label events; {summary.skipped} skipped (tagged before).")
@@ -190,7 +190,6 @@ def i2v_download(
     pinned sha256, if any); its sha256 is printed and recorded beside it, and every later
     load checks the file against that record.
     """
-    from curate.taggers.i2v.download import RELEASE_URL, DownloadError, download
     with Progress(TextColumn("{task.description}", markup=False), BarColumn(), TextColumn("{task.fields[mb]}"),
                   TimeRemainingColumn(), console=console) as bar:
         tasks: dict[str, int] = {}
@@ -208,148 +207,31 @@ def i2v_download(
                   f"checked on every load)")
 
 
-@app.command("calibrate-colors")
-def calibrate_colors(
-    out: Annotated[Path, out_option("Palette JSON to write.")],
-    db: DbOption = DEFAULT_DB_PATH,
-    source: Annotated[str, labels_option("Label source to calibrate on.")] = "manual",
-    split: Annotated[str, typer.Option(help="train, val, test or all.")] = "train",
-    min_faces: Annotated[int, typer.Option(min=2, help="Colours with fewer labelled faces are left out.")] = 10,
-    current: Annotated[Optional[Path], typer.Option(help="The palette to compare with [the embedded one].")]
-    = None,
-    workers: Annotated[int, jobs_option()] = 0,
-    progress: ProgressOption = True,
-) -> None:
-    """Fit the animeface colour palette on labelled faces, and print its accuracy on the held-out test
-    split beside the current palette's (then: curate tag --palette OUT --target animeface-v2).
-
-    Example: curate calibrate-colors -o palette.json -j 2
-    """
-    from curate.taggers.calibration import calibrate, held_out_accuracy
-    from curate.taggers.colors import DEFAULT_PALETTE, Palette
-    if split not in ("train", "val", "test", "all"):
-        fail(f"--split must be train, val, test or all, not {split!r}")
-    try:
-        old = Palette.load(current or DEFAULT_PALETTE)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        fail(f"--current {current}: not a colour palette ({e})")
+def tag_with_judge(db: Path, opts, show: bool = True) -> None:
+    """The `curate tag --tagger judge` branch: cross-fit, write, print what happened."""
     catalog = open_catalog(db, create=False)
-    with _progress(progress) as bar:
-        task = bar.add_task("calibrating", total=None, rate="")
-        try:
-            palette, info = calibrate(catalog, source, None if split == "all" else split,
-                                      lambda n, total: bar.update(task, advance=n, total=total), min_faces, workers)
-        except (CatalogError, ValueError) as e:
-            fail(str(e))
-        held_out = None
-        if split in ("train", "val"):
-            check = bar.add_task("held-out test split", total=None, rate="")
-            held_out = held_out_accuracy(catalog, {"current": old, "new": palette}, source, "test", workers,
-                                         lambda n, total: bar.update(check, advance=n, total=total))
-    palette.save(out)
-    console.print(f"palette of {sum(len(m.tags) for m in palette.groups.values())} colours from {info['found']} "
-                  f"of {info['faces']} faces (animeface found no face in the rest) -> {out}")
-    if held_out is None or not held_out["found"]:
-        console.print(f"no held-out accuracy: {source!r} labels no test face animeface finds "
-                      f"(calibrate on --split train after `curate split`)")
-        return
-    t = Table("group", f"current ({current or 'embedded'})", f"new ({out})",
-              title=f"accuracy against {source} on {held_out['found']} test faces "
-                    f"(of {held_out['faces']}; animeface finds no face in the rest)")
-    for group in palette.groups:
-        cells = []
-        for name in ("current", "new"):
-            right, n = held_out["accuracy"][name].get(group, (0, 0))
-            cells.append(f"{right / n:.1%} ({right}/{n})" if n else "-")
-        t.add_row(group, *cells)
-    console.print(t)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=make_console(stderr=True), disable=not show)
+    task = []
 
-
-def short_names(tags: list[str]) -> list[str]:
-    """The shortest prefix (3 letters at least) of each tag's first word that tells it from the
-    others: confusion columns that fit 80 columns without cutting a name to "bl…"."""
-    words = [t.split()[0] if t.split() else t for t in tags]
-    out = []
-    for w in words:
-        k = min(3, len(w))
-        while k < len(w) and sum(o.startswith(w[:k]) for o in words) > 1:
-            k += 1
-        out.append(w[:k])
-    return out if len(set(out)) == len(out) else tags
-
-
-def _table(*columns: str, title: str) -> Table:
-    """A table that wraps a long cell rather than cut it."""
-    t = Table(title=title)
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    return t
-
-
-@app.command()
-def agree(
-    a: Annotated[str, typer.Argument(help="Reference label source, e.g. manual.")],
-    b: Annotated[str, typer.Argument(help="Source compared with it, e.g. i2v or animeface.")],
-    db: DbOption = DEFAULT_DB_PATH,
-    split: Annotated[Optional[str], typer.Option(help="Only faces of this split (train/val/test).")] = None,
-    worst: Annotated[int, typer.Option(min=0, help="List the N most confident disagreements.")] = 0,
-    png: Annotated[Optional[Path], typer.Option(help="Write the confusion matrices as a PNG.")] = None,
-    per_tag: Annotated[bool, typer.Option(help="Per-tag recall/precision tables.")] = True,
-    as_json: JsonOption = False,
-) -> None:
-    """How far apart two label sources are: accuracy, Cohen's kappa, confusion per group and tag.
-
-    The face ids of --worst are what `curate show FACE` shows.
-    """
-    from curate.quality.agreement import agreement, plot_confusions, worst_disagreements
-    catalog = open_catalog(db, create=False)
+    def step(n: int, total: int) -> None:   # the bar starts once the input is checked: errors stay one line
+        if not task:
+            bar.start()
+            task.append(bar.add_task(f"judge on {opts.source!r}: {opts.folds} folds x {opts.epochs} epochs",
+                                     total=total))
+        bar.update(task[0], advance=n, total=total)
     try:
-        result = agreement(catalog, a, b, split)
+        summary = cross_fit(catalog, opts, step)
     except CatalogError as e:
         fail(str(e))
-    worst_rows = worst_disagreements(catalog, a, b, worst, split) if worst else []
-    if as_json:
-        print(json.dumps({"a": a, "b": b, "split": split, "faces_a": result.faces_a, "faces_b": result.faces_b,
-                          "faces_both": result.faces_both,
-                          "groups": [{"group": g.group, "exclusive": g.exclusive, "faces": g.n,
-                                      "accuracy": g.accuracy, "kappa": g.kappa, "tags": g.tags,
-                                      "confusion": g.confusion.tolist(), "per_tag": g.per_tag()}
-                                     for g in result.groups],
-                          "worst": worst_rows}, indent=2, default=float))
-    else:
-        _print_agreement(result, a, b, split, per_tag)
-    if png:
-        try:
-            (err_console if as_json else console).print(f"confusion matrices -> {plot_confusions(result, png)}")
-        except CatalogError as e:
-            fail(str(e))
-    if worst_rows and not as_json:
-        t = _table("face", "split", "key", a, b, "confidence", title=f"{worst} most confident disagreements")
-        for r in worst_rows:
-            t.add_row(str(r["face_id"]), str(r["split"]), r["key"], f"{r['tag_a']} ({r['value_a']:.2f})",
-                      f"{r['tag_b']} ({r['value_b']:.2f})", f"{r['confidence']:.2f}")
-        console.print(t)
-        console.print("look at one: curate show FACE (-o face.png writes its crop)")
-
-
-def _print_agreement(result, a: str, b: str, split: str | None, per_tag: bool) -> None:
-    console.print(f"{a}: {result.faces_a} faces, {b}: {result.faces_b}, both: {result.faces_both}"
-                  + (f" ({split} split)" if split else ""))
-    summary = _table("group / tag", "faces", "accuracy", "kappa", title=f"{a} vs {b}")
-    for g in result.groups:
-        summary.add_row(g.group, str(g.n), f"{g.accuracy:.1%}", f"{g.kappa:.3f}")
-    console.print(summary)
-    if not per_tag:
+    finally:
+        bar.stop()
+    if summary.skipped:
+        console.print(f"{summary.version} was written before ({opts.source!r} labels unchanged): nothing to do "
+                      f"(--retag writes it again)")
         return
-    for g in result.groups:
-        if not g.exclusive:
-            continue
-        t = _table("tag", f"faces ({a})", f"faces ({b})", "recall", "precision", title=g.group)
-        for r in g.per_tag():
-            t.add_row(r["tag"], str(r["a"]), str(r["b"]), f"{r['recall']:.1%}", f"{r['precision']:.1%}")
-        console.print(t)
-        short = short_names(g.tags)
-        cm = Table("", *short, title=f"{g.group} confusion (rows {a}, columns {b})", box=None, padding=(0, 1, 0, 0))
-        for tag, row in zip(short, g.confusion):
-            cm.add_row(tag, *[str(v) if v else "." for v in row])
-        console.print(cm)
+    accuracy = ", ".join(f"{g} {a:.1%}" for g, a in summary.accuracy.items())
+    console.print(f"{opts.target}: {summary.events} label events by {summary.version} in {summary.seconds:.0f} s; "
+                  f"{summary.labelled} labelled faces cross-fitted ({opts.folds} folds; held-out accuracy "
+                  f"against {opts.source}: {accuracy}), {summary.unlabelled} unlabelled faces from a model on all.")
+    console.print(f"next: curate suspects --labels {opts.source} --judge {opts.target}")

@@ -1,1 +1,3 @@
-"""Label quality: how far label sources agree, and which given labels are likely wrong."""
+"""Label quality: how far label sources agree (agreement), and which given labels are likely
+wrong (suspects: confident learning on the judge tagger's held-out probabilities).
+"""

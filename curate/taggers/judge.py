@@ -26,9 +26,12 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 
 from db import Catalog, CatalogError
 from db.labelling import MANUAL
+
+from curate.taggers.classifier import JudgeError, JudgeOptions, decode_face, fit_judge, load_labelled, vocabulary
 
 MIN_PER_FOLD = 2   # faces each fold must hold out at least (and batch norm needs two to train)
 
@@ -46,8 +49,7 @@ class JudgeTaggerOptions:
     lr: float = 2e-3
     retag: bool = False           # write again even when this version exists
 
-    def judge_options(self):
-        from curate.taggers.classifier import JudgeOptions
+    def judge_options(self) -> JudgeOptions:
         return JudgeOptions(source=self.source, size=self.size, width=self.width, epochs=self.epochs,
                             batch=self.batch, lr=self.lr, seed=self.seed)
 
@@ -90,8 +92,6 @@ def cross_fit(catalog: Catalog, opts: JudgeTaggerOptions, progress=None) -> Judg
     `progress(done, total)` is called once the input is checked (0 done), then after every
     epoch of every model trained. Raises CatalogError on a source without labels, without a
     group of two tags, with too few faces for the folds, or a --target that is not its own."""
-    from curate.taggers.classifier import JudgeError, load_labelled, vocabulary
-
     started = time.time()
     if opts.folds < 2:
         raise CatalogError(f"--folds {opts.folds}: cross-fitting needs at least 2 folds")
@@ -145,9 +145,6 @@ def _cross_fitted(catalog: Catalog, opts: JudgeTaggerOptions, heads: list[dict],
                   unlabelled: list[int], on_epoch) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per head, the held-out probabilities of the labelled faces (fold k from the model trained
     on the other folds) and those of the unlabelled faces (from a model on every labelled face)."""
-    import torch
-
-    from curate.taggers.classifier import decode_face
     jopts = opts.judge_options()
     probs = [np.zeros((len(labelled.face_ids), len(h["tags"]))) for h in heads]
     for k in range(opts.folds):
@@ -186,8 +183,5 @@ def _predict(judge, images) -> list[np.ndarray]:
 
 
 def _fit(jopts, heads: list[dict], labelled, rows: np.ndarray, seed: int, on_epoch):
-    import torch
-
-    from curate.taggers.classifier import fit_judge
     idx = torch.from_numpy(rows)
     return fit_judge(jopts, heads, labelled.images[idx], [labelled.tags[i] for i in rows], seed, on_epoch)

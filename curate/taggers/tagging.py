@@ -28,6 +28,8 @@ from db import Catalog, CatalogError
 
 from curate import on_ray
 from curate.images import ImageError, open_crop
+from curate.taggers.colors import DEFAULT_PALETTE, Palette, color_labels, find_face_colors, whole_crop_colors
+from curate.taggers.i2v.preprocess import preprocess_batch
 
 # Tags i2v knows that say something about the picture rather than the character:
 # curation filters on them (drop monochrome, sketches, comic panels, crowds).
@@ -59,7 +61,6 @@ class AnimefaceTagger:
     parallel = True     # -j: one process per worker (animeface is single-threaded C)
 
     def __init__(self, palette_path: str | Path | None = None):
-        from curate.taggers.colors import DEFAULT_PALETTE, Palette
         path = Path(palette_path or DEFAULT_PALETTE)
         try:
             self.palette = Palette.load(path)
@@ -74,7 +75,6 @@ class AnimefaceTagger:
                 opts: TagOptions, imported: list[bool] | None = None) -> list[FaceTags]:
         """Where animeface finds no face in a picture that is a face crop already (`imported`),
         the colours are read from the whole crop instead, and said so."""
-        from curate.taggers.colors import color_labels, find_face_colors, whole_crop_colors
         out = []
         for i, im in enumerate(images):
             colors, how = find_face_colors(im), None
@@ -107,7 +107,6 @@ class I2VTagger:
         return self
 
     def probabilities(self, images: list[Image.Image]) -> np.ndarray:
-        from curate.taggers.i2v.preprocess import preprocess_batch
         x = self.torch.from_numpy(preprocess_batch(images)).to(self.device)
         with self.torch.inference_mode():
             return self.model.net(x).float().cpu().numpy()
@@ -178,7 +177,7 @@ def tag_catalog(catalog: Catalog, tagger, opts: TagOptions,
     if not todo:
         batches = contextlib.nullcontext(iter(()))
     elif ray is not None:
-        batches = on_ray.tag_results(catalog, todo, tagger, vocab, opts, ray)
+        batches = on_ray.tag_results(catalog, todo, tagger, vocab, opts, ray, RAY_WORK)
     else:
         batches = contextlib.nullcontext(local_predictions(catalog, todo, tagger, vocab, opts))
     try:
@@ -267,3 +266,6 @@ def predict_blobs(tagger, vocab: dict, opts: TagOptions, ids: list[int], blobs: 
         except ImageError as e:
             broken.append((face_id, str(e)))
     return kept, (tagger.predict(images, vocab, opts, kept_imported) if images else []), broken
+
+
+RAY_WORK = on_ray.TagWork(read=read_batch, predict=predict_blobs, answer=FaceTags)   # what --ray's workers run
