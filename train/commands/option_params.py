@@ -27,10 +27,10 @@ from train.options import TrainOptions
 DEFAULT_ATTRS = ["hair_color", "eye_color"]     # conditional models, when --attrs is left out
 SHORTHANDS = {"lr": ("lr_g", "lr_d")}           # one flag for several options: given ones win
 LR = Annotated[Optional[float], typer.Option(help="Learning rate of both nets.")]
-HINTS = typing.get_type_hints(TrainOptions)
 RESUME = Annotated[Optional[Path], typer.Option(help="Continue this run folder exactly where its newest checkpoint "
                                                 "left off, with its own options (--iters sets a new end; options "
                                                 "that contradict the run are refused).")]
+HINTS = typing.get_type_hints(TrainOptions)      # the fields' types, evaluated
 
 
 def shown_fields() -> list[dataclasses.Field]:
@@ -48,11 +48,15 @@ def _annotated(f: dataclasses.Field, hint, model_defaults: dict) -> tuple:
         return getattr(conventions, meta.convention), None if meta.unset else f.default
     listed = typing.get_origin(hint) is list                    # written comma-separated
     optional = not listed and type(None) in typing.get_args(hint)
-    base = Path if meta.path else str if listed else next(
-        (a for a in typing.get_args(hint) if a is not type(None)), hint) if optional else hint
+    if meta.path:
+        base = Path
+    elif listed:
+        base = str
+    else:
+        base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
     unset = meta.unset or optional or listed
-    decls = [f"--{cli_name(f).replace('_', '-')}/--no-{cli_name(f).replace('_', '-')}"] \
-        if unset and base is bool else []
+    spelt = cli_name(f).replace("_", "-")
+    decls = [f"--{spelt}/--no-{spelt}"] if unset and base is bool else []   # typer spells only plain bools so
     info = typer.Option(*decls, help=meta.help.format_map(model_defaults))
     if unset:
         return Annotated[Optional[base], info], None
