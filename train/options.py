@@ -1,80 +1,116 @@
-"""Every option of a training run in one plain structure (saved as the run's options.json),
-the rules on which combinations make sense, and how a resumed run's options are merged.
+"""Every option of a training run, defined once (saved as the run's options.json), the rules
+on which combinations make sense, and how a resumed run's options are merged.
 
-A model's own defaults (optimiser, adversarial loss, spectral norm) live on its loss class
-(train.losses) and fill whatever the command line leaves out, so the study's models keep
-exactly the values they always had.
+Each option is a field whose metadata (train.option_fields) gives its help text, flag and
+group, and whether a resume may change it: `train <model>`'s options are made from these
+(train.commands.option_params). Options of one model only are declared by its loss class
+(`Loss.options`, e.g. pix2pix's) and spliced in here, so options.json keeps every key for
+every model (None where a model has no use for it). A model's own defaults (optimiser,
+adversarial loss, spectral norm) live on its loss class and fill whatever the command line
+leaves out, so the study's models keep exactly the values they always had.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from train.augment import parse_policy
-from train.losses import LOSS_CHOICES, loss_class
+from train.losses import LOSS_CHOICES, LOSSES, loss_class
 from train.models import ARCHS, SIZES, SN_CHOICES
+from train.option_fields import cli_name, cli_of, option
 
 PRECISIONS = ("auto", "fp32", "bf16")
-SKETCH_OPTIONS = ("l1_weight", "ms_weight", "tag_swap", "sketch_aug")
+MODEL_OPTIONS_AFTER = "aux_weight"     # where the models' own options go (in --help and options.json)
+
+
+def _with_model_options(cls):
+    """Splice the options every model declares on its loss class (`Loss.options`) in after
+    MODEL_OPTIONS_AFTER, before @dataclass reads the fields."""
+    notes = {}
+    for name, note in cls.__annotations__.items():
+        notes[name] = note
+        if name == MODEL_OPTIONS_AFTER:
+            for loss in dict.fromkeys(LOSSES.values()):
+                for key, declared in loss.options.items():
+                    notes.setdefault(key, declared.type)
+                    setattr(cls, key, declared.field)
+    cls.__annotations__ = notes
+    return cls
 
 
 @dataclass
+@_with_model_options
 class TrainOptions:
-    model: str = "dcgan"
-    catalog: str = "catalog.db"
-    catalog_fingerprint: str = ""
-    labels: str | None = None              # label source; None = all ok faces, no conditions
-    attrs: list[str] = field(default_factory=list)   # tag groups to condition on
-    min_prob: float | None = None
-    common: list[str] = field(default_factory=list)
-    min_per_tag: int = 10
-    drop_rare: bool = False
-    drop_tags: list[str] = field(default_factory=list)   # tags left out by name (an experiment's shared set)
-    same_faces: bool = False               # keep only faces every source (labels + common) labels alike
-    split: str = "train"
-    size: int = 64
-    iters: int | None = None               # generator steps; or
-    epochs: float | None = None            # passes over the training faces
-    batch: int = 64
-    z_dim: int | None = None               # noise dimensions [the model's: 100; pix2pix 8]
-    ngf: int = 64
-    ndf: int = 64
-    deep: bool = False
-    backbone: str = "dcgan"                # --arch dcgan | resnet (SNGAN-style blocks); options.json's
-                                           # "arch" is the nets' constructor arguments
-    loss: str | None = None                # bce | hinge | wasserstein [the model's]
-    sn: str | None = None                  # spectral norm in none | d | g | both [the model's]
-    diffaug: str = ""                      # DiffAugment policy, e.g. "color,translation,cutout"
-    lr_g: float | None = None
-    lr_d: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    n_critic: int | None = None            # D steps per G step
-    gp_weight: float = 10.0
-    aux_weight: float = 1.0
-    # sketch models (pix2pix) only [the model's defaults]: None elsewhere
-    l1_weight: float | None = None         # L1 between the painting and the real face (pix2pix: 100)
-    ms_weight: float | None = None         # mode-seeking term (MSGAN) that keeps the noise in use
-    tag_swap: float | None = None          # share of fakes painted with other faces' tags (no L1 for them)
-    sketch_aug: bool | None = None         # hand-drawn-like augmentation of the training sketches
-    ema_beta: float = 0.995              # half-life ~140 steps: short CPU runs still get a current EMA
-    flip: bool = True
-    seed: int = 0
-    runs_dir: str = "runs"
-    cache_dir: str | None = None
-    log_every: int = 50
-    diag_every: int = 200
-    sample_every: int | None = None         # default: once per epoch
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    dwin_window: int = 200
-    device: str = "auto"                 # auto | cpu | cuda ...: options.json records the one that ran
-    precision: str = "auto"              # fp32 | bf16 (autocast) | auto: resolved when the run starts
-    tensorboard: bool = False
-    wandb: bool = False
-    progress: bool = True
-    experiment: str | None = None        # the experiment folder the run belongs to (its judge scores it)
+    model: str = option("dcgan", group="nets", shown=False)   # the command's name
+    catalog: str = option("catalog.db", "", "run", flag="db", convention="DbOption", path=True, unset=True,
+                          resumable=True)
+    catalog_fingerprint: str = option("", group="run", shown=False)
+    labels: str | None = option(None, "The label source read (manual, i2v, animeface, any imported name); "
+                                "unconditional models: which faces to use.", "data")  # None: all ok faces, no conditions
+    attrs: list[str] = option(help="Tag groups to condition on, comma-separated [conditional models: "
+                              "hair_color,eye_color].", group="data", factory=list)
+    min_prob: float | None = option(None, "Probabilistic sources: keep labels >= this.", "data")
+    common: list[str] = option(help="Keep only faces also labelled by these sources (comma-separated): same "
+                               "faces across label sources.", group="data", factory=list)
+    min_per_tag: int = option(10, "Refuse tags with fewer faces than this.", "data")
+    drop_rare: bool = option(False, "Leave rare tags (and their faces) out instead of refusing.", "data")
+    # tags left out by name (an experiment's shared set)
+    drop_tags: list[str] = option(group="data", factory=list, shown=False)
+    # keep only faces every source (labels + common) labels alike
+    same_faces: bool = option(False, group="data", shown=False)
+    split: str = option("train", group="data", shown=False)
+    size: int = option(64, "Image size: 32, 64 or 128.", "data")
+    iters: int | None = option(None, "Generator steps.", "optimiser", resumable=True)       # or
+    epochs: float | None = option(None, "Passes over the faces [default 10].", "optimiser", resumable=True)
+    batch: int = option(64, "Batch size (over all processes).", "optimiser")
+    z_dim: int | None = option(None, "Noise dimensions [the model's: {z_dim}].", "nets")
+    ngf: int = option(64, "Generator width.", "nets")
+    ndf: int = option(64, "Discriminator width.", "nets")
+    deep: bool = option(False, "Extra stride-1 conv per resolution (the study's 'DCGAN with extra layers'; "
+                        "--arch dcgan only).", "nets")
+    # --arch dcgan | resnet; options.json's "arch" is the nets' constructor arguments
+    backbone: str = option("dcgan", "Network backbone: dcgan (the study's) or resnet (SNGAN-style residual "
+                           "blocks).", "nets", flag="arch")
+    loss: str | None = option(None, "Adversarial loss: bce, hinge, or wasserstein (needs --sn d or wgan-gp) "
+                              "[the model's: {loss}].", "optimiser")
+    sn: str | None = option(None, "Spectral normalisation in none, d, g or both nets [the model's: {sn}].", "nets")
+    diffaug: str = option("", "DiffAugment policy applied to real and fake faces before D: a subset of "
+                          "color,translation,cutout [none].", "data", unset=True)
+    lr_g: float | None = option(None, "Generator learning rate.", "optimiser")
+    lr_d: float | None = option(None, "Discriminator learning rate.", "optimiser")
+    beta1: float | None = option(None, "Adam beta1.", "optimiser")
+    beta2: float | None = option(None, "Adam beta2.", "optimiser")
+    n_critic: int | None = option(None, "D steps per G step [wgan-gp: 5, else 1].", "optimiser")
+    gp_weight: float = option(10.0, "WGAN-GP gradient penalty weight.", "optimiser")
+    aux_weight: float = option(1.0, "Auxiliary classifier loss weight (acgan, reacgan, pix2pix with --labels).",
+                               "optimiser")
+    # (here: the models' own options, Loss.options)
+    # half-life ~140 steps: short CPU runs still get a current EMA
+    ema_beta: float = option(0.995, "EMA decay of G per step.", "optimiser")
+    flip: bool = option(True, "Random horizontal flips.", "data")
+    seed: int = option(0, "Random seed (init, noise, data order).", "run")
+    runs_dir: str = option("runs", "Where run folders go.", "run", path=True)
+    cache_dir: str | None = option(None, "Decoded-crop cache [~/.cache/animeface-gan-study].", "run", path=True,
+                                   resumable=True)
+    log_every: int = option(50, "metrics.csv row every N steps.", "run", resumable=True)
+    diag_every: int = option(200, "Mode-collapse diagnostics every N steps.", "run", resumable=True)
+    sample_every: int | None = option(None, "Sample grid every N steps [once per epoch].", "run",
+                                      resumable=True)
+    checkpoint_every: int = option(1000, "Checkpoint every N steps.", "run", resumable=True)
+    keep_checkpoints: int = option(3, group="run", shown=False, resumable=True)
+    dwin_window: int = option(200, group="run", shown=False)
+    # options.json records the device that ran
+    device: str = option("auto", "", "run", convention="DeviceOption", resumable=True)
+    # resolved when the run starts
+    precision: str = option("auto", "fp32, bf16 (autocast), or auto: bf16 where the GPU or CPU computes it "
+                            "natively (AVX512-BF16, AMX), else fp32.", "run", resumable=True)
+    tensorboard: bool = option(False, "Also log to TensorBoard (RUN/tensorboard).", "run", resumable=True)
+    wandb: bool = option(False, "Also log to Weights & Biases (offline unless WANDB_MODE=online).", "run",
+                         resumable=True)
+    progress: bool = option(True, "", "run", convention="ProgressOption", resumable=True)
+    # the experiment folder the run belongs to (its judge scores it)
+    experiment: str | None = option(None, group="run", shown=False)
 
     def __post_init__(self):
         cls = loss_class(self.model)
@@ -97,14 +133,13 @@ class TrainOptions:
             raise ValueError("--iters must be >= 0")
         if self.z_dim < (0 if cls.needs_sketch else 1):     # a sketch model may paint without noise
             raise ValueError(f"--z-dim must be at least {0 if cls.needs_sketch else 1}")
-        for name in SKETCH_OPTIONS:
-            if getattr(self, name) is not None and not cls.needs_sketch:
-                raise ValueError(f"--{name.replace('_', '-')} is for sketch models (pix2pix), not {self.model}")
-        for name in ("l1_weight", "ms_weight", "aux_weight"):
-            if (getattr(self, name) or 0) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
-        if self.tag_swap is not None and not 0 <= self.tag_swap <= 1:
-            raise ValueError("--tag-swap is a share: between 0 and 1")
+        for name, owners in MODEL_OPTIONS.items():
+            if getattr(self, name) is not None and name not in cls.options:
+                raise ValueError(f"{flag(name)} is for {' and '.join(o.options_are_for for o in owners)}, "
+                                 f"not {self.model}")
+        if self.aux_weight < 0:
+            raise ValueError("--aux-weight must be >= 0")
+        cls.check_options(self)
         unfit = [p for p in parse_policy(self.diffaug) if p not in cls.diffaug_policies]
         if unfit:
             raise ValueError(f"--diffaug {','.join(unfit)} does not fit {self.model}: it would move the face away "
@@ -134,15 +169,25 @@ class TrainOptions:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+FIELDS = {f.name: f for f in dataclasses.fields(TrainOptions)}
+# the models' own options, each with the loss classes that declare it
+MODEL_OPTIONS = {name: [loss for loss in dict.fromkeys(LOSSES.values()) if name in loss.options]
+                 for name in FIELDS if any(name in loss.options for loss in LOSSES.values())}
+
+
 def flag(name: str) -> str:
-    """The command-line spelling of a TrainOptions field."""
-    return "--" + {"backbone": "arch", "catalog": "db"}.get(name, name).replace("_", "-")
+    """The command-line spelling of a TrainOptions field (backbone: --arch, catalog: --db)."""
+    return "--" + (cli_name(FIELDS[name]) if name in FIELDS else name).replace("_", "-")
+
+
+def in_group(group: str) -> set[str]:
+    """The options of one group (train.option_fields.GROUPS)."""
+    return {name for name, f in FIELDS.items() if cli_of(f).group == group}
 
 
 # What a resumed run may change: where and how it runs, what it logs, and where it ends.
 # Everything else is the run: a different value is refused, never silently ignored.
-RESUMABLE = ("iters", "epochs", "catalog", "device", "precision", "progress", "log_every", "diag_every",
-             "sample_every", "checkpoint_every", "keep_checkpoints", "tensorboard", "wandb", "cache_dir")
+RESUMABLE = tuple(name for name, f in FIELDS.items() if cli_of(f).resumable)
 
 
 def resume_options(saved: dict, given: dict) -> tuple[TrainOptions, list[str]]:

@@ -1,13 +1,14 @@
 """`train experiment` and `train runs`: thin wrappers over train.experiment / train.run_index.
 
 `train experiment` reads each run spec ("MODEL:LABELS [train options]") with `train MODEL`'s own
-parser, so every option means and is checked exactly as there (one definition: TrainOptions),
-gathers them into one Plan and calls train.experiment."""
+parser, so every option means and is checked exactly as there (one definition: TrainOptions'
+fields), gathers them into one Plan and calls train.experiment."""
 
 from __future__ import annotations
 
 import json
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,9 +23,14 @@ from train.commands.eval import _judge_with_progress, _log, _print_eval, _print_
 from train.commands.train import parse_train_args, print_refused
 from train.data import DataError, RareTagsError
 from curate.taggers.classifier import JudgeError
-from train.losses import LOSSES
 from train.eval.metrics import WeightsError
-from train.options import RESUMABLE
+from train.eval.report import ReportError
+from train.experiment import (Configuration, ExperimentError, ExperimentStopped, Plan, catalog_changed, load_plan,
+                              new_folder, run_experiment, save_plan, share_faces)
+from train.losses import LOSSES
+from train.loop import TrainingStopped
+from train.options import RESUMABLE, TrainOptions
+from train.run_index import list_runs
 from train.runs import RunError
 from train.tag_counts import tag_counts_table
 
@@ -51,8 +57,6 @@ def split_specs(values: list[str]) -> list[str]:
 
 def parse_spec(spec: str, shared: list[str], catalog: str, progress: bool):
     """One run spec -> (its TrainOptions values without the seed). Raises ValueError naming it."""
-    from train.experiment import Configuration
-    from train.options import TrainOptions
     try:
         head, *args = shlex.split(spec)
     except ValueError as e:
@@ -90,7 +94,6 @@ def read_plan_file(path: Path) -> dict:
     plan.json, to repeat that experiment."""
     try:
         if path.suffix.lower() == ".toml":
-            import tomllib
             data = tomllib.loads(path.read_text())
         else:
             data = json.loads(path.read_text())
@@ -192,10 +195,6 @@ def experiment(
     report/); --resume FOLDER continues it (finished runs reused, interrupted ones resumed exactly) and
     rebuilds the report from scratch. --plan FILE reads the runs, seeds and options from a JSON or TOML
     file, or repeats an experiment from its plan.json."""
-    from train.experiment import ExperimentError, ExperimentStopped, new_folder, run_experiment, save_plan
-    from train.loop import TrainingStopped
-    from train.eval.report import ReportError
-
     folder = resume
     try:
         if resume is not None:
@@ -234,8 +233,6 @@ def experiment(
 def _resumed_plan(ctx: typer.Context, folder: Path, seeds: Optional[str], db: Path, progress: bool):
     """The plan of the experiment in `folder`, with what this command may change: where and how runs
     run (the overrides), more or other seeds, the catalog's path. Anything else is refused."""
-    from train.experiment import catalog_changed, load_plan
-
     plan = load_plan(folder)
     clash = [f"--{p.replace('_file', '').replace('_', '-')}" for p in
              ("run", "plan_file", "judge_labels", "judge_file", "n", "name", "out", "inception_weights")
@@ -261,8 +258,6 @@ def _new_plan(ctx: typer.Context, plan_file, run, seeds, db: Path, judge_labels,
               inception_weights, progress: bool):
     """A plan from the command line (and a plan file), every run spec read by its model's parser,
     with the faces and tags shared by every run decided on the catalog."""
-    from train.experiment import Plan, share_faces
-
     from_file = read_plan_file(plan_file) if plan_file else {}
     options = from_file.get("options", [])
     shared = (shlex.split(options) if isinstance(options, str) else list(options)) + list(ctx.args)
@@ -306,8 +301,6 @@ def runs_(
 ) -> None:
     """List run folders: model, labels, seed, the options that depart from the defaults, steps done of
     total, and the judge's figures when the run was evaluated."""
-    from train.run_index import list_runs
-
     if not runs_dir.is_dir():
         fail(f"{runs_dir}: no such folder")
     rows, problems = list_runs(runs_dir)

@@ -21,12 +21,10 @@ import json
 import math
 
 from train.losses import loss_class
-from train.options import TrainOptions, flag
+from train.options import TrainOptions, flag, in_group
 
-# Options that say where or how a run ran, not what it trained.
-NOT_CONFIGURATION = {"seed", "catalog", "catalog_fingerprint", "runs_dir", "cache_dir", "device", "precision",
-                     "progress", "log_every", "diag_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                     "dwin_window", "tensorboard", "wandb", "experiment"}
+# Options that say where or how a run ran, not what it trained (the seed among them).
+NOT_CONFIGURATION = in_group("run")
 # rules whose outcome a run folder records (its faces and classes)
 DATA_RULES = ("common", "same_faces", "min_per_tag", "drop_rare", "drop_tags")
 RULE = ("mean ± sample standard deviation over seeds; two configurations differ by more than the spread when "

@@ -1,7 +1,8 @@
 """Every model's loss, by name: the registry the options, the command line and the loop read.
 
 Adding a model is one new file here (a `Loss` subclass: its attributes, its D heads, its
-extra terms) and one entry below; the loop and the step do not change.
+extra terms, the options of its own in `options`) and one entry below; the loop, the step and
+the command line do not change.
 """
 
 from __future__ import annotations

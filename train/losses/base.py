@@ -3,7 +3,7 @@ sees, and the two objectives. The training step calls only `fake_inputs`, `d_los
 `g_loss`, so it never asks which model it trains.
 
 A model is a subclass that says, in class attributes, what it is (`conditional`,
-`d_condition`, `needs_sketch`, its defaults) and, through `d_heads` (or all of `arch`), which
+`d_condition`, `needs_sketch`, its defaults, its own options) and, through `d_heads` (or all of `arch`), which
 nets it needs; it adds its own terms in `d_extra` / `g_extra`.
 
 The loop hands every model the same things: the real batch (faces, their label vectors and,
@@ -50,6 +50,14 @@ class Loss:
     diffaug_policies = POLICIES   # the DiffAugment policies that make sense for the model
     # options a model sets when the command line leaves them out (the study's values)
     defaults = dict(loss="bce", sn="none", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, n_critic=1, z_dim=100)
+    # options of this model alone (name: train.option_fields.model_option), spliced into TrainOptions:
+    # offered by every `train <model>` command, refused for the models that do not declare them
+    options: dict = {}
+    options_are_for = ""    # who takes them, for that refusal ("sketch models (pix2pix)")
+
+    @classmethod
+    def check_options(cls, opts) -> None:
+        """Raise ValueError naming an option of this model whose value makes no sense."""
 
     @classmethod
     def takes_conditions(cls, opts) -> bool:

@@ -28,6 +28,7 @@ import torch
 
 from train.diagnostics import mean_pairwise_distance
 from train.models import pix2pix as nets
+from train.option_fields import model_option
 from train.sketch.augment import SketchAugment
 from train.sketch.hooks import SKETCH_EVALUATION
 from train.losses.acgan import aux_accuracy, aux_loss
@@ -57,6 +58,29 @@ class Pix2Pix(Loss):
     d_condition = True
     diffaug_policies = ("color",)   # translation and cutout would move the face away from its sketch
     defaults = dict(Loss.defaults, z_dim=8, l1_weight=100.0, ms_weight=0.1, tag_swap=0.3, sketch_aug=True)
+    options = {
+        # L1 between the painting and the real face
+        "l1_weight": model_option("float | None", f"pix2pix: weight of the L1 distance to the real face "
+                                  f"[{defaults['l1_weight']}]."),
+        # the mode-seeking term (MSGAN) that keeps the noise in use
+        "ms_weight": model_option("float | None", f"pix2pix: weight of the mode-seeking term that keeps the noise "
+                                  f"in use (MSGAN); 0 turns it off [{defaults['ms_weight']}]."),
+        # share of fakes painted with other faces' tags (no L1 for them)
+        "tag_swap": model_option("float | None", f"pix2pix with --labels: share of fakes painted with another "
+                                 f"face's tags, so tags are followed [{defaults['tag_swap']}]."),
+        # hand-drawn-like augmentation of the training sketches
+        "sketch_aug": model_option("bool | None", "pix2pix: make the training sketches look hand-drawn (line "
+                                   "width, pressure, gaps, jitter) [on].", group="data"),
+    }
+    options_are_for = "sketch models (pix2pix)"
+
+    @classmethod
+    def check_options(cls, opts) -> None:
+        for name in ("l1_weight", "ms_weight"):
+            if getattr(opts, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
+        if not 0 <= opts.tag_swap <= 1:
+            raise ValueError("--tag-swap is a share: between 0 and 1")
 
     @classmethod
     def takes_conditions(cls, opts) -> bool:
