@@ -22,7 +22,7 @@ from train.eval.metrics import inception_weights as check_weights
 from train.eval.report import ReportError, build_report
 from train.eval.score import evaluation_of, score_run
 from train.experiment import experiment_judge
-from train.runs import RunError, load_run
+from train.runs import RunError, load_run, safe_slug
 
 console = make_console(stderr=True)
 # The project's real hand drawings sit in ../shared beside a checkout: found from the working
@@ -68,12 +68,18 @@ def _print_scores(judge) -> None:
     console.print(table)
 
 
+def faces_text(counts: dict) -> str:
+    """{'train': 945, 'val': 120, 'test': 130} -> "945 train, 120 val, 130 test faces"."""
+    return ", ".join(f"{n} {split}" for split, n in counts.items()) + " faces"
+
+
 @app.command()
 def judge(
     db: DbOption = Path(DEFAULT_DB),
     labels: Annotated[str, labels_option("The label source it learns (its train split; scored on its test "
                                          "split).")] = "manual",
-    out: Annotated[Optional[Path], out_option("Judge file [judges/<labels>.pt].")] = None,
+    out: Annotated[Optional[Path], out_option("Judge file [judges/<labels>.pt], the source's name made safe "
+                                              "as a file name.")] = None,
     size: Annotated[int, typer.Option(help="Input size; generated faces are resized to it.")] = 32,
     epochs: Annotated[int, typer.Option(help="Passes over the train split (the best epoch on val is kept).")] = 10,
     width: Annotated[int, typer.Option(help="Channels of the first conv stage.")] = 16,
@@ -86,7 +92,7 @@ def judge(
     """Train the attribute classifier that scores generated faces; prints its real test accuracy (the ceiling)."""
     if size < 8 or epochs < 1 or width < 1 or batch < 2:
         fail("--size must be >= 8, --epochs and --width >= 1, --batch >= 2")
-    out = out or Path("judges") / f"{labels}.pt"
+    out = out or Path("judges") / f"{safe_slug(labels, 'labels')}.pt"    # a source name is never a path
     options = JudgeOptions(source=labels, size=size, width=width, epochs=epochs, batch=batch, lr=lr, seed=seed,
                            catalog=str(db))
     try:
@@ -99,7 +105,7 @@ def judge(
         typer.echo(json.dumps({"judge": str(out), "labels": labels, "scores": j.scores}, indent=2, default=float))
         return
     _print_scores(j)
-    console.print(f"{j.scores['faces']} faces, {j.scores['seconds']} s")
+    console.print(f"{faces_text(j.scores['faces'])}, {j.scores['seconds']} s")
     typer.echo(str(out))
 
 
