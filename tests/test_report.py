@@ -134,3 +134,31 @@ def test_sample_grids_are_enlarged_and_their_rows_labelled(tiny_runs, tmp_path):
     assert r.exit_code == 0, r.output
     img = np.asarray(Image.open(out).convert("L"))
     assert img.shape[0] > (34 + 2) * 2 and (img[:20] < 128).any()      # the tags written above
+
+
+def test_eval_is_offline_unless_asked_and_says_why_once_in_full(tiny_runs, tmp_path, monkeypatch):
+    """No download is tried without --download (nor by an experiment's evaluations); the skip is
+    said once, whole, with how to enable it; no line of `train eval` is cut short."""
+    from train.eval import evaluate as E
+    from train.eval import metrics as M
+    from train.eval.score import score_run
+    (run_a, run_b), _, judge_path, db = tiny_runs
+    tried = []
+
+    def fetch(*args, **kw):
+        tried.append(args)
+        raise M.WeightsUnavailable("offline")
+    monkeypatch.setattr(M, "fetch", fetch)
+    monkeypatch.setattr(M, "default_cache_dir", lambda: tmp_path / "empty-cache")
+    monkeypatch.setattr(E, "SKIPS_TOLD", set(), raising=False)
+    monkeypatch.setenv("COLUMNS", "60")
+    r = runner.invoke(app, ["eval", str(run_a), "--judge", str(judge_path), "--n", "8", "--per-class", "2"])
+    assert r.exit_code == 0, r.output
+    assert not tried and "…" not in r.output
+    said = [line for line in r.output.splitlines() if "Inception FID/KID skipped" in line]
+    assert len(said) == 1 and "--inception-weights FILE" in said[0] and "--download" in said[0]
+    logged = []
+    with Catalog(db) as cat:     # as `train experiment` evaluates its runs, one after another
+        for run in (run_a, run_b):
+            score_run(run, judge_path, cat, n=8, per_class=2, log=logged.append)
+    assert not tried and not any("Inception" in m for m in logged)

@@ -125,8 +125,11 @@ def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed:
     if inception_weights is not None:
         check_weights(inception_weights)    # a bad file fails now, not after generating
     db = db or Path(run.options.get("catalog") or j.options.catalog or DEFAULT_DB)
+    # transient: each stage is printed whole by log(); the bar's last line, cut to the terminal's
+    # width, would say it again cut short
     with _open(db) as catalog, Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
-                                        TimeElapsedColumn(), console=console, disable=not show) as bar:
+                                        TimeElapsedColumn(), console=console, disable=not show,
+                                        transient=True) as bar:
         stage = bar.add_task("evaluating", total=None)
 
         def log(message: str) -> None:   # each stage of the evaluation is a step of the bar
@@ -181,8 +184,9 @@ def eval_(
     per_class: Annotated[int, typer.Option(help="Generated faces per hair colour for intra-class FID.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of noise and conditions.")] = 0,
     inception_weights: Annotated[Optional[Path], typer.Option(help="InceptionV3 weights (torch-fidelity's .pth) "
-                                                              "[torch-fidelity's download, cached]")] = None,
-    download: Annotated[bool, typer.Option(help="Download Inception weights when not cached.")] = True,
+                                                              "[the cached download, see --download]")] = None,
+    download: Annotated[bool, typer.Option(help="Download the Inception weights (once, into torch's cache) when "
+                                           "not cached; without them Inception FID/KID is skipped.")] = False,
     progress: ProgressOption = True,
     as_json: JsonOption = False,
     drawings: Annotated[Optional[Path], typer.Option(help="Sketch runs: a folder of real hand drawings to paint "

@@ -34,6 +34,7 @@ from train.runs import Run
 from train.sampling import generate
 
 DIVERSITY_MAX = 2000       # pairwise distances on at most this many samples (N² memory)
+SKIPS_TOLD: set[str] = set()   # why Inception FID/KID was skipped, as said already in this process
 
 
 def run_conditions(run: Run, wanted: list[dict]) -> tuple[list[dict], int]:
@@ -61,7 +62,7 @@ def run_conditions(run: Run, wanted: list[dict]) -> tuple[list[dict], int]:
 
 def evaluate_run(run: Run, judge: Judge, catalog: Catalog, n: int = 10000, seed: int = 0,
                  per_class: int = 500, min_class: int = 20, inception_weights: str | Path | None = None,
-                 download: bool = True, log=print) -> dict:
+                 download: bool = False, log=print) -> dict:
     """All metrics of one run as a plain dict (see the module docstring)."""
     if n < 2:
         raise ValueError(f"--n must be at least 2, not {n}")
@@ -168,7 +169,9 @@ def inception_metrics(fake: torch.Tensor, real_train: LabelledSet, real_test: La
     try:
         path = M.inception_weights(weights, download=download)
     except M.WeightsUnavailable as e:
-        log(f"Inception FID/KID skipped: {e}")
+        if str(e) not in SKIPS_TOLD:      # an experiment evaluates many runs: said once, not once a run
+            SKIPS_TOLD.add(str(e))
+            log(f"Inception FID/KID skipped: {e}")
         return {"skipped": str(e)}
     extractor = M.InceptionFeatures(path)
     log(f"Inception features of {len(fake)} fakes and {len(real_train.images)} + {len(real_test.images)} real faces")

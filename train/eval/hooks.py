@@ -32,7 +32,7 @@ class EvalSettings:
     seed: int = 0                                   # noise and conditions
     per_class: int = 500                            # generated faces per tag for intra-class FID
     inception_weights: str | Path | None = None     # InceptionV3 weights, else the cached download
-    download: bool = True                           # download them when not cached
+    download: bool = False                          # download them when not cached (only when asked)
     drawings: str | Path | None = None              # a folder of hand drawings, for models that paint them
 
 

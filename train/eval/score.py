@@ -25,7 +25,7 @@ def evaluation_of(run: Run) -> Evaluation:
 
 
 def score_run(run_dir: str | Path, judge_path: str | Path, catalog: Catalog, n: int = 10000, seed: int = 0,
-              per_class: int = 500, inception_weights: str | Path | None = None, download: bool = True,
+              per_class: int = 500, inception_weights: str | Path | None = None, download: bool = False,
               log=print, drawings: str | Path | None = None) -> dict:
     """Evaluate the run folder with the judge file and write its eval.json, which records the
     judge's path (so a rerun of an experiment knows the evaluation is current). The run's model

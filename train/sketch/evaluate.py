@@ -76,7 +76,7 @@ def hwc(images: torch.Tensor) -> np.ndarray:
 
 
 def evaluate_sketch_run(run: Run, judge: Judge, catalog: Catalog, seed: int = 0, rounds: int = 3,
-                        drawings: Path | None = None, inception_weights=None, download: bool = True,
+                        drawings: Path | None = None, inception_weights=None, download: bool = False,
                         log=print) -> dict:
     """All metrics of one sketch run as a plain dict (see the module docstring)."""
     started = time.time()
