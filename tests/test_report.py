@@ -162,3 +162,40 @@ def test_eval_is_offline_unless_asked_and_says_why_once_in_full(tiny_runs, tmp_p
         for run in (run_a, run_b):
             score_run(run, judge_path, cat, n=8, per_class=2, log=logged.append)
     assert not tried and not any("Inception" in m for m in logged)
+
+
+EVIL = ["<img src=x onerror=alert(1)>", "[x](javascript:alert(1))"]
+
+
+def test_names_reach_report_md_as_text_never_as_markup(tiny_runs, tmp_path):
+    """Label sources and run folders named like HTML or a link are shown in report.md as the
+    characters they are (the one Markdown rule, curate.text.markdown_text), as index.html does."""
+    (run_a, run_b), _, judge_path, _ = tiny_runs
+    runs = []
+    for run, evil in zip((run_a, run_b), EVIL):
+        assert runner.invoke(app, ["eval", str(run), "--judge", str(judge_path), "--n", "8", "--per-class", "2",
+                                   "--no-download"]).exit_code == 0
+        options = json.loads((run / "options.json").read_text())
+        options["labels"] = evil
+        (run / "options.json").write_text(json.dumps(options))
+        runs.append(run.rename(run.parent / evil))
+    out = tmp_path / "report"
+    r = runner.invoke(app, ["compare", *map(str, runs), "-o", str(out), "--db", str(tmp_path / "none.db")])
+    assert r.exit_code == 0, r.output
+    md = (out / "report.md").read_text()
+    assert "<img" not in md and "](javascript" not in md and "[x]" not in md
+    assert "&#60;img src=x onerror=alert(1)&#62;" in md and "&#91;x&#93;(javascript:alert(1))" in md
+    for png in re.findall(r"\]\(([^)]+\.png)\)", md):      # every picture link still points at its file
+        assert (out / png).is_file()
+    page = (out / "index.html").read_text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_markdown_text_is_the_apps_rule_and_keeps_line_start_escaped():
+    from curate.text import MID_LINE, markdown_text
+    from label_app.safe_text import md
+    for text in EVIL + ["1. a", "- b", "see http://x.y and www.z.com, a@b"]:
+        assert md(text) == markdown_text(text)
+    assert markdown_text("- x: (y)", MID_LINE) == "&#45; x: (y)"
+    assert markdown_text("12. x", MID_LINE) == "12&#46; x" and markdown_text("a.b", MID_LINE) == "a.b"
+    assert markdown_text("a|b*c_d`e", MID_LINE) == "a&#124;b&#42;c&#95;d&#96;e"

@@ -26,7 +26,7 @@ from train.eval.report_pages import (ReportError, Section, prepare_out_dir, run_
                                      write_markdown)
 from train.eval.score import evaluation_of
 from train.eval.spread import RULE, Group, group_runs, summarise
-from train.runs import Run, load_run
+from train.runs import Run, load_run, safe_slug
 
 NOT_CURVES = ("time", "seconds", "epoch", "kimg", "images_per_s")   # bookkeeping, not training signals
 
@@ -187,7 +187,7 @@ def curves(runs: list[Run], path: Path, max_panels: int = 12) -> Path | None:
 def agreement_section(catalog, reference: str, sources: list[str], out_dir: Path) -> Section:
     table = [["sources", "group", "faces", "accuracy", "Cohen's kappa"]]
     images = []
-    for src in sources:
+    for k, src in enumerate(sources):
         if src == reference:
             continue
         result = agreement(catalog, reference, src)
@@ -195,7 +195,7 @@ def agreement_section(catalog, reference: str, sources: list[str], out_dir: Path
             table.append([f"{reference} vs {src}", g.group, str(g.n), _pct(g.accuracy), _num(g.kappa)])
         if result.groups:
             images.append((f"{reference} (rows) vs {src} (columns)",
-                           plot_confusions(result, out_dir / f"agreement_{reference}_{src}.png")))
+                           plot_confusions(result, out_dir / f"agreement_{k}_{safe_slug(src, 'labels')}.png")))
     text = (f"How often each training label source agrees with the judge's source ({reference}) on the faces "
             f"both labelled.") if len(table) > 1 else f"Every run used the judge's own label source ({reference})."
     return Section("Label agreement", text, table if len(table) > 1 else None, images)
@@ -329,7 +329,7 @@ def samples_section(groups: list[Group], runs: list[Run], evals: list[dict], gro
     for k, g in enumerate(groups):
         run = runs[g.members[0]]
         grids.append((f"{g.name} (seed {g.seeds[0]}: {run.dir.name})", evaluation_of(run).sample_grid(
-            run, group, tags, out_dir / f"samples_{k}_{run.dir.name}.png", seed)))
+            run, group, tags, out_dir / f"samples_{k}_{safe_slug(run.dir.name, 'run')}.png", seed)))
     return Section("Samples", (f"Rows: {', '.join(short_tag(t) for t in tags)} (the same noise in every "
                                f"row and every configuration; " if tags else "Random samples (") +
                    "each configuration's first seed).", images=grids)

@@ -10,6 +10,8 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curate.text import MID_LINE, markdown_text
+
 from train.runs import Run
 
 
@@ -57,19 +59,26 @@ def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
+def _md(text: str) -> str:
+    """Every string of report.md (names from runs, catalogs and people among them) as text,
+    never as Markdown or HTML: the one Markdown rule (curate.text.markdown_text); characters
+    that mean nothing inside a line stay as they are, for people who read the file raw."""
+    return markdown_text(text, MID_LINE)
+
+
 def write_markdown(title: str, sections: list[Section], path: Path) -> Path:
-    lines = [f"# {title}", ""]
+    lines = [f"# {_md(title)}", ""]
     for s in sections:
-        lines += [f"## {s.title}", ""]
+        lines += [f"## {_md(s.title)}", ""]
         if s.text:
-            lines += [s.text, ""]
+            lines += [_md(s.text), ""]
         if s.table:
-            lines.append("| " + " | ".join(s.table[0]) + " |")
+            lines.append("| " + " | ".join(_md(c) for c in s.table[0]) + " |")
             lines.append("|" + "---|" * len(s.table[0]))
-            lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in s.table[1:]]
+            lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in s.table[1:]]
             lines.append("")
-        for caption, png in s.images:
-            lines += [f"![{caption}]({png.name})" + (f"  \n*{caption}*" if caption else ""), ""]
+        for caption, png in s.images:   # png names are the report's own (safe_slug'd where from a name)
+            lines += [f"![{_md(caption)}]({png.name})" + (f"  \n*{_md(caption)}*" if caption else ""), ""]
     path.write_text("\n".join(lines))
     return path
 
