@@ -38,11 +38,21 @@ def visible(name: object) -> str:
     return str(name).translate(_VISIBLE)
 
 
+def _opens_block(text: str) -> int | None:
+    """Where `text` would open a block if it started a line: `- x`, `+ x`, `# x`, `---`, `1. x`,
+    `1) x` (the index of the marker), else None."""
+    lead = len(text) - len(text.lstrip("0123456789"))
+    if lead >= len(text) or (lead and text[lead] not in ".)"):
+        return None
+    after = text[lead + 1:lead + 2]
+    return lead if after in ("", " ", "\t") or (not lead and after == text[lead]) else None
+
+
 def markdown_text(text: object, keep: frozenset[str] | str = frozenset()) -> str:
     """`text` as Markdown (or HTML) that shows it as it is, on one line. `keep`: special
     characters written as they are (e.g. MID_LINE, for text that never starts a line on its
-    own), except where the text starts (a heading, list or quote there)."""
+    own), except a marker that would open a list, heading or rule where the text starts."""
     text = AUTOLINK.sub(WORD_JOINER, str(text))
-    start = len(text) - len(text.lstrip("0123456789"))     # "1." and "1)" start a list too
-    return "".join(f"&#{ord(c)};" if c in MARKDOWN_SPECIAL and (c not in keep or i <= start)
+    marker = _opens_block(text) if keep else None
+    return "".join(f"&#{ord(c)};" if c in MARKDOWN_SPECIAL and (c not in keep or i == marker)
                    else " " if c in "\r\n" else c for i, c in enumerate(text))

@@ -196,6 +196,38 @@ def test_markdown_text_is_the_apps_rule_and_keeps_line_start_escaped():
     from label_app.safe_text import md
     for text in EVIL + ["1. a", "- b", "see http://x.y and www.z.com, a@b"]:
         assert md(text) == markdown_text(text)
-    assert markdown_text("- x: (y)", MID_LINE) == "&#45; x: (y)"
-    assert markdown_text("12. x", MID_LINE) == "12&#46; x" and markdown_text("a.b", MID_LINE) == "a.b"
+    assert markdown_text("- x: (y)", MID_LINE) == "&#45; x: (y)" and markdown_text("--- ", MID_LINE) == "&#45;-- "
+    assert markdown_text("12. x", MID_LINE) == "12&#46; x" and markdown_text("62.5%", MID_LINE) == "62.5%"
+    assert markdown_text("-0.5", MID_LINE) == "-0.5" and markdown_text("00001-x", MID_LINE) == "00001-x"
     assert markdown_text("a|b*c_d`e", MID_LINE) == "a&#124;b&#42;c&#95;d&#96;e"
+
+
+def test_report_opens_with_the_verdict_and_the_warnings(tiny_runs, tmp_path):
+    """The answer first: the verdict over label sources trained alike (here one seed each: no
+    verdict, and why), the warnings right under it, both on the terminal too; short names,
+    every option folded below, an arrow on every figure's column; a short title."""
+    import shutil
+    (run_a, _), _, judge_path, _ = tiny_runs
+    assert runner.invoke(app, ["eval", str(run_a), "--judge", str(judge_path), "--n", "8", "--per-class", "2",
+                               "--no-download"]).exit_code == 0
+    other = shutil.copytree(run_a, run_a.parent / "00009-acgan-i2v")      # the same training, other labels
+    options = json.loads((other / "options.json").read_text())
+    (other / "options.json").write_text(json.dumps(dict(options, labels="i2v", seed=1)))
+    out = tmp_path / "report"
+    r = runner.invoke(app, ["compare", str(run_a), str(other), "-o", str(out), "--db", str(tmp_path / "none.db")])
+    assert r.exit_code == 0, r.output
+    assert ("verdict: acgan · manual vs acgan · i2v: no verdict is possible with 1 seed: it needs at least 2 "
+            "(better 3) seeds per configuration.") in r.output
+    assert f"warning: acgan · manual (seed 0, {run_a.name}): 4 steps is too few at 32 px" in r.output
+    md = (out / "report.md").read_text()
+    assert md.startswith("# Comparison of 2 configurations (2 runs)\n")
+    headings = re.findall(r"^## (.+)$", md, re.M)
+    assert headings[:3] == ["Verdict", "Warnings", "Configurations over seeds"]
+    assert "- ⚠ acgan · manual (seed 0, " in md and "judge FID ↓" in md and "judge acc. hair&#95;color ↑" in md
+    assert "- acgan · i2v: --attrs hair&#95;color,eye&#95;color" in md
+    page = (out / "index.html").read_text()
+    assert page.index("<h2>Verdict</h2>") < page.index("<h2>Warnings</h2>") < page.index("<h2>Configurations over")
+    assert "<details><summary>Configurations: every option</summary>" in page and "<li>acgan · i2v: --attrs" in page
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["verdict"]["sentences"][0].startswith("acgan · manual vs acgan · i2v: no verdict")
+    assert any("too few" in w for w in summary["warnings"]) and "judge FID" in summary["table"][0]

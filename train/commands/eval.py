@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from db import DEFAULT_DB, Catalog, CatalogError
+from curate.text import visible
 from curate.conventions import DbOption, JsonOption, ProgressOption, labels_option, make_console, n_option, out_option
 
 from train.app import app, fail
@@ -40,6 +41,11 @@ def default_drawings() -> Path | None:
 
 def _log(message: str) -> None:
     console.print(message, style="dim")
+
+
+def _tell(line: str) -> None:
+    """The report's verdict and, loudly, its warnings (names in them shown as text: curate.text.visible)."""
+    console.print(visible(line), style="bold red" if line.startswith("warning:") else "bold")
 
 
 def _open(db: Path) -> Catalog:
@@ -231,7 +237,8 @@ def compare(
         db = db or Path(first.options.get("catalog") or DEFAULT_DB)
         catalog = _open(db) if db.exists() else None
         try:
-            page, md = build_report(runs, out, catalog=catalog, seed=seed, log=_log, overwrite=overwrite)
+            page, md = build_report(runs, out, catalog=catalog, seed=seed, log=_log, overwrite=overwrite,
+                                    tell=_tell)
         finally:
             if catalog is not None:
                 catalog.close()

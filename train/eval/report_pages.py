@@ -26,6 +26,7 @@ class Section:
     table: list[list[str]] | None = None              # first row = header
     images: list[tuple[str, Path]] = field(default_factory=list)   # (caption, png)
     collapsed: bool = False                           # HTML: folded under its title
+    items: list[str] = field(default_factory=list)    # a list, after the text
     reference_rows: int = 0                           # the table's last rows are references (shaded)
 
 
@@ -72,6 +73,8 @@ def write_markdown(title: str, sections: list[Section], path: Path) -> Path:
         lines += [f"## {_md(s.title)}", ""]
         if s.text:
             lines += [_md(s.text), ""]
+        if s.items:
+            lines += [f"- {_md(item)}" for item in s.items] + [""]
         if s.table:
             lines.append("| " + " | ".join(_md(c) for c in s.table[0]) + " |")
             lines.append("|" + "---|" * len(s.table[0]))
@@ -103,6 +106,8 @@ def write_html(title: str, sections: list[Section], path: Path, samples_side_by_
         parts.append(f"<details><summary>{e(s.title)}</summary>" if s.collapsed else f"<h2>{e(s.title)}</h2>")
         if s.text:
             parts.append(f"<p>{e(s.text)}</p>")
+        if s.items:
+            parts.append("<ul>" + "".join(f"<li>{e(item)}</li>" for item in s.items) + "</ul>")
         if s.table:
             parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in s.table[0]) + "</tr>")
             body = s.table[1:]
