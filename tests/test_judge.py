@@ -106,6 +106,24 @@ def test_judge_default_file_stays_in_judges_and_counts_faces_in_words(tiny_catal
     assert "{" not in r.output and re.search(r"\d+ train, \d+ val, \d+ test faces", r.output)
 
 
+def test_judge_and_eval_take_the_shared_device_option(tiny_catalog, tmp_path):
+    """--device as every command spells it (curate.conventions): a device this machine lacks or a
+    bad name is one line, before anything is trained or scored."""
+    out = tmp_path / "j.pt"
+    r = runner.invoke(app, ["judge", "--db", str(tiny_catalog), "-o", str(out), "--size", "16", "--width", "4",
+                            "--epochs", "1", "--batch", "8", "--no-progress", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert load_judge(out).device == torch.device("cpu")
+    for command in (["judge", "--db", str(tiny_catalog), "-o", str(tmp_path / "k.pt")],
+                    ["eval", str(tmp_path / "no-run"), "--judge", str(out)]):
+        r = runner.invoke(app, [*command, "--device", "tpu:7"])
+        assert r.exit_code == 2 and "--device 'tpu:7': expected auto, cpu, cuda or cuda:N" in r.output, r.output
+        if not torch.cuda.is_available():
+            r = runner.invoke(app, [*command, "--device", "cuda"])
+            assert r.exit_code == 2 and "sees no CUDA GPU" in r.output
+    assert not (tmp_path / "k.pt").exists()
+
+
 def test_judge_cli_errors(tiny_catalog, tmp_path):
     r = runner.invoke(app, ["judge", "--db", str(tmp_path / "none.db")])
     assert r.exit_code == 2 and "no catalog" in r.output

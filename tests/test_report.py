@@ -51,7 +51,7 @@ def test_eval_then_compare_builds_a_self_contained_report(tiny_runs, tmp_path):
     assert result["floor"]["judge_fid"] >= 0 and result["judge_fid"] >= 0
     # ... the other through the CLI.
     r = runner.invoke(app, ["eval", str(run_b), "--judge", str(judge_path), "--n", "24", "--per-class", "4",
-                            "--no-download"])
+                            "--no-download", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert "skipped" in r.output and "24 generated faces" in r.output
     ev = json.loads((run_b / "eval.json").read_text())

@@ -14,7 +14,8 @@ from rich.table import Table
 
 from db import DEFAULT_DB, Catalog, CatalogError
 from curate.text import visible
-from curate.conventions import DbOption, JsonOption, ProgressOption, labels_option, make_console, n_option, out_option
+from curate.conventions import (DbOption, DeviceOption, JsonOption, ProgressOption, labels_option, make_console,
+                                n_option, out_option, resolve_device)
 
 from train.app import app, fail
 from curate.taggers.classifier import JudgeError, JudgeOptions, load_judge, train_judge
@@ -52,12 +53,12 @@ def _open(db: Path) -> Catalog:
     return Catalog(db, create=False)
 
 
-def _judge_with_progress(catalog: Catalog, options: JudgeOptions, show: bool = True):
+def _judge_with_progress(catalog: Catalog, options: JudgeOptions, show: bool = True, device: str = "cpu"):
     with Progress(TextColumn("judge"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
                   TextColumn("val acc. {task.fields[acc]}"), TimeElapsedColumn(), console=console,
                   disable=not show) as bar:
         task = bar.add_task("judge", total=options.epochs, acc="–")
-        return train_judge(catalog, options,
+        return train_judge(catalog, options, device=device,
                            progress=lambda e, n, acc: bar.update(task, completed=e, acc=f"{acc:.1%}"))
 
 
@@ -92,6 +93,7 @@ def judge(
     batch: Annotated[int, typer.Option(help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle).")] = 2e-3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOption = "auto",
     progress: ProgressOption = True,
     as_json: JsonOption = False,
 ) -> None:
@@ -103,7 +105,7 @@ def judge(
                            catalog=str(db))
     try:
         with _open(db) as catalog:
-            j = _judge_with_progress(catalog, options, progress)
+            j = _judge_with_progress(catalog, options, progress, resolve_device(device))
     except (JudgeError, CatalogError) as e:
         fail(str(e))
     j.save(out)
@@ -125,7 +127,7 @@ def find_judge(run_dir: Path) -> tuple[Path, str]:
 
 def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed: int, per_class: int,
               inception_weights: Optional[Path], download: bool, show: bool = True, as_json: bool = False,
-              drawings: Optional[Path] = None) -> dict:
+              drawings: Optional[Path] = None, device: str = "cpu") -> dict:
     run = load_run(run_dir)
     j = load_judge(judge_path)           # a missing or bad judge fails now, before anything else
     if inception_weights is not None:
@@ -142,7 +144,8 @@ def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed:
             _log(message)
             bar.update(stage, description=message)
         result = score_run(run_dir, judge_path, catalog, n=n, seed=seed, per_class=per_class,
-                           inception_weights=inception_weights, download=download, log=log, drawings=drawings)
+                           inception_weights=inception_weights, download=download, log=log, drawings=drawings,
+                           device=device)
     console.print(f"wrote {run_dir / 'eval.json'}")
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=float))
@@ -198,6 +201,7 @@ def eval_(
     drawings: Annotated[Optional[Path], typer.Option(help="Sketch runs: a folder of real hand drawings to paint "
                                                      "and score too [../shared/data/sketches when it "
                                                      "exists].")] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Score a run's generator (judge accuracy, FID/KID, intra-class FID, diversity); writes RUN/eval.json.
     A sketch run (pix2pix) is scored on the test split's sketches instead: fidelity to the sketch
@@ -210,7 +214,8 @@ def eval_(
         if judge_file is None:
             judge_file, why = find_judge(run)
             console.print(f"judge: {judge_file} ({why})")
-        _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download, progress, as_json, drawings)
+        _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download, progress, as_json, drawings,
+                  resolve_device(device))
     except (RunError, JudgeError, WeightsError, CatalogError, ValueError) as e:
         fail(str(e))
 
