@@ -50,7 +50,8 @@ def test_verdict_pairs_label_sources_trained_alike_and_says_what_it_means():
         ["manual vs i2v", "judge acc. hair_color ↑", "acgan · manual: 91% (90% to 92%)",
          "acgan · i2v: 81% (80% to 82%)", "yes"],
         ["manual vs i2v", "judge FID ↓", "acgan · manual: 7.0 (6.0 to 8.0)", "acgan · i2v: 8.0 (7.0 to 9.0)", "no"],
-        ["manual vs i2v", "near-dup. ↓", "acgan · manual: 1% (1% to 1%)", "acgan · i2v: 1% (1% to 1%)", "no"]]
+        ["manual vs i2v", "near-dup. ↓", "acgan · manual: 1% (1% to 1%)", "acgan · i2v: 1% (1% to 1%)",
+         "no (equal means)"]]
     # the other way round: i2v better on FID beyond the spread, with 3 and 2 seeds
     figures[1] = {"judge acc. hair_color": [0.90, 0.91], "judge FID": [2.0, 3.0]}
     v = verdict(names, labels, alike, figures, KINDS, fmt)

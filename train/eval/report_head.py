@@ -49,7 +49,8 @@ def report_head(groups: list[Group], runs: list[Run], evals: list[dict],
     decided = len(found.rows) > 1
     sections = [
         Section("Verdict", f"Which label source is better, pair by pair of configurations trained alike (the same "
-                f"model and options but the labels); ↑ higher is better, ↓ lower is better. Rule: {VERDICT_RULE}."
+                f"model and options but the labels); ↑ higher is better, ↓ lower is better. Rule: {VERDICT_RULE} "
+                f"(stricter than the tables' mean ± std below)."
                 + (" Below: every figure of every pair." if decided else ""),
                 found.rows if decided else None, items=found.sentences),
         Section("Warnings", "" if warnings else "None: every run looks worth comparing.",

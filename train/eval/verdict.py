@@ -116,8 +116,8 @@ def verdict(names: list[str], labels: list[str | None], alike: list[str], figure
                 order = (i, j) if first == 0 else (j, i)
                 rows.append([f"{labels[i] or 'unconditional'} vs {labels[j] or 'unconditional'}", with_arrow(c.figure)]
                             + [f"{names[k]}: {_values(figures[k][c.figure], fmt, kinds[c.figure])}" for k in order]
-                            + [("yes" if c.beyond else "no") if c.decidable else
-                               f"no verdict (needs {MIN_SEEDS}+ seeds)"])
+                            + [("yes" if c.beyond else "no" if c.better is not None else "no (equal means)")
+                               if c.decidable else f"no verdict (needs {MIN_SEEDS}+ seeds)"])
     if not sentences:
         sentences.append("No two configurations differ only in their label source: nothing for the verdict to "
                          "compare (the tables below compare every configuration).")
