@@ -1,13 +1,15 @@
 """`train compare`: one report over several evaluated runs, as `index.html` (self-contained,
 pictures embedded as base64) and `report.md` (pictures beside it as PNG files).
 
-Sections: one row per configuration with the mean ± std of every metric over its seeds and
-the differences larger than that spread (train.eval.spread), every run's metrics with the judge's
-real-test ceiling and the real-vs-real floor, per-tag judge accuracy bars, per-condition
-sample grids side by side, each model's own section (its evaluation hook, train.eval.hooks),
-loss and diagnostic curves from each run's metrics.csv, and the agreement of the label sources
-the runs were trained on with the judge's source. A run's sample grid is its model's too. The
-pages and the folder: train.eval.report_pages.
+Sections: first the verdict and the warnings (train.eval.report_head: which label source is
+better, and the runs not worth comparing), then one row per configuration with the mean ± std
+of every metric over its seeds and the differences larger than that spread (train.eval.spread),
+every configuration's options (folded), every run's metrics with the judge's real-test ceiling
+and the real-vs-real floor, per-tag judge accuracy bars, per-condition sample grids side by
+side, each model's own section (its evaluation hook, train.eval.hooks), loss and diagnostic
+curves from each run's metrics.csv, and the agreement of the label sources the runs were
+trained on with the judge's source. A run's sample grid is its model's too. The pages and the
+folder: train.eval.report_pages.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from train.eval.report_pages import (ReportError, Section, prepare_out_dir, run_
                                      write_markdown)
 from train.eval.report_head import Head, arrowed, options_section, report_head, without_arrows
 from train.eval.score import evaluation_of
-from train.eval.verdict import VERDICT_RULE
 from train.eval.spread import RULE, Group, group_runs, summarise
+from train.eval.verdict import VERDICT_RULE
 from train.runs import Run, load_run, safe_slug
 
 NOT_CURVES = ("time", "seconds", "epoch", "kimg", "images_per_s")   # bookkeeping, not training signals

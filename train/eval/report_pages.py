@@ -1,5 +1,6 @@
 """The report's pages and folder: its sections written as `report.md` (pictures beside it) and as a
-self-contained `index.html` (pictures embedded; every string from runs and catalogs escaped),
+self-contained `index.html` (pictures embedded), every string from runs and catalogs shown as
+text in both (curate.text.markdown_text for the one, html.escape for the other),
 into a folder that never mixes with an older report; and how the pages name runs and tags, for
 every section, a model's own (train.eval.hooks) included."""
 
