@@ -98,8 +98,8 @@ def test_spread_rule_and_grouping_of_run_folders_written_by_af5c202():
     groups = group_runs(runs)
     assert [g.members for g in groups] == [[0, 1], [2], [3, 4, 5], [6]]
     assert [g.seeds for g in groups] == [[0, 1], [0], [0, 1, 2], [0]]
-    assert groups[0].name == "acgan:manual --no-deep --loss bce --sn none --diffaug none"
-    assert groups[3].name == "cgan-pd:manual --deep --loss hinge --sn d --diffaug translation,cutout"
+    assert groups[0].name == "acgan · manual --no-deep --loss bce --sn none --diffaug none"
+    assert groups[3].name == "cgan-pd · manual --deep --loss hinge --sn d --diffaug translation,cutout"
     # a run folder written by today's code with today's defaults joins the old ones; so does an
     # experiment's run that left out the same tags by name; fewer faces or classes are another
     today = dict(TrainOptions(**{k: v for k, v in base.items() if k not in ("faces", "world_size")}).to_dict(),
@@ -109,9 +109,9 @@ def test_spread_rule_and_grouping_of_run_folders_written_by_af5c202():
     grey = [{"name": "eye_color", "tags": ["blue eyes", "grey eyes"]}]
     groups = group_runs([base, today, shared, fewer, dict(base, conditions=grey)])
     assert [g.members for g in groups] == [[0, 1, 2], [3], [4]]
-    assert [g.name for g in groups] == ["acgan:manual 7103 faces without blue eyes, grey eyes",
-                                        "acgan:manual 7000 faces without blue eyes, grey eyes",
-                                        "acgan:manual 7103 faces every class"]
+    assert [g.name for g in groups] == ["acgan · manual 7103 faces without blue eyes, grey eyes",
+                                        "acgan · manual 7000 faces without blue eyes, grey eyes",
+                                        "acgan · manual 7103 faces every class"]
 
     assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0) and mean_std([4.0]) == (4.0, None)
     assert beyond_spread([1.0, 2.0, 3.0], [5.0, 6.0, 7.0])         # 1..3 and 5..7 apart

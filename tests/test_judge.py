@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from typer.testing import CliRunner
 import train.cli  # noqa: F401  (registers the commands)
 from db import Catalog
 from train.app import app
+from train.runs import safe_slug
 from curate.taggers.classifier import JudgeOptions, accuracy, load_judge, load_labelled, train_judge, JudgeError
 
 runner = CliRunner()
@@ -82,6 +85,43 @@ def test_judge_cli_trains_saves_and_reports(tiny_catalog, tmp_path):
     judge = load_judge(out)
     assert {h["name"] for h in judge.heads} == {"hair_color", "eye_color"}
     assert "test" in judge.scores and "real test split" in r.output
+
+
+@pytest.mark.parametrize("source", ["../../x", "{tmp}/abs/path[x]"])
+def test_judge_default_file_stays_in_judges_and_counts_faces_in_words(tiny_catalog, tmp_path, monkeypatch, source):
+    """A label source named like a path still puts its judge in judges/, under the name run
+    folders give it (train.runs.safe_slug); the face counts are words, not a Python dict."""
+    source = source.format(tmp=tmp_path)       # an absolute path, but inside the test's folder
+    with Catalog(tiny_catalog) as cat:
+        hair, eyes = ["blonde hair", "black hair", "red hair"], ["blue eyes", "red eyes"]   # as the fixture
+        cat.add_labels([(i + 1, tag, 1.0) for i in range(24) for tag in (hair[i % 3], eyes[i % 2])], source, "t")
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    r = runner.invoke(app, ["judge", "--db", str(tiny_catalog), "--labels", source, "--size", "16", "--width", "4",
+                            "--epochs", "1", "--batch", "8", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    made = [p.relative_to(tmp_path) for p in tmp_path.rglob("*.pt")]
+    assert made == [Path("a/b/judges") / f"{safe_slug(source, 'labels')}.pt"]
+    assert "{" not in r.output and re.search(r"\d+ train, \d+ val, \d+ test faces", r.output)
+
+
+def test_judge_and_eval_take_the_shared_device_option(tiny_catalog, tmp_path):
+    """--device as every command spells it (curate.conventions): a device this machine lacks or a
+    bad name is one line, before anything is trained or scored."""
+    out = tmp_path / "j.pt"
+    r = runner.invoke(app, ["judge", "--db", str(tiny_catalog), "-o", str(out), "--size", "16", "--width", "4",
+                            "--epochs", "1", "--batch", "8", "--no-progress", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert load_judge(out).device == torch.device("cpu")
+    for command in (["judge", "--db", str(tiny_catalog), "-o", str(tmp_path / "k.pt")],
+                    ["eval", str(tmp_path / "no-run"), "--judge", str(out)]):
+        r = runner.invoke(app, [*command, "--device", "tpu:7"])
+        assert r.exit_code == 2 and "--device 'tpu:7': expected auto, cpu, cuda or cuda:N" in r.output, r.output
+        if not torch.cuda.is_available():
+            r = runner.invoke(app, [*command, "--device", "cuda"])
+            assert r.exit_code == 2 and "sees no CUDA GPU" in r.output
+    assert not (tmp_path / "k.pt").exists()
 
 
 def test_judge_cli_errors(tiny_catalog, tmp_path):

@@ -264,8 +264,9 @@ def test_eval_and_compare_a_sketch_run(sketch_run, sketch_catalog, tmp_path):
     drawings = tmp_path / "drawings"
     drawings.mkdir()
     (drawings / "face.png").write_bytes(png(drawn_face()))
-    res = invoke("eval", sketch_run, "--judge", judge, "--drawings", drawings, "--no-download")
+    res = invoke("eval", sketch_run, "--judge", judge, "--drawings", drawings, "--no-download", "-n", 200)
     assert res.exit_code == 0, res.output
+    assert "-n 200 does not apply to a sketch run: it paints the test split's 5 sketches" in res.output
     ev = json.loads((sketch_run / "eval.json").read_text())
     s = ev["sketch"]
     f = s["fidelity"]

@@ -67,3 +67,20 @@ def test_report_places_the_real_faces_at_the_floor_and_strangers_at_the_ceiling(
         assert 0 < shifted["position"][measure] < strangers["position"][measure]
     with pytest.raises(ValueError, match="at least 2"):
         fidelity_report(reals[:1], sketches[:1], reals[:1], params)
+
+
+@pytest.mark.parametrize("size", [32, 128])
+def test_every_fidelity_measure_scales_its_tolerance_with_the_size(size):
+    """`train eval` of a 32 or 128 px sketch run: the other-tags and hand-drawn fidelity (plain
+    `fidelity`) match lines within the same tolerance as the test split's report, so their F1 and
+    positions between floor and ceiling are comparable."""
+    from train.sketch.metrics import ink, line_art, tolerance_for
+    params = XDoGParams()
+    reals = faces(size=size)
+    sketches = np.stack([xdog(r, params) for r in reals])
+    painted = np.roll(reals, 1, axis=2)                  # every line a pixel to the right
+    report = fidelity_report(painted, sketches, reals, params)
+    plain = fidelity(line_art(painted, params), ink(sketches))
+    assert report["tolerance_px"] == tolerance_for(size) == size / 64
+    assert plain.f1 == pytest.approx(report["model"]["f1"])
+    assert plain.chamfer == pytest.approx(report["model"]["chamfer"])

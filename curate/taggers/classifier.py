@@ -178,16 +178,25 @@ class Judge:
     def __init__(self, options: JudgeOptions, heads: list[dict], net: JudgeNet, scores: dict | None = None):
         self.options, self.heads, self.net, self.scores = options, heads, net.eval(), scores or {}
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def to(self, device: str | torch.device) -> "Judge":
+        """The judge on `device` (`--device`); its features and predictions still come back on the CPU."""
+        self.net.to(device)
+        return self
+
     @torch.no_grad()
     def outputs(self, images: torch.Tensor, batch: int = 512) -> tuple[np.ndarray, list[np.ndarray]]:
         """(features, per-head probabilities) for uint8 NCHW images."""
         self.net.eval()
         feats, probs = [], [[] for _ in self.heads]
         for i in range(0, len(images), batch):
-            f, logits = self.net(to_input(images[i:i + batch], self.options.size))
-            feats.append(f)
+            f, logits = self.net(to_input(images[i:i + batch], self.options.size).to(self.device))
+            feats.append(f.cpu())
             for k, (h, lg) in enumerate(zip(self.heads, logits)):
-                probs[k].append(lg.softmax(1) if h["exclusive"] else lg.sigmoid())
+                probs[k].append((lg.softmax(1) if h["exclusive"] else lg.sigmoid()).cpu())
         if not feats:
             return np.zeros((0, self.options.feature_dim)), [np.zeros((0, len(h["tags"]))) for h in self.heads]
         return torch.cat(feats).double().numpy(), [torch.cat(p).numpy() for p in probs]
@@ -208,8 +217,9 @@ class Judge:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".part")
+        state = {k: v.cpu() for k, v in self.net.state_dict().items()}    # loads where there is no GPU
         torch.save({"format": JUDGE_FORMAT, "options": asdict(self.options), "heads": self.heads,
-                    "state": self.net.state_dict(), "scores": self.scores}, tmp)
+                    "state": state, "scores": self.scores}, tmp)
         tmp.replace(path)   # never a half-written judge under the real name
         return path
 
@@ -279,8 +289,9 @@ def accuracy(heads: list[dict], predicted: list[dict], wanted: list[dict]) -> di
 
 # -- training -------------------------------------------------------------------------
 
-def train_judge(catalog: Catalog, options: JudgeOptions, progress=None, log=print) -> Judge:
-    """Train on `options.source`'s train split, keep the epoch best on val, score on test.
+def train_judge(catalog: Catalog, options: JudgeOptions, progress=None, log=print,
+                device: str | torch.device = "cpu") -> Judge:
+    """Train on `options.source`'s train split, keep the epoch best on val, score on test, on `device`.
 
     `progress(epoch, epochs, val_accuracy)` is called after each epoch (for a bar).
     """
@@ -305,7 +316,7 @@ def train_judge(catalog: Catalog, options: JudgeOptions, progress=None, log=prin
         if progress:
             progress(epoch + 1, options.epochs, score)
 
-    fit(judge.net, heads, train.images, targets(heads, train.tags), options, keep_best)
+    fit(judge.net, heads, train.images, targets(heads, train.tags), options, keep_best, device=device)
     judge.net.load_state_dict(best[1])
     judge.scores = {"val": accuracy(heads, judge.predict(val.images), val.tags),
                     "test": accuracy(heads, judge.predict(test.images), test.tags),
@@ -324,11 +335,12 @@ def fit_judge(options: JudgeOptions, heads: list[dict], images: torch.Tensor, ta
 
 
 def fit(net: JudgeNet, heads: list[dict], images: torch.Tensor, y: list[torch.Tensor], options: JudgeOptions,
-        on_epoch=None, seed: int | None = None) -> None:
-    """Train `net` on uint8 NCHW `images` with per-head targets `y` (see `targets`): AdamW with a
-    one-cycle schedule, flips and shifts. `on_epoch(epoch)` runs after each epoch."""
+        on_epoch=None, seed: int | None = None, device: str | torch.device = "cpu") -> None:
+    """Train `net` on uint8 NCHW `images` with per-head targets `y` (see `targets`) on `device`:
+    AdamW with a one-cycle schedule, flips and shifts (drawn on the CPU, so every device draws
+    the same). `on_epoch(epoch)` runs after each epoch."""
     gen = torch.Generator().manual_seed(options.seed if seed is None else seed)
-    net.to(memory_format=torch.channels_last)   # NHWC: ~1.2x faster on this project's CPU, as for the GANs
+    net.to(device, memory_format=torch.channels_last)   # NHWC: ~1.2x faster on this project's CPU, as for the GANs
     opt = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(images) / options.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, options.lr, total_steps=options.epochs * steps_per_epoch)
@@ -339,9 +351,10 @@ def fit(net: JudgeNet, heads: list[dict], images: torch.Tensor, y: list[torch.Te
             idx = order[i:i + options.batch]
             if len(idx) < 2:    # batch norm needs two samples
                 continue
-            x = augment(to_input(images[idx], options.size), gen).contiguous(memory_format=torch.channels_last)
+            x = augment(to_input(images[idx], options.size), gen).to(device).contiguous(
+                memory_format=torch.channels_last)
             _, logits = net(x)
-            loss = head_loss(heads, logits, [t[idx] for t in y])
+            loss = head_loss(heads, logits, [t[idx].to(device) for t in y])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -13,7 +13,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from db import DEFAULT_DB, Catalog, CatalogError
-from curate.conventions import DbOption, JsonOption, ProgressOption, labels_option, make_console, n_option, out_option
+from curate.text import visible
+from curate.conventions import (DbOption, DeviceOption, JsonOption, ProgressOption, labels_option, make_console,
+                                n_option, out_option, resolve_device)
 
 from train.app import app, fail
 from curate.taggers.classifier import JudgeError, JudgeOptions, load_judge, train_judge
@@ -22,7 +24,7 @@ from train.eval.metrics import inception_weights as check_weights
 from train.eval.report import ReportError, build_report
 from train.eval.score import evaluation_of, score_run
 from train.experiment import experiment_judge
-from train.runs import RunError, load_run
+from train.runs import RunError, load_run, safe_slug
 
 console = make_console(stderr=True)
 # The project's real hand drawings sit in ../shared beside a checkout: found from the working
@@ -42,16 +44,21 @@ def _log(message: str) -> None:
     console.print(message, style="dim")
 
 
+def _tell(line: str) -> None:
+    """The report's verdict and, loudly, its warnings (names in them shown as text: curate.text.visible)."""
+    console.print(visible(line), style="bold red" if line.startswith("warning:") else "bold")
+
+
 def _open(db: Path) -> Catalog:
     return Catalog(db, create=False)
 
 
-def _judge_with_progress(catalog: Catalog, options: JudgeOptions, show: bool = True):
+def _judge_with_progress(catalog: Catalog, options: JudgeOptions, show: bool = True, device: str = "cpu"):
     with Progress(TextColumn("judge"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
                   TextColumn("val acc. {task.fields[acc]}"), TimeElapsedColumn(), console=console,
                   disable=not show) as bar:
         task = bar.add_task("judge", total=options.epochs, acc="–")
-        return train_judge(catalog, options,
+        return train_judge(catalog, options, device=device,
                            progress=lambda e, n, acc: bar.update(task, completed=e, acc=f"{acc:.1%}"))
 
 
@@ -68,30 +75,37 @@ def _print_scores(judge) -> None:
     console.print(table)
 
 
+def faces_text(counts: dict) -> str:
+    """{'train': 945, 'val': 120, 'test': 130} -> "945 train, 120 val, 130 test faces"."""
+    return ", ".join(f"{n} {split}" for split, n in counts.items()) + " faces"
+
+
 @app.command()
 def judge(
     db: DbOption = Path(DEFAULT_DB),
     labels: Annotated[str, labels_option("The label source it learns (its train split; scored on its test "
                                          "split).")] = "manual",
-    out: Annotated[Optional[Path], out_option("Judge file [judges/<labels>.pt].")] = None,
+    out: Annotated[Optional[Path], out_option("Judge file [judges/<labels>.pt], the source's name made safe "
+                                              "as a file name.")] = None,
     size: Annotated[int, typer.Option(help="Input size; generated faces are resized to it.")] = 32,
     epochs: Annotated[int, typer.Option(help="Passes over the train split (the best epoch on val is kept).")] = 10,
     width: Annotated[int, typer.Option(help="Channels of the first conv stage.")] = 16,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle).")] = 2e-3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOption = "auto",
     progress: ProgressOption = True,
     as_json: JsonOption = False,
 ) -> None:
     """Train the attribute classifier that scores generated faces; prints its real test accuracy (the ceiling)."""
     if size < 8 or epochs < 1 or width < 1 or batch < 2:
         fail("--size must be >= 8, --epochs and --width >= 1, --batch >= 2")
-    out = out or Path("judges") / f"{labels}.pt"
+    out = out or Path("judges") / f"{safe_slug(labels, 'labels')}.pt"    # a source name is never a path
     options = JudgeOptions(source=labels, size=size, width=width, epochs=epochs, batch=batch, lr=lr, seed=seed,
                            catalog=str(db))
     try:
         with _open(db) as catalog:
-            j = _judge_with_progress(catalog, options, progress)
+            j = _judge_with_progress(catalog, options, progress, resolve_device(device))
     except (JudgeError, CatalogError) as e:
         fail(str(e))
     j.save(out)
@@ -99,7 +113,7 @@ def judge(
         typer.echo(json.dumps({"judge": str(out), "labels": labels, "scores": j.scores}, indent=2, default=float))
         return
     _print_scores(j)
-    console.print(f"{j.scores['faces']} faces, {j.scores['seconds']} s")
+    console.print(f"{faces_text(j.scores['faces'])}, {j.scores['seconds']} s")
     typer.echo(str(out))
 
 
@@ -113,21 +127,25 @@ def find_judge(run_dir: Path) -> tuple[Path, str]:
 
 def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed: int, per_class: int,
               inception_weights: Optional[Path], download: bool, show: bool = True, as_json: bool = False,
-              drawings: Optional[Path] = None) -> dict:
+              drawings: Optional[Path] = None, device: str = "cpu") -> dict:
     run = load_run(run_dir)
     j = load_judge(judge_path)           # a missing or bad judge fails now, before anything else
     if inception_weights is not None:
         check_weights(inception_weights)    # a bad file fails now, not after generating
     db = db or Path(run.options.get("catalog") or j.options.catalog or DEFAULT_DB)
+    # transient: each stage is printed whole by log(); the bar's last line, cut to the terminal's
+    # width, would say it again cut short
     with _open(db) as catalog, Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
-                                        TimeElapsedColumn(), console=console, disable=not show) as bar:
+                                        TimeElapsedColumn(), console=console, disable=not show,
+                                        transient=True) as bar:
         stage = bar.add_task("evaluating", total=None)
 
         def log(message: str) -> None:   # each stage of the evaluation is a step of the bar
             _log(message)
             bar.update(stage, description=message)
         result = score_run(run_dir, judge_path, catalog, n=n, seed=seed, per_class=per_class,
-                           inception_weights=inception_weights, download=download, log=log, drawings=drawings)
+                           inception_weights=inception_weights, download=download, log=log, drawings=drawings,
+                           device=device)
     console.print(f"wrote {run_dir / 'eval.json'}")
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=float))
@@ -175,13 +193,15 @@ def eval_(
     per_class: Annotated[int, typer.Option(help="Generated faces per hair colour for intra-class FID.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of noise and conditions.")] = 0,
     inception_weights: Annotated[Optional[Path], typer.Option(help="InceptionV3 weights (torch-fidelity's .pth) "
-                                                              "[torch-fidelity's download, cached]")] = None,
-    download: Annotated[bool, typer.Option(help="Download Inception weights when not cached.")] = True,
+                                                              "[the cached download, see --download]")] = None,
+    download: Annotated[bool, typer.Option(help="Download the Inception weights (once, into torch's cache) when "
+                                           "not cached; without them Inception FID/KID is skipped.")] = False,
     progress: ProgressOption = True,
     as_json: JsonOption = False,
     drawings: Annotated[Optional[Path], typer.Option(help="Sketch runs: a folder of real hand drawings to paint "
                                                      "and score too [../shared/data/sketches when it "
                                                      "exists].")] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Score a run's generator (judge accuracy, FID/KID, intra-class FID, diversity); writes RUN/eval.json.
     A sketch run (pix2pix) is scored on the test split's sketches instead: fidelity to the sketch
@@ -194,7 +214,8 @@ def eval_(
         if judge_file is None:
             judge_file, why = find_judge(run)
             console.print(f"judge: {judge_file} ({why})")
-        _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download, progress, as_json, drawings)
+        _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download, progress, as_json, drawings,
+                  resolve_device(device))
     except (RunError, JudgeError, WeightsError, CatalogError, ValueError) as e:
         fail(str(e))
 
@@ -221,7 +242,8 @@ def compare(
         db = db or Path(first.options.get("catalog") or DEFAULT_DB)
         catalog = _open(db) if db.exists() else None
         try:
-            page, md = build_report(runs, out, catalog=catalog, seed=seed, log=_log, overwrite=overwrite)
+            page, md = build_report(runs, out, catalog=catalog, seed=seed, log=_log, overwrite=overwrite,
+                                    tell=_tell)
         finally:
             if catalog is not None:
                 catalog.close()

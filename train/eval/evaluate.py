@@ -34,6 +34,7 @@ from train.runs import Run
 from train.sampling import generate
 
 DIVERSITY_MAX = 2000       # pairwise distances on at most this many samples (N² memory)
+SKIPS_TOLD: set[str] = set()   # why Inception FID/KID was skipped, as said already in this process
 
 
 def run_conditions(run: Run, wanted: list[dict]) -> tuple[list[dict], int]:
@@ -61,8 +62,9 @@ def run_conditions(run: Run, wanted: list[dict]) -> tuple[list[dict], int]:
 
 def evaluate_run(run: Run, judge: Judge, catalog: Catalog, n: int = 10000, seed: int = 0,
                  per_class: int = 500, min_class: int = 20, inception_weights: str | Path | None = None,
-                 download: bool = True, log=print) -> dict:
-    """All metrics of one run as a plain dict (see the module docstring)."""
+                 download: bool = False, log=print, device: str = "cpu") -> dict:
+    """All metrics of one run as a plain dict (see the module docstring); the generator and the
+    judge run on `device`."""
     if n < 2:
         raise ValueError(f"--n must be at least 2, not {n}")
     started = time.time()
@@ -73,7 +75,8 @@ def evaluate_run(run: Run, judge: Judge, catalog: Catalog, n: int = 10000, seed:
     if len(real_test.face_ids) < 2 or len(real_train.face_ids) < 2:
         raise ValueError(f"the catalog has {len(real_train.face_ids)} train and {len(real_test.face_ids)} test "
                          f"faces labelled by {source!r}: too few to evaluate against")
-    G = run.generator(ema=True)
+    G = run.generator(ema=True, device=device)
+    judge.to(device)
     result: dict = {"run": str(run.dir), "model": run.model, "labels": run.options.get("labels"),
                     "size": run.size, "n": n, "seed": seed, "judge": judge_summary(judge)}
 
@@ -86,7 +89,7 @@ def evaluate_run(run: Run, judge: Judge, catalog: Catalog, n: int = 10000, seed:
     else:
         wanted = None
     log(f"generating {n} faces (seed {seed})")
-    fake, asked = generate(run, n, conditions=wanted, seed=seed, G=G)
+    fake, asked = generate(run, n, conditions=wanted, seed=seed, G=G, device=device)
     f_fake, p_fake = judge.outputs(fake)
     f_test = judge.features(real_test.images)
     f_train = judge.features(real_train.images)
@@ -97,7 +100,7 @@ def evaluate_run(run: Run, judge: Judge, catalog: Catalog, n: int = 10000, seed:
     result.update(realism(f_fake, f_test, f_train, seed))
     if conditional:
         result["per_class"] = per_class_metrics(run, judge, G, real_train, f_train, per_class, min_class, seed,
-                                                result["diversity"]["duplicate_threshold"], log)
+                                                result["diversity"]["duplicate_threshold"], log, device)
     result["inception"] = inception_metrics(fake, real_train, real_test, inception_weights, download, n, log)
     result["seconds"] = round(time.time() - started, 1)
     return result
@@ -131,7 +134,7 @@ def realism(f_fake: np.ndarray, f_test: np.ndarray, f_train: np.ndarray, seed: i
 
 
 def per_class_metrics(run: Run, judge: Judge, G, real_train: LabelledSet, f_train: np.ndarray, per_class: int,
-                      min_class: int, seed: int, threshold: float, log) -> dict:
+                      min_class: int, seed: int, threshold: float, log, device: str = "cpu") -> dict:
     """Intra-class FID and diversity per tag of the first exclusive group the run and judge share."""
     spec_groups = {g.name: g for g in run.spec.groups if g.exclusive}
     head = next((h for h in judge.heads if h["exclusive"] and h["name"] in spec_groups), None)
@@ -144,7 +147,7 @@ def per_class_metrics(run: Run, judge: Judge, G, real_train: LabelledSet, f_trai
         if tag not in spec_groups[group].tags or len(idx) < min_class:
             continue
         m = min(per_class, max(len(idx), min_class))
-        fake, _ = generate(run, m, conditions=[{group: tag}], seed=seed + 1 + k, G=G)
+        fake, _ = generate(run, m, conditions=[{group: tag}], seed=seed + 1 + k, G=G, device=device)
         f_fake = judge.features(fake)
         f_real = f_train[idx]
         sub_f, sub_r = _subset(m, DIVERSITY_MAX, seed), _subset(len(idx), DIVERSITY_MAX, seed)
@@ -168,7 +171,9 @@ def inception_metrics(fake: torch.Tensor, real_train: LabelledSet, real_test: La
     try:
         path = M.inception_weights(weights, download=download)
     except M.WeightsUnavailable as e:
-        log(f"Inception FID/KID skipped: {e}")
+        if str(e) not in SKIPS_TOLD:      # an experiment evaluates many runs: said once, not once a run
+            SKIPS_TOLD.add(str(e))
+            log(f"Inception FID/KID skipped: {e}")
         return {"skipped": str(e)}
     extractor = M.InceptionFeatures(path)
     log(f"Inception features of {len(fake)} fakes and {len(real_train.images)} + {len(real_test.images)} real faces")

@@ -32,8 +32,9 @@ class EvalSettings:
     seed: int = 0                                   # noise and conditions
     per_class: int = 500                            # generated faces per tag for intra-class FID
     inception_weights: str | Path | None = None     # InceptionV3 weights, else the cached download
-    download: bool = True                           # download them when not cached
+    download: bool = False                          # download them when not cached (only when asked)
     drawings: str | Path | None = None              # a folder of hand drawings, for models that paint them
+    device: str = "cpu"                             # where the judge (and a generator from noise) runs
 
 
 Scorer = Callable[[Run, Judge, Catalog, EvalSettings, Callable[[str], None]], dict]
@@ -53,7 +54,8 @@ class Evaluation:
 def score_from_noise(run: Run, judge: Judge, catalog: Catalog, settings: EvalSettings, log) -> dict:
     """The generic scorer (train.eval.evaluate.evaluate_run) with `train eval`'s settings."""
     return evaluate_run(run, judge, catalog, n=settings.n, seed=settings.seed, per_class=settings.per_class,
-                        inception_weights=settings.inception_weights, download=settings.download, log=log)
+                        inception_weights=settings.inception_weights, download=settings.download, log=log,
+                        device=settings.device)
 
 
 GENERIC_EVALUATION = Evaluation(score=score_from_noise, sample_grid=sample_grid)

@@ -140,7 +140,8 @@ def inception_weights(path: str | os.PathLike | None = None, *, url: str = INCEP
     target = cache / url.rsplit("/", 1)[-1]
     if not target.is_file():
         if not download:
-            raise WeightsUnavailable(f"no Inception weights cached at {target} (pass --inception-weights FILE)")
+            raise WeightsUnavailable(f"no Inception weights cached at {target}: pass --inception-weights FILE, "
+                                     f"or fetch them once with `train eval RUN --download`")
         fetch(url, target, sha256_prefix, timeout=timeout)
     check_inception_state(target)
     return target

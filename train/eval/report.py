@@ -1,13 +1,15 @@
 """`train compare`: one report over several evaluated runs, as `index.html` (self-contained,
 pictures embedded as base64) and `report.md` (pictures beside it as PNG files).
 
-Sections: one row per configuration with the mean ± std of every metric over its seeds and
-the differences larger than that spread (train.eval.spread), every run's metrics with the judge's
-real-test ceiling and the real-vs-real floor, per-tag judge accuracy bars, per-condition
-sample grids side by side, each model's own section (its evaluation hook, train.eval.hooks),
-loss and diagnostic curves from each run's metrics.csv, and the agreement of the label sources
-the runs were trained on with the judge's source. A run's sample grid is its model's too. The
-pages and the folder: train.eval.report_pages.
+Sections: first the verdict and the warnings (train.eval.report_head: which label source is
+better, and the runs not worth comparing), then one row per configuration with the mean ± std
+of every metric over its seeds and the differences larger than that spread (train.eval.spread),
+every configuration's options (folded), every run's metrics with the judge's real-test ceiling
+and the real-vs-real floor, per-tag judge accuracy bars, per-condition sample grids side by
+side, each model's own section (its evaluation hook, train.eval.hooks), loss and diagnostic
+curves from each run's metrics.csv, and the agreement of the label sources the runs were
+trained on with the judge's source. A run's sample grid is its model's too. The pages and the
+folder: train.eval.report_pages.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from curate.quality.agreement import agreement, plot_confusions
 from train.eval.evaluate import read_eval
 from train.eval.report_pages import (ReportError, Section, prepare_out_dir, run_label, short_tag, write_html,
                                      write_markdown)
+from train.eval.report_head import Head, arrowed, options_section, report_head, without_arrows
 from train.eval.score import evaluation_of
 from train.eval.spread import RULE, Group, group_runs, summarise
-from train.runs import Run, load_run
+from train.eval.verdict import VERDICT_RULE
+from train.runs import Run, load_run, safe_slug
 
 NOT_CURVES = ("time", "seconds", "epoch", "kimg", "images_per_s")   # bookkeeping, not training signals
 
@@ -187,7 +191,7 @@ def curves(runs: list[Run], path: Path, max_panels: int = 12) -> Path | None:
 def agreement_section(catalog, reference: str, sources: list[str], out_dir: Path) -> Section:
     table = [["sources", "group", "faces", "accuracy", "Cohen's kappa"]]
     images = []
-    for src in sources:
+    for k, src in enumerate(sources):
         if src == reference:
             continue
         result = agreement(catalog, reference, src)
@@ -195,7 +199,7 @@ def agreement_section(catalog, reference: str, sources: list[str], out_dir: Path
             table.append([f"{reference} vs {src}", g.group, str(g.n), _pct(g.accuracy), _num(g.kappa)])
         if result.groups:
             images.append((f"{reference} (rows) vs {src} (columns)",
-                           plot_confusions(result, out_dir / f"agreement_{reference}_{src}.png")))
+                           plot_confusions(result, out_dir / f"agreement_{k}_{safe_slug(src, 'labels')}.png")))
     text = (f"How often each training label source agrees with the judge's source ({reference}) on the faces "
             f"both labelled.") if len(table) > 1 else f"Every run used the judge's own label source ({reference})."
     return Section("Label agreement", text, table if len(table) > 1 else None, images)
@@ -204,18 +208,25 @@ def agreement_section(catalog, reference: str, sources: list[str], out_dir: Path
 # -- the report ---------------------------------------------------------------------------
 
 def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, seed: int = 0,
-                 log=print, overwrite: bool = False) -> tuple[Path, Path]:
+                 log=print, overwrite: bool = False, tell=None) -> tuple[Path, Path]:
     """Write out_dir/index.html and out_dir/report.md (into an empty folder: see prepare_out_dir);
-    returns both paths. Runs are grouped by configuration over their seeds (train.eval.spread)."""
+    returns both paths. Runs are grouped by configuration over their seeds (train.eval.spread);
+    the report opens with the verdict and the warnings (train.eval.report_head), which
+    `tell(line)` gets too [log]."""
     out_dir = Path(out_dir)
     runs, evals = evaluated_runs(run_dirs)
     prepare_out_dir(out_dir, overwrite)
     groups = group_runs([r.options for r in runs])
     judge_groups = list(evals[0]["judge"]["test_accuracy"])
-    summary, differences = summarise(groups, [run_metrics(ev, judge_groups) for ev in evals], _cell)
+    per_run = [run_metrics(ev, judge_groups) for ev in evals]
+    summary, differences = summarise(groups, per_run, _cell)
+    head = report_head(groups, runs, evals, per_run, _cell)
+    for line in head.lines:
+        (tell or log)(line)
 
-    sections = spread_sections(groups, runs, summary, differences)
-    sections.append(metrics_section(groups, runs, evals))
+    metrics = metrics_section(groups, runs, evals)
+    sections = head.sections + spread_sections(groups, runs, summary, differences) + [options_section(groups)]
+    sections.append(metrics)
     by_group = [[evals[i] for i in g.members] for g in groups]
     bars = accuracy_bars([g.name for g in groups], by_group, out_dir / "judge_accuracy.png")
     if bars:
@@ -234,10 +245,10 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, catalog=None, 
     if catalog is not None and train_sources:
         sections.append(agreement_section(catalog, evals[0]["judge"]["source"], train_sources, out_dir))
 
-    title = f"Comparison of {len(groups)} configurations ({len(runs)} runs): " + "; ".join(g.name for g in groups)
+    title = f"Comparison of {len(groups)} configurations ({len(runs)} runs)"
     md = write_markdown(title, sections, out_dir / "report.md")
     page = write_html(title, sections, out_dir / "index.html", samples_side_by_side=True)
-    write_summary(out_dir / "summary.json", groups, runs, sections[2].table, summary, differences)
+    write_summary(out_dir / "summary.json", groups, runs, without_arrows(metrics.table), summary, differences, head)
     return page, md
 
 
@@ -264,7 +275,7 @@ def spread_sections(groups: list[Group], runs: list[Run], summary: list[list[str
         "Configurations over seeds", f"{len(groups)} configurations, {len(runs)} runs. A configuration is a run's "
         f"options but its seed (and where it ran); each cell is the {RULE}. * marks a difference from the first "
         f"configuration larger than the spread. One seed is an anecdote: a configuration with one seed shows no "
-        f"spread and is never marked." + _mixed_catalogs(groups, runs), summary), Section(
+        f"spread and is never marked." + _mixed_catalogs(groups, runs), arrowed(summary, 2)), Section(
         "Differences larger than the spread", "Every pair of configurations whose intervals mean ± std do not "
         "overlap, per metric (means in brackets)." if len(differences) > 1 else
         "No difference between configurations is larger than the spread over seeds"
@@ -284,8 +295,9 @@ def metrics_section(groups: list[Group], runs: list[Run], evals: list[dict]) -> 
         f"{(evals[0].get('per_class') or {}).get('group', 'condition')} tag, fakes vs real faces with that tag "
         f"(lower = more like the real variety within a condition). Over 100% of the ceiling means the fakes are "
         f"more typical of their tag than real faces, whose labels are noisy: read it beside the diversity "
-        f"columns.", metrics_table(runs, evals, [next(g.name for g in groups if k in g.members)
-                                                 for k in range(len(runs))]), collapsed=True, reference_rows=2)
+        f"columns.", arrowed(metrics_table(runs, evals, [next(g.name for g in groups if k in g.members)
+                                                         for k in range(len(runs))]), 4),
+        collapsed=True, reference_rows=2)
     if any("fid" not in ev.get("inception", {}) for ev in evals):
         why = next(ev["inception"].get("skipped", "") for ev in evals if "fid" not in ev.get("inception", {}))
         section.text += f" Inception FID skipped: {why}"
@@ -329,7 +341,7 @@ def samples_section(groups: list[Group], runs: list[Run], evals: list[dict], gro
     for k, g in enumerate(groups):
         run = runs[g.members[0]]
         grids.append((f"{g.name} (seed {g.seeds[0]}: {run.dir.name})", evaluation_of(run).sample_grid(
-            run, group, tags, out_dir / f"samples_{k}_{run.dir.name}.png", seed)))
+            run, group, tags, out_dir / f"samples_{k}_{safe_slug(run.dir.name, 'run')}.png", seed)))
     return Section("Samples", (f"Rows: {', '.join(short_tag(t) for t in tags)} (the same noise in every "
                                f"row and every configuration; " if tags else "Random samples (") +
                    "each configuration's first seed).", images=grids)
@@ -350,13 +362,16 @@ def model_sections(runs: list[Run], evals: list[dict], out_dir: Path) -> list[Se
 
 
 def write_summary(path: Path, groups: list[Group], runs: list[Run], metrics_rows: list[list[str]],
-                  summary: list[list[str]], differences: list[list[str]]) -> None:
-    """summary.json: the runs, the per-run table, every configuration and the differences, for scripts."""
+                  summary: list[list[str]], differences: list[list[str]], head: Head) -> None:
+    """summary.json: the runs, the per-run table, every configuration, the differences, the verdict
+    and the warnings, for scripts (column names without arrows)."""
     path.write_text(json.dumps(
         {"runs": [str(r.dir) for r in runs], "table": metrics_rows, "rule": RULE,
          "configurations": [{"name": g.name, "runs": [str(runs[i].dir) for i in g.members], "seeds": g.seeds,
                              "options": g.options} for g in groups],
-         "configuration_table": summary, "differences": differences[1:]}, indent=2))
+         "configuration_table": summary, "differences": differences[1:],
+         "verdict": {"rule": VERDICT_RULE, "sentences": head.verdict.sentences, "rows": head.verdict.rows},
+         "warnings": head.warnings}, indent=2))
 
 
 def _mixed_catalogs(groups: list[Group], runs: list[Run]) -> str:

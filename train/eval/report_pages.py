@@ -1,5 +1,6 @@
 """The report's pages and folder: its sections written as `report.md` (pictures beside it) and as a
-self-contained `index.html` (pictures embedded; every string from runs and catalogs escaped),
+self-contained `index.html` (pictures embedded), every string from runs and catalogs shown as
+text in both (curate.text.markdown_text for the one, html.escape for the other),
 into a folder that never mixes with an older report; and how the pages name runs and tags, for
 every section, a model's own (train.eval.hooks) included."""
 
@@ -9,6 +10,8 @@ import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from curate.text import MID_LINE, markdown_text
 
 from train.runs import Run
 
@@ -24,6 +27,7 @@ class Section:
     table: list[list[str]] | None = None              # first row = header
     images: list[tuple[str, Path]] = field(default_factory=list)   # (caption, png)
     collapsed: bool = False                           # HTML: folded under its title
+    items: list[str] = field(default_factory=list)    # a list, after the text
     reference_rows: int = 0                           # the table's last rows are references (shaded)
 
 
@@ -57,19 +61,28 @@ def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
+def _md(text: str) -> str:
+    """Every string of report.md (names from runs, catalogs and people among them) as text,
+    never as Markdown or HTML: the one Markdown rule (curate.text.markdown_text); characters
+    that mean nothing inside a line stay as they are, for people who read the file raw."""
+    return markdown_text(text, MID_LINE)
+
+
 def write_markdown(title: str, sections: list[Section], path: Path) -> Path:
-    lines = [f"# {title}", ""]
+    lines = [f"# {_md(title)}", ""]
     for s in sections:
-        lines += [f"## {s.title}", ""]
+        lines += [f"## {_md(s.title)}", ""]
         if s.text:
-            lines += [s.text, ""]
+            lines += [_md(s.text), ""]
+        if s.items:
+            lines += [f"- {_md(item)}" for item in s.items] + [""]
         if s.table:
-            lines.append("| " + " | ".join(s.table[0]) + " |")
+            lines.append("| " + " | ".join(_md(c) for c in s.table[0]) + " |")
             lines.append("|" + "---|" * len(s.table[0]))
-            lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in s.table[1:]]
+            lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in s.table[1:]]
             lines.append("")
-        for caption, png in s.images:
-            lines += [f"![{caption}]({png.name})" + (f"  \n*{caption}*" if caption else ""), ""]
+        for caption, png in s.images:   # png names are the report's own (safe_slug'd where from a name)
+            lines += [f"![{_md(caption)}]({png.name})" + (f"  \n*{_md(caption)}*" if caption else ""), ""]
     path.write_text("\n".join(lines))
     return path
 
@@ -94,6 +107,8 @@ def write_html(title: str, sections: list[Section], path: Path, samples_side_by_
         parts.append(f"<details><summary>{e(s.title)}</summary>" if s.collapsed else f"<h2>{e(s.title)}</h2>")
         if s.text:
             parts.append(f"<p>{e(s.text)}</p>")
+        if s.items:
+            parts.append("<ul>" + "".join(f"<li>{e(item)}</li>" for item in s.items) + "</ul>")
         if s.table:
             parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in s.table[0]) + "</tr>")
             body = s.table[1:]

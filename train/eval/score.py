@@ -25,14 +25,15 @@ def evaluation_of(run: Run) -> Evaluation:
 
 
 def score_run(run_dir: str | Path, judge_path: str | Path, catalog: Catalog, n: int = 10000, seed: int = 0,
-              per_class: int = 500, inception_weights: str | Path | None = None, download: bool = True,
-              log=print, drawings: str | Path | None = None) -> dict:
+              per_class: int = 500, inception_weights: str | Path | None = None, download: bool = False,
+              log=print, drawings: str | Path | None = None, device: str = "cpu") -> dict:
     """Evaluate the run folder with the judge file and write its eval.json, which records the
     judge's path (so a rerun of an experiment knows the evaluation is current). The run's model
-    scores it its own way (train.eval.hooks); `drawings`: hand drawings, for models that paint them."""
+    scores it its own way (train.eval.hooks); `drawings`: hand drawings, for models that paint them;
+    `device`: where the judge (and a generator painting from noise) runs."""
     run = load_run(run_dir)
     settings = EvalSettings(n=n, seed=seed, per_class=per_class, inception_weights=inception_weights,
-                            download=download, drawings=drawings)
+                            download=download, drawings=drawings, device=device)
     result = evaluation_of(run).score(run, load_judge(judge_path), catalog, settings, log)
     result["judge"]["path"] = str(judge_path)
     write_eval(run, result)

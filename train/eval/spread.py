@@ -87,9 +87,26 @@ class Group:
     name: str = ""
 
 
+def applies(key: str, options: dict) -> bool:
+    """An option the configuration sets: not None (the model's default, or an option of another
+    model, as pix2pix's for a GAN painting from noise)."""
+    return options.get(key) is not None
+
+
+def short_name(options: dict) -> str:
+    """`model · labels` (or `model · unconditional`)."""
+    return f"{options['model']} · {options.get('labels') or 'unconditional'}"
+
+
+def full_options(options: dict) -> str:
+    """Every option the configuration sets, as `train` spells them (none left unset)."""
+    return " ".join(option_text(k, v) for k, v in options.items()
+                    if k not in ("model", "labels", "classes") and applies(k, options))
+
+
 def group_runs(options: list[dict]) -> list[Group]:
     """Runs with the same configuration, in order of first appearance; each named by its model,
-    label source and the options that differ between the groups (as `train` spells them)."""
+    label source and the options it sets that differ between the groups (as `train` spells them)."""
     groups: dict[str, Group] = {}
     for i, opts in enumerate(options):
         key = configuration_key(opts)
@@ -101,12 +118,11 @@ def group_runs(options: list[dict]) -> list[Group]:
                  and len({json.dumps(g.options[k]) for g in out}) > 1] if out else []
     every_class = [t for g in out for t in g.options.get("classes", [])]
     for g in out:
-        head = g.options["model"] + (f":{g.options['labels']}" if g.options.get("labels") else "")
-        words = [option_text(k, g.options[k]) for k in differing if k != "classes"]
+        words = [option_text(k, g.options[k]) for k in differing if k != "classes" and applies(k, g.options)]
         if "classes" in differing:
             missing = [t for t in dict.fromkeys(every_class) if t not in g.options["classes"]]
             words.append(f"without {', '.join(missing)}" if missing else "every class")
-        g.name = " ".join([head] + words)
+        g.name = " ".join([short_name(g.options)] + words)
     return out
 
 
@@ -126,6 +142,14 @@ def beyond_spread(a: list[float], b: list[float]) -> bool:
     return ma + sa < mb - sb or mb + sb < ma - sa
 
 
+def seed_values(groups: list[Group], per_run: list[list[tuple[str, float | None, str]]]
+                ) -> list[dict[str, list[float]]]:
+    """Per group: metric -> the finite values of its seeds (`per_run`: each run's (metric, value, kind))."""
+    names = [name for name, _, _ in per_run[0]]
+    return [{m: [v for v in (dict((n, v) for n, v, _ in per_run[i]).get(m) for i in g.members)
+                 if v is not None and math.isfinite(v)] for m in names} for g in groups]
+
+
 def summarise(groups: list[Group], per_run: list[list[tuple[str, float | None, str]]], fmt
               ) -> tuple[list[list[str]], list[list[str]]]:
     """The table of configurations (mean ± std per metric, `*` where it differs from the first
@@ -133,10 +157,7 @@ def summarise(groups: list[Group], per_run: list[list[tuple[str, float | None, s
     each run's (metric, value, kind); `fmt(value, kind)` writes a figure."""
     names = [name for name, _, _ in per_run[0]]
     kinds = {name: kind for name, _, kind in per_run[0]}
-    values = []        # per group: metric -> the values of its seeds
-    for g in groups:
-        values.append({m: [v for v in (dict((n, v) for n, v, _ in per_run[i]).get(m) for i in g.members)
-                           if v is not None and math.isfinite(v)] for m in names})
+    values = seed_values(groups, per_run)
     table = [["configuration", "seeds"] + names]
     for k, (g, vals) in enumerate(zip(groups, values)):
         row = [g.name, f"{len(g.members)} ({','.join(map(str, g.seeds))})"]

@@ -76,9 +76,10 @@ def hwc(images: torch.Tensor) -> np.ndarray:
 
 
 def evaluate_sketch_run(run: Run, judge: Judge, catalog: Catalog, seed: int = 0, rounds: int = 3,
-                        drawings: Path | None = None, inception_weights=None, download: bool = True,
-                        log=print) -> dict:
-    """All metrics of one sketch run as a plain dict (see the module docstring)."""
+                        drawings: Path | None = None, inception_weights=None, download: bool = False,
+                        log=print, requested_n: int | None = None) -> dict:
+    """All metrics of one sketch run as a plain dict (see the module docstring). `requested_n`:
+    the faces `train eval -n` asked for, which a sketch run cannot follow (said, not silently)."""
     started = time.time()
     source = judge.options.source
     _, params = params_from_json(run.sketch["params"])
@@ -89,6 +90,8 @@ def evaluate_sketch_run(run: Run, judge: Judge, catalog: Catalog, seed: int = 0,
     if n < 2 or len(real_train.face_ids) < 2:
         raise ValueError(f"the catalog has {len(real_train.face_ids)} train and {n} test faces labelled by "
                          f"{source!r}: too few to evaluate against")
+    if requested_n is not None and requested_n != n:
+        log(f"-n {requested_n} does not apply to a sketch run: it paints the test split's {n} sketches")
     sketches = test_sketches(catalog, test.face_ids, run)
     G = generator(run)
     conditional = run.conditional and run.spec is not None

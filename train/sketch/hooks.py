@@ -19,9 +19,11 @@ from train.sketch.report import print_sketch_eval, sketch_grid, sketch_section
 
 def score_sketch_run(run: Run, judge: Judge, catalog: Catalog, settings: EvalSettings, log) -> dict:
     """The test split's sketches painted and scored, and the hand drawings of `settings.drawings`
-    if given (`--n` and `--per-class` do not apply: every test sketch is painted)."""
+    if given (`--n` and `--per-class` do not apply: every test sketch is painted, and it says so)."""
+    judge.to(settings.device)         # the paintings are made on the CPU (train.sketch.paint's cached generator)
     return evaluate_sketch_run(run, judge, catalog, seed=settings.seed, drawings=settings.drawings,
-                               inception_weights=settings.inception_weights, download=settings.download, log=log)
+                               inception_weights=settings.inception_weights, download=settings.download, log=log,
+                               requested_n=settings.n)
 
 
 def newest_training_grid(run: Run, group: str | None, tags: list[str], path: Path, seed: int = 0) -> Path:

@@ -35,6 +35,13 @@ TOLERANCE = 1.0     # px at 64x64 (scaled with the size): a line a pixel off sti
                     # random other face already matched 67% of a sketch's ink on the shared faces (49% at 1)
 
 
+def tolerance_for(size: int) -> float:
+    """The edge-matching tolerance (px) at `size` x `size`: TOLERANCE at 64 px, scaled with the
+    size, so F1 and floor-to-ceiling positions mean the same at 32 and 128 px. The one rule every
+    fidelity measure uses (test split, other tags, hand drawings)."""
+    return TOLERANCE * size / 64
+
+
 def ink(lines: np.ndarray) -> np.ndarray:
     """uint8 line map (paper 255) -> bool ink map."""
     return np.asarray(lines) < 128
@@ -66,8 +73,10 @@ def chamfer_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float((_distances_to(b)[a].mean() + _distances_to(a)[b].mean()) / 2)
 
 
-def edge_f1(painted: np.ndarray, sketch: np.ndarray, tolerance: float = TOLERANCE) -> float:
-    """F1 of the painted face's ink against the sketch's, a match being within `tolerance` px."""
+def edge_f1(painted: np.ndarray, sketch: np.ndarray, tolerance: float | None = None) -> float:
+    """F1 of the painted face's ink against the sketch's, a match being within `tolerance` px
+    [tolerance_for the sketch's size]."""
+    tolerance = tolerance_for(sketch.shape[-1]) if tolerance is None else tolerance
     if not painted.any() and not sketch.any():
         return 1.0
     if not painted.any() or not sketch.any():
@@ -84,8 +93,10 @@ class Fidelity:
     n: int
 
 
-def fidelity(painted_ink: np.ndarray, sketch_ink: np.ndarray, tolerance: float = TOLERANCE) -> Fidelity:
-    """Mean Chamfer distance and edge F1 over pairs of bool ink maps [N, H, W]."""
+def fidelity(painted_ink: np.ndarray, sketch_ink: np.ndarray, tolerance: float | None = None) -> Fidelity:
+    """Mean Chamfer distance and edge F1 over pairs of bool ink maps [N, H, W]; `tolerance` (px)
+    [tolerance_for their size]."""
+    tolerance = tolerance_for(np.shape(sketch_ink)[-1]) if tolerance is None else tolerance
     if len(painted_ink) != len(sketch_ink):
         raise ValueError(f"{len(painted_ink)} painted faces for {len(sketch_ink)} sketches")
     pairs = list(zip(painted_ink, sketch_ink))
@@ -111,13 +122,14 @@ def fidelity_report(painted: np.ndarray, sketches: np.ndarray, reals: np.ndarray
 
     painted: uint8 faces [N, H, W, 3] painted from `sketches` (uint8 line maps [N, H, W], the
     sketches the model was given); reals: uint8 [N, H, W, 3], the real faces those sketches
-    were made from, at the same size. `tolerance` (px) defaults to TOLERANCE scaled to the size. The ceiling pairs sketch i with real face (i + k) mod N
-    for a random shift k, so no face meets its own sketch."""
+    were made from, at the same size. `tolerance` (px) defaults to tolerance_for the size. The
+    ceiling pairs sketch i with real face (i + k) mod N for a random shift k, so no face meets
+    its own sketch."""
     n = len(sketches)
     if not (len(painted) == len(reals) == n) or n < 2:
         raise ValueError(f"fidelity needs as many painted and real faces as sketches, and at least 2 "
                          f"(got {len(painted)}, {len(reals)}, {n})")
-    tolerance = TOLERANCE * sketches.shape[-1] / 64 if tolerance is None else tolerance
+    tolerance = tolerance_for(sketches.shape[-1]) if tolerance is None else tolerance
     rng = np.random.default_rng(seed)
     sketch_ink = ink(sketches)
     model = fidelity(line_art(painted, params), sketch_ink, tolerance)

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.table import Table
 
 from train.eval.report_pages import Section, run_label
-from train.runs import Run, RunError
+from train.runs import Run, RunError, safe_slug
 
 
 def _f(x, fmt=".2f") -> str:
@@ -103,7 +103,7 @@ def sketch_section(runs: list[Run], evals: list[dict], out_dir: Path) -> Section
                       f"{_pct(s['faces_found']['painted'])} / {_pct(s['faces_found']['real'])}",
                       f"{_pct(d['mean']['position']['chamfer'])}, {_pct(d['mean']['faces_found'])}" if d else "–"])
         if d and Path(d["picture"]).exists():
-            png = out_dir / f"drawings_{k}_{run.dir.name}.png"
+            png = out_dir / f"drawings_{k}_{safe_slug(run.dir.name, 'run')}.png"
             shutil.copy(d["picture"], png)
             images.append((f"{run_label(run)}: hand drawings (sketch, then paintings)", png))
     text = ("Fidelity: the line art of each test sketch's painting against the sketch; position 0% is the floor "
