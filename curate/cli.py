@@ -9,7 +9,7 @@ from __future__ import annotations
 from db import CatalogError
 
 from curate import app as _app
-from curate.conventions import fail, load_all, load_lazily
+from curate.conventions import app_with_every_command, fail, load_lazily
 
 COMMANDS = {   # in the order `curate --help` lists them
     "split": "curate.commands.catalog",
@@ -29,13 +29,7 @@ COMMANDS = {   # in the order `curate --help` lists them
 }
 load_lazily(_app.app, COMMANDS)
 
-
-def __getattr__(name: str):
-    """`curate.cli.app`: the app with every command module imported (what the tests walk)."""
-    if name == "app":
-        load_all(COMMANDS)
-        return _app.app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = app_with_every_command(_app.app, COMMANDS, __name__)
 
 
 def main() -> None:

@@ -192,3 +192,14 @@ def load_all(modules: dict[str, str]) -> None:
     """Import every module of the table: the app then holds every command, as before it was lazy."""
     for module in dict.fromkeys(modules.values()):
         importlib.import_module(module)
+
+
+def app_with_every_command(app: typer.Typer, modules: dict[str, str], module_name: str):
+    """A cli module's `__getattr__`: `<cli>.app` is `app` with every command module imported
+    (what the tests walk); the entry point itself stays lazy."""
+    def __getattr__(name: str):
+        if name == "app":
+            load_all(modules)
+            return app
+        raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+    return __getattr__

@@ -117,6 +117,17 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _wait_until_up(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
+            return
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, "label-app did not come up"
+            time.sleep(0.3)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_stopping_label_app_stops_its_server(tiny_catalog, signum):
@@ -126,14 +137,7 @@ def test_stopping_label_app_stops_its_server(tiny_catalog, signum):
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "label-app did not come up"
-                time.sleep(0.3)
+        _wait_until_up(port, proc)
         children = _children(proc.pid)
         assert children
         proc.send_signal(signum)          # the parent only, as `kill PID` or a closed terminal does
@@ -171,14 +175,7 @@ def test_on_loopback_the_app_refuses_foreign_host_headers(tiny_catalog):
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=env, start_new_session=True, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "label-app did not come up"
-                time.sleep(0.3)
+        _wait_until_up(port, proc)
         assert _websocket_status(port, f"127.0.0.1:{port}") == 101
         assert _websocket_status(port, f"localhost:{port}") == 101
         assert _websocket_status(port, f"rebind.evil.example:{port}") != 101

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from db import CatalogError
 
-from curate.conventions import fail, load_all, load_lazily
+from curate.conventions import app_with_every_command, fail, load_lazily
 from train import app as _app
 
 COMMANDS = {   # in the order `train --help` lists them
@@ -30,13 +30,7 @@ COMMANDS = {   # in the order `train --help` lists them
 }
 load_lazily(_app.app, COMMANDS)
 
-
-def __getattr__(name: str):
-    """`train.cli.app`: the app with every command module imported (what the tests walk)."""
-    if name == "app":
-        load_all(COMMANDS)
-        return _app.app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = app_with_every_command(_app.app, COMMANDS, __name__)
 
 
 def main() -> None:
