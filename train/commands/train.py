@@ -175,7 +175,7 @@ def _make_command(model: str):
         progress: ProgressOption = True,
     ) -> None:
         params = dict(locals())
-        from train.loop import TrainingStopped, train
+        from train.loop import TrainingStopped, stopped_early, train
 
         main_process = os.environ.get("RANK", "0") == "0"     # under torchrun, rank 0 alone speaks
         console = make_console(stderr=True, quiet=not main_process)
@@ -213,6 +213,8 @@ def _make_command(model: str):
             fail(str(e))
         if main_process:
             typer.echo(str(run_dir))
+        if stopped_early(run_dir):    # by Ctrl-C or SIGTERM: 130, as every command its user stops
+            raise typer.Exit(130)
 
     command.__doc__ = LOSSES[model].help
     return command
