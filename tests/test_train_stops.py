@@ -1,6 +1,6 @@
-"""How a run ends when it does not end well: a full disk, a stop
-(exit 130), a kill -9 and its resume (the first metrics row after it), and progress shown
-from the first step, in a file too (issues 24 and 25)."""
+"""How a run ends when it does not end well: a full disk, a stop (exit 130), a kill -9 and its
+resume (the first metrics row after it); and progress shown from the first step, in a file too
+(issues 24 and 25)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ import io
 import signal
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from PIL import Image
 from rich.console import Console
 
+from curate.progress_lines import LineProgress, progress_display
+from curate.taggers.classifier import JudgeOptions, train_judge
+from db import Catalog
 from train import runs
 from train.loop import train
 from train.runs import load_run
 from train.step import Step
 from train.training.metrics_log import MetricsCollector
 from train.training.progress import StepProgress
-from curate.progress_lines import LineProgress, progress_display
 
 from test_train import TINY, interrupted_after, invoke, same_final_checkpoints, tiny_options
 
@@ -167,8 +170,19 @@ def test_a_stopped_run_exits_130_and_says_how_to_resume(tiny_catalog, tmp_path):
     assert res.exit_code == 0, res.output
 
 
+def test_a_stopped_experiment_exits_130_too(tiny_catalog, tmp_path):
+    with Catalog(tiny_catalog) as cat:
+        train_judge(cat, JudgeOptions(size=16, width=4, feature_dim=8, epochs=1, batch=8)).save(tmp_path / "judge.pt")
+    folder = tmp_path / "exp"
+    with interrupted_after(1):
+        res = invoke("experiment", "--db", tiny_catalog, "--judge", tmp_path / "judge.pt", "--run", "acgan:manual",
+                     "-o", folder, "--cache-dir", tmp_path / "cache", "--iters", 3, "--batch", 4, "--ngf", 8,
+                     "--ndf", 8, "--z-dim", 8, "--min-per-tag", 1, "-n", 16, "--no-progress")
+    assert res.exit_code == 130, res.output
+    assert f"continue with `train experiment --resume {folder}`" in res.output
+
+
 def test_progress_has_real_figures_from_the_first_step():
-    from types import SimpleNamespace
     opts = SimpleNamespace(batch=4, n_critic=1, dwin_window=100)
     metrics = MetricsCollector(opts, SimpleNamespace(steps_per_epoch=10), 0, False)
     metrics.add(1, {"loss_d": torch.tensor(0.5), "loss_g": torch.tensor(1.5)})
