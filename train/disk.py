@@ -96,10 +96,19 @@ def mount_point(path: str | Path) -> Path:
 
 
 def free_text(path: str | Path) -> str:
-    """'N.N GB free on the disk at MOUNT' for the disk holding `path`."""
+    """'1.2 GB free on the disk at MOUNT' for the disk holding `path`."""
     mount = mount_point(path)
     try:
         free = shutil.disk_usage(mount).free
     except OSError:
         return f"the disk at {mount}"
-    return f"{free / 1e9:.1f} GB free on the disk at {mount}"
+    return f"{size_text(free)} free on the disk at {mount}"
+
+
+def size_text(n: float) -> str:
+    """Bytes in words: '512 B', '160.0 kB', '1.2 GB'."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

@@ -34,7 +34,7 @@ from PIL import Image
 
 from db import Catalog, CatalogError
 
-from train.disk import free_text, why
+from train.disk import free_text, size_text, why
 from train.sketch.drawing import at_size
 
 CHUNK = 256             # faces a worker decodes and writes at once (small: the workers finish together)
@@ -193,10 +193,10 @@ def _build_or_clean(catalog: Catalog, ids: list[int], size: int, path: Path, pro
     except OSError as e:
         for leftover in (path.with_name(path.name + ".partial"), path.with_name(path.name + ".partial.done")):
             leftover.unlink(missing_ok=True)
-        needs = len(ids) * what.channels * size * size / 1e9
+        needs = size_text(len(ids) * what.channels * size * size)
         raise CacheError(f"{why(e)} writing the training-image cache {path} ({free_text(path.parent)}, it needs "
-                         f"{needs:.1f} GB): free space or give --cache-dir on another disk; the next run builds "
-                         "it again") from e
+                         f"{needs}): free space or give --cache-dir on another disk; the next run builds it "
+                         "again") from e
 
 
 def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, workers: int,
