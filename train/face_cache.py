@@ -12,8 +12,10 @@ old `.pt` cache was (those are ignored now). A sketch model's line art (`curate 
 through the same machinery as a second file of one-channel rows (`Pictures`: what a file holds). It is written by N worker processes, each
 decoding a chunk of faces and writing it in place, into `NAME.partial`; `NAME.partial.done`
 lists the chunks written, so an interrupted build resumes where it stopped; the finished
-file is renamed into place, so a half-written cache is never used. A lock file makes other
-processes (the other torchrun ranks) wait for the one that builds it.
+file is renamed into place, so a half-written cache is never used; a full disk removes the
+partial file (CacheError: one line naming the file and the disk) and the next run builds it
+again. A lock file makes other processes (the other torchrun ranks) wait for the one that
+builds it.
 """
 
 from __future__ import annotations
@@ -32,9 +34,15 @@ from PIL import Image
 
 from db import Catalog, CatalogError
 
+from train.disk import free_text, size_text, why
 from train.sketch.drawing import at_size
 
 CHUNK = 256             # faces a worker decodes and writes at once (small: the workers finish together)
+
+
+class CacheError(ValueError):
+    """The cache file could not be written (a full disk): said in one line, as the commands say a
+    ValueError; nothing of it is left, and the next run builds it again."""
 
 
 def decode_crop(blob: bytes, size: int) -> np.ndarray:
@@ -106,7 +114,7 @@ def cached_images(catalog: Catalog, ids: list[int], size: int, cache_dir: Path |
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)     # another rank may be building it: wait, then use its file
         if _header(path, shape) is None:
-            _build(catalog, ids, size, path, progress, workers or os.cpu_count() or 1, what)
+            _build_or_clean(catalog, ids, size, path, progress, workers or os.cpu_count() or 1, what)
     return open_cache(path)
 
 
@@ -176,13 +184,28 @@ def open_cache(path: Path) -> FaceRows:
     return FaceRows(path)
 
 
+def _build_or_clean(catalog: Catalog, ids: list[int], size: int, path: Path, progress, workers: int,
+                    what: Pictures) -> None:
+    """_build; on a full disk (any OSError writing), the partial file removed (it frees that
+    space; a half-built file is never trusted) and one line naming the file and the disk."""
+    try:
+        _build(catalog, ids, size, path, progress, workers, what)
+    except OSError as e:
+        for leftover in (path.with_name(path.name + ".partial"), path.with_name(path.name + ".partial.done")):
+            leftover.unlink(missing_ok=True)
+        needs = size_text(len(ids) * what.channels * size * size)
+        raise CacheError(f"{why(e)} writing the training-image cache {path} ({free_text(path.parent)}, it needs "
+                         f"{needs}): free space or give --cache-dir on another disk; the next run builds it "
+                         "again") from e
+
+
 def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, workers: int,
            what: Pictures = CROPS) -> None:
     partial, log = path.with_name(path.name + ".partial"), path.with_name(path.name + ".partial.done")
     shape = (len(ids), what.channels, size, size)
     done: set[int] = set()
     if partial.exists() and log.exists() and _header(partial, shape) is not None:
-        done = {int(line) for line in log.read_text().split()}     # resume the chunks not written yet
+        done = _chunks_written(log)     # resume the chunks not written yet
     else:
         np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()  # header + holes
         log.write_text("")
@@ -211,6 +234,12 @@ def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, wo
         os.close(fd)
     os.replace(partial, path)
     log.unlink()
+
+
+def _chunks_written(log: Path) -> set[int]:
+    """The chunks the log lists, whole lines only (a line cut short by a crash is not trusted)."""
+    lines = log.read_text().split("\n")[:-1]     # what follows the last newline is not a whole line
+    return {int(line) for line in lines if line.isdigit()}
 
 
 def _chunk_done(log, chunk: int, n: int, progress, task) -> None:

@@ -5,7 +5,9 @@ writer and the stop guard. It never asks which model it trains: the model is its
 step is train.step.
 
 A run stops at its last step, on NaN/inf losses (TrainingStopped), or on Ctrl-C/SIGTERM after
-the step in progress; it always leaves a checkpoint, and a resumed run continues exactly.
+the step in progress (stopped_early: the commands exit 130); it always leaves a checkpoint, and
+a resumed run continues exactly, its metrics rows too (the checkpoint holds the running sums).
+A write that fails (a full disk) stops it in one line (DiskFull), its last whole checkpoint kept.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from db import Catalog
 
 from train import runs
 from train.data import DataError, load_training_set
+from train.disk import WriteFailed
 from train.device import init_distributed, pick_device, pick_precision
 from train.losses import loss_class
 from train.options import TrainOptions
@@ -28,9 +31,9 @@ from train.training.progress import StepProgress, make_progress
 from train.training.sampler import BatchSampler, Schedule
 from train.training.signals import StopGuard
 from train.training.state import RunState
-from train.training.writers import RunWriter, SampleGrid
+from train.training.writers import DiskFull, RunWriter, SampleGrid
 
-__all__ = ["train", "TrainingStopped"]
+__all__ = ["train", "TrainingStopped", "stopped_early"]
 
 
 @dataclass
@@ -80,22 +83,38 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, se
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.precision == "bf16")
 
     resumed_at = state.step if ckpt is not None else None
-    writer = RunWriter.open(main, run.dir if run is not None else None, run_options(opts, arch, spec, data, world),
-                            opts, console, resumed_at, data)
+    try:
+        writer = RunWriter.open(main, run.dir if run is not None else None,
+                                run_options(opts, arch, spec, data, world), opts, console, resumed_at, data)
+    except WriteFailed as e:
+        raise DiskFull.at(e, state.step, resumed_at, opts.model, run.dir if run is not None else None) from e
     loss = model(opts, spec, state.D, data.labels, device, data=data)
-    if resumed_at is None:
-        writer.real_sample_distance(data.images, schedule.faces)
     one_step = Step(state.G, state.D, state.G_ema, state.opt_G, state.opt_D, loss,
                     BatchSampler(data, loss, schedule, opts, rank, device), opts, world, autocast)
     parts = Training(opts, schedule, state, loss, SampleGrid(loss, device), writer, one_step,
                      MetricsCollector(opts, schedule, state.step, loss.adv.probabilities), device)
+    if ckpt is not None:
+        restore_figures(parts, ckpt.get("metrics"))
+    try:
+        return run_all(parts, data, main, console, resumed_at)
+    except WriteFailed as e:
+        stop = DiskFull.at(e, state.step, writer.last_checkpoint, opts.model, writer.run_dir)
+        writer.close_after(str(stop))
+        raise stop from e
+
+
+def run_all(t: Training, data, main: bool, console, resumed_at: int | None) -> Path | None:
+    """The run from its first step (or the resumed one) to its end; returns its folder."""
+    writer, state = t.writer, t.state
+    if resumed_at is None:
+        writer.real_sample_distance(data.images, t.schedule.faces)
     name = writer.run_dir.name if writer.run_dir is not None else ""
     with StopGuard(active=main) as guard, \
-            StepProgress(console, opts.progress, name, schedule.total, state.step) as progress:
+            StepProgress(console, t.opts.progress, name, t.schedule.total, state.step) as progress:
         if state.step == 0:
-            writer.samples(0, parts.grid, state.G_ema)
-        stopped = run_steps(parts, guard, progress)
-    return finish(parts, stopped)
+            writer.samples(0, t.grid, state.G_ema)
+        stopped = run_steps(t, guard, progress)
+    return finish(t, stopped)
 
 
 def run_steps(t: Training, guard: StopGuard, progress: StepProgress) -> TrainingStopped | None:
@@ -115,11 +134,11 @@ def run_steps(t: Training, guard: StopGuard, progress: StepProgress) -> Training
             row = t.metrics.row(step) if log_now and t.writer.writes else None   # rank 0 alone logs
             if row is not None:
                 t.writer.row(row)
-            progress.update(step, row, t.metrics.images_per_s)
+            progress.update(step, t.metrics.figures)
             if step % t.schedule.sample_every == 0 or step == total:
                 t.writer.samples(step, t.grid, state.G_ema)
             if step % opts.checkpoint_every == 0 and step != total:
-                t.writer.checkpoint(state)
+                t.writer.checkpoint(state, running_figures(t))
             if guard.stop_requested:
                 break
     except TrainingStopped as e:
@@ -130,7 +149,7 @@ def run_steps(t: Training, guard: StopGuard, progress: StepProgress) -> Training
 def finish(t: Training, stopped: TrainingStopped | None) -> Path | None:
     """The last checkpoint, and the run's end said (and, at its last step, the final generator)."""
     writer, step, total = t.writer, t.state.step, t.schedule.total
-    path = writer.checkpoint(t.state)
+    path = writer.checkpoint(t.state, running_figures(t))
     if stopped is not None:
         writer.message(f"stopped: {stopped}; checkpoint {path} (the weights before the bad step). "
                        "Lower the learning rates or try wgan-gp.", style="bold red")
@@ -144,6 +163,33 @@ def finish(t: Training, stopped: TrainingStopped | None) -> Path | None:
                        f"`train {t.opts.model} --resume {writer.run_dir}`", style="yellow")
     writer.close()
     return writer.run_dir
+
+
+def running_figures(t: Training) -> dict:
+    """What the next metrics row needs of the steps before a checkpoint: the collector's sums and
+    the generator's gradient kept for the next gradient cosine (train.step)."""
+    return {**t.metrics.state(), "prev_grad": t.step.prev_grad}
+
+
+def restore_figures(t: Training, saved: dict | None) -> None:
+    """running_figures() from a checkpoint: the first row after a resume is the one the run would
+    have written without the stop (checkpoints written before had none: the row then averages
+    only the steps since the resume)."""
+    if not saved:
+        return
+    t.metrics.restore(saved)
+    grad = saved.get("prev_grad")
+    t.step.prev_grad = grad.to(t.device) if grad is not None else None
+
+
+def stopped_early(run_dir: str | Path | None) -> bool:
+    """Whether the run train() returned stopped before its last step (Ctrl-C or SIGTERM, with a
+    checkpoint to resume from): the commands then exit 130, as every command stopped by its user."""
+    if run_dir is None:      # (another torchrun rank's: rank 0 alone has the folder)
+        return False
+    run = runs.load_run(run_dir)
+    newest = run.latest_checkpoint()
+    return newest is None or not newest.stem.isdigit() or int(newest.stem) < run.total_steps
 
 
 def resumed_run(resume: str | Path | None, console) -> tuple[runs.Run | None, dict | None]:

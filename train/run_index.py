@@ -20,11 +20,7 @@ def steps(run: Run) -> tuple[int, int]:
     """(steps done: the newest checkpoint's, total steps of the run)."""
     ckpts = run.checkpoints()
     done = int(ckpts[-1].stem) if ckpts and ckpts[-1].stem.isdigit() else 0
-    o = run.options
-    if o.get("iters") is not None:
-        return done, int(o["iters"])
-    per_epoch = max(1, int(o.get("faces") or 0) // int(o.get("batch") or 64))
-    return done, max(1, round((o.get("epochs") or 10) * per_epoch / int(o.get("n_critic") or 1)))
+    return done, run.total_steps
 
 
 def find_run_dirs(root: str | Path, depth: int = 3) -> list[Path]:

@@ -13,6 +13,10 @@ colours) at step NNNNNN. `checkpoints/NNNNNN.pt` hold G, D, the EMA of G, both o
 states and the step (the newest few are kept); `G_ema.pt` is the final EMA generator
 (`{"arch": ..., "state": ...}`), written when the run ends. `log.txt` has the run's messages.
 
+Every file of a run is written whole or not at all (train.disk): a full disk leaves no
+half-written checkpoint, sample grid, G_ema.pt, options.json or metrics row, and the previous
+checkpoint is removed only once the new one is on the disk.
+
 Checkpoints hold tensors and plain values only and are loaded that way (curate.safe_load): a
 run folder from someone else cannot run code here.
 """
@@ -20,6 +24,7 @@ run folder from someone else cannot run code here.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -34,6 +39,7 @@ import torch
 
 from curate import safe_load
 from train.conditions import ConditionSpec
+from train.disk import append_whole, write_whole
 from train.models import build_generator
 
 CHECKPOINT_KEYS = ("step", "G", "D", "G_ema", "opt_G", "opt_D")
@@ -88,6 +94,15 @@ class Run:
     @property
     def checkpoints_dir(self) -> Path:
         return self.dir / "checkpoints"
+
+    @property
+    def total_steps(self) -> int:
+        """The generator steps the run was set to train (train.training.sampler.Schedule's arithmetic)."""
+        o = self.options
+        if o.get("iters") is not None:
+            return int(o["iters"])
+        per_epoch = max(1, int(o.get("faces") or 0) // int(o.get("batch") or 64))
+        return max(1, round((o.get("epochs") or 10) * per_epoch / int(o.get("n_critic") or 1)))
 
     def checkpoints(self) -> list[Path]:
         return sorted(self.checkpoints_dir.glob("[0-9]*.pt"))
@@ -215,13 +230,14 @@ def new_run_dir(runs_dir: str | Path, model: str, labels: str | None) -> Path:
 
 
 def write_options(run_dir: Path, options: dict) -> None:
-    (run_dir / "options.json").write_text(json.dumps(options, indent=2))
+    text = json.dumps(options, indent=2)
+    write_whole(run_dir / "options.json", lambda f: f.write(text.encode()))
 
 
 def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save, whole or not at all (train.disk.write_whole: WriteFailed on a full disk). Into a
+    file object: torch's own file writer turns a full disk into an opaque RuntimeError."""
+    write_whole(path, lambda f: torch.save(obj, f))
 
 
 def rng_state() -> dict:
@@ -243,15 +259,38 @@ def restore_rng(state: dict) -> None:
 
 
 def save_checkpoint(run_dir: Path, state: dict, keep: int) -> Path:
+    """The new checkpoint beside the others; the oldest beyond `keep` are removed only once it is
+    whole on the disk (and the temp files a killed run left)."""
     path = run_dir / "checkpoints" / f"{state['step']:06d}.pt"
     save_atomic(state, path)
-    for old in load_run(run_dir).checkpoints()[:-keep]:
-        old.unlink()
+    for old in load_run(run_dir).checkpoints()[:-keep] + list(path.parent.glob("*.pt.tmp")):
+        old.unlink(missing_ok=True)
     return path
 
 
 def save_final_generator(run_dir: Path, arch_g: dict, state: dict) -> None:
     save_atomic({"arch": arch_g, "state": state}, run_dir / "G_ema.pt")
+
+
+def csv_text(rows: list[dict], header: bool = False) -> str:
+    """metrics.csv rows (and its header) as text, the METRICS columns in order."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, METRICS, extrasaction="ignore")
+    if header:
+        writer.writeheader()
+    writer.writerows({k: row.get(k, "") for k in METRICS} for row in rows)
+    return out.getvalue()
+
+
+def kept_rows(path: Path, resume_step: int) -> list[dict]:
+    """The rows of metrics.csv a resumed run keeps: those up to its checkpoint, whole (a row cut
+    short by a crash or a full disk has missing columns, or a step that is not a number)."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if None not in r and None not in r.values()
+                and r["step"].isdigit()]
+    return [r for r in rows if int(r["step"]) <= resume_step]
 
 
 class RunLogger:
@@ -260,16 +299,13 @@ class RunLogger:
     def __init__(self, run_dir: Path, options: dict, console, resume_step: int | None):
         self.run_dir, self.console = run_dir, console
         self.metrics_path = run_dir / "metrics.csv"
-        rows = []
-        if resume_step is not None and self.metrics_path.exists():
-            with open(self.metrics_path, newline="") as f:   # drop rows logged after the checkpoint
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        self.file = open(self.metrics_path, "w", newline="")
-        self.writer = csv.DictWriter(self.file, METRICS, extrasaction="ignore")
-        self.writer.writeheader()
-        self.writer.writerows(rows)
-        self.file.flush()
-        self.log_file = open(run_dir / "log.txt", "a")
+        rows = kept_rows(self.metrics_path, resume_step) if resume_step is not None else []
+        text = csv_text(rows, header=True)
+        write_whole(self.metrics_path, lambda f: f.write(text.encode()))
+        # unbuffered, and every row or line appended whole (train.disk): a full disk leaves no half row
+        self.file = open(self.metrics_path, "ab", buffering=0)
+        self.log_path = run_dir / "log.txt"
+        self.log_file = open(self.log_path, "ab", buffering=0)
         self.tb = self.wandb = None
         if options["tensorboard"]:
             try:
@@ -287,16 +323,15 @@ class RunLogger:
                                     config=options, mode=os.environ.get("WANDB_MODE", "offline"),
                                     resume="allow", id=run_dir.name)
 
-    def message(self, text: str, style: str = "") -> None:
-        """A line into log.txt and onto the console (as text: names in it are data, never markup)."""
-        self.log_file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
-        self.log_file.flush()
-        if self.console is not None:
+    def message(self, text: str, style: str = "", echo: bool = True) -> None:
+        """A line into log.txt and (echo) onto the console (as text: names in it are data, never markup)."""
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n"
+        append_whole(self.log_file, line.encode(), self.log_path)
+        if echo and self.console is not None:
             self.console.print(text, style=style or None, markup=False)
 
     def row(self, row: dict) -> None:
-        self.writer.writerow({k: row.get(k, "") for k in METRICS})
-        self.file.flush()
+        append_whole(self.file, csv_text([row]).encode(), self.metrics_path)
         scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         if self.tb is not None:
             for k, v in scalars.items():

@@ -221,7 +221,7 @@ def experiment(
         print_refused(console, e, e.source)
         fail(f"{e.source!r}: {e}")
     except ExperimentStopped as e:
-        fail(f"{e}; continue with `train experiment --resume {folder}`", code=1)
+        fail(f"{e}; continue with `train experiment --resume {folder}`", code=130)   # stopped by its user
     except TrainingStopped as e:
         fail(f"training stopped: {e}", code=1)
     except (ExperimentError, RunError, JudgeError, WeightsError, CatalogError, ReportError, DataError,

@@ -25,7 +25,7 @@ from train.commands.option_params import given_options, options_from_cli, parame
 from train.conditions import ConditionError
 from train.data import DataError, RareTagsError, select_faces
 from train.losses import LOSSES
-from train.loop import TrainingStopped, train
+from train.loop import TrainingStopped, stopped_early, train
 from train.options import TrainOptions, resume_options
 from train.runs import RunError, load_run
 from train.sampling import fixed_sample_rows, generate, labelled_grid
@@ -81,6 +81,8 @@ def train_command(model: str, ctx: typer.Context, params: dict) -> None:
         fail(str(e))
     if run_dir is not None and main_process:       # None: a dry run
         typer.echo(str(run_dir))
+    if run_dir is not None and stopped_early(run_dir):   # by Ctrl-C or SIGTERM: 130, as every command its user stops
+        raise typer.Exit(130)
 
 
 def _resume_run(model: str, given: dict, params: dict, console) -> Path | None:

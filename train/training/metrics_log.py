@@ -24,7 +24,8 @@ class MetricsCollector:
         self.d_wins = DiscriminatorWatch(opts.dwin_window)
         self.t0 = self.t_last = time.perf_counter()
         self.images_last = 0
-        self.images_per_s = 0.0     # at the last row, unrounded (the progress bar's)
+        self.images_per_s = 0.0     # at the last row, unrounded
+        self.last_losses = (0.0, 0.0)   # D's and G's at the last row
 
     def add(self, step: int, stats: dict) -> str | None:
         """One step's figures (tensors read here: the one sync of a step); returns the news of a
@@ -54,8 +55,37 @@ class MetricsCollector:
                "seconds": round(now - self.t0, 2), "images_per_s": round(ips, 1),
                "d_wins": int(self.d_wins.flagged)}
         row.update({key: round(sum(vs) / len(vs), 5) for key, vs in self.sums.items()})
+        self.last_losses = (self.mean("loss_d"), self.mean("loss_g"))
         self.sums = {}
         return row
+
+    def mean(self, key: str) -> float:
+        vs = self.sums.get(key)
+        return sum(vs) / len(vs) if vs else 0.0
+
+    def figures(self, step: int) -> tuple[float, float, float]:
+        """(images/s, D loss, G loss) for the progress bar at any step: since the last row, or the
+        last row's right after it, so real figures show from the first step on."""
+        if "loss_d" not in self.sums:
+            return self.images_per_s, *self.last_losses
+        images = (step - self.start) * self.opts.batch * self.opts.n_critic
+        ips = (images - self.images_last) / max(time.perf_counter() - self.t_last, 1e-9)
+        return ips, self.mean("loss_d"), self.mean("loss_g")
+
+    def state(self) -> dict:
+        """What the next row needs of the steps before it (a checkpoint holds it, plain values):
+        the figures summed since the last row, and the discriminator watch's window."""
+        return {"sums": {k: list(vs) for k, vs in self.sums.items()},
+                "d_wins": {"window": [list(w) for w in self.d_wins.window], "flagged": self.d_wins.flagged}}
+
+    def restore(self, saved: dict | None) -> None:
+        """The state() a checkpoint held: the first row after a resume averages the same steps as
+        the run's without the stop. Checkpoints written before it had none: nothing restored."""
+        if not saved:
+            return
+        self.sums = {k: list(vs) for k, vs in saved["sums"].items()}
+        self.d_wins.window.extend(tuple(w) for w in saved["d_wins"]["window"])
+        self.d_wins.flagged = bool(saved["d_wins"]["flagged"])
 
     def seconds(self) -> float:
         return time.perf_counter() - self.t0

@@ -12,6 +12,7 @@ import torch
 
 from train import runs
 from train.diagnostics import mean_pairwise_distance
+from train.disk import WriteFailed, write_whole
 from train.sampling import labelled_grid, to_uint8
 from train.training.sampler import on_device
 
@@ -36,8 +37,10 @@ class RunWriter:
     """The run folder's writer: `open` it (new or resumed), then messages, rows, samples and
     checkpoints as the loop goes."""
 
-    def __init__(self, run_dir: Path | None, logger: runs.RunLogger | None, options: dict, keep: int):
+    def __init__(self, run_dir: Path | None, logger: runs.RunLogger | None, options: dict, keep: int,
+                 last_checkpoint: int | None = None):
         self.run_dir, self.logger, self.options, self.keep = run_dir, logger, options, keep
+        self.last_checkpoint = last_checkpoint      # the step of the newest whole checkpoint on the disk
 
     @classmethod
     def open(cls, main: bool, run_dir: Path | None, options: dict, opts, console, resumed_at: int | None,
@@ -48,7 +51,8 @@ class RunWriter:
             return cls(run_dir, None, options, opts.keep_checkpoints)
         run_dir = run_dir or runs.new_run_dir(opts.runs_dir, opts.model, opts.labels)
         runs.write_options(run_dir, options)
-        writer = cls(run_dir, runs.RunLogger(run_dir, options, console, resumed_at), options, opts.keep_checkpoints)
+        writer = cls(run_dir, runs.RunLogger(run_dir, options, console, resumed_at), options, opts.keep_checkpoints,
+                     resumed_at)
         writer.message(("resumed at step %d" % resumed_at) if resumed_at is not None else f"new run {run_dir}")
         if resumed_at is None and (data.left_out or data.dropped):
             writer.message(left_out_text(data.left_out, data.dropped), style="yellow")
@@ -79,13 +83,21 @@ class RunWriter:
         if self.logger is None:
             return
         path = self.run_dir / "samples" / f"{step:06d}.png"
-        grid.draw(G_ema).save(path)
+        picture = grid.draw(G_ema)
+        write_whole(path, lambda f: picture.save(f, format="PNG"))
         self.logger.image(path, step)
 
-    def checkpoint(self, state) -> Path | None:
+    def checkpoint(self, state, metrics: dict | None = None) -> Path | None:
+        """A checkpoint of `state`, with the metrics collector's running figures (`metrics`) so the
+        first row after a resume is the row the run would have written."""
         if self.logger is None:
             return None
-        return runs.save_checkpoint(self.run_dir, state.checkpoint(self.options), self.keep)
+        ckpt = state.checkpoint(self.options)
+        if metrics is not None:
+            ckpt["metrics"] = metrics
+        path = runs.save_checkpoint(self.run_dir, ckpt, self.keep)
+        self.last_checkpoint = state.step
+        return path
 
     def final_generator(self, state) -> None:
         if self.logger is not None:
@@ -94,6 +106,30 @@ class RunWriter:
     def close(self) -> None:
         if self.logger is not None:
             self.logger.close()
+
+    def close_after(self, failed: str) -> None:
+        """Close after a failed write: its line in log.txt if it still fits, nothing raised."""
+        if self.logger is None:
+            return
+        try:
+            self.logger.message(failed, echo=False)     # the command says it, once
+        except WriteFailed:
+            pass
+        self.logger.close()
+
+
+class DiskFull(runs.RunError):
+    """A write failed while training (a full disk, most often): the run stopped there, its last
+    whole checkpoint is kept. Said in one line by the commands (as every RunError)."""
+
+    @classmethod
+    def at(cls, failed: WriteFailed, step: int, last_checkpoint: int | None, model: str,
+           run_dir: Path | None) -> "DiskFull":
+        if last_checkpoint is None:
+            return cls(f"{failed}: the run stopped at step {step}, before its first checkpoint; free space "
+                       "and start it again")
+        return cls(f"{failed}: the run stopped at step {step}; the last good checkpoint is step {last_checkpoint}; "
+                   f"free space and run `train {model} --resume {run_dir}`")
 
 
 def left_out_text(left_out: dict[str, dict[str, int]], unlabelled: int) -> str:
