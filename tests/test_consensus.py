@@ -112,6 +112,12 @@ def test_the_consensus_is_a_label_source_and_a_rerun_writes_nothing(planted, tmp
     r = runner.invoke(app, ["consensus", *db, "--json"])
     out = json.loads(r.output)
     assert out["skipped"] is False and out["events"] == 88, r.output
+    with Catalog(path) as cat:
+        cat.undo_last("manual", "bob")      # back to the first inputs: not the newest version, so written again
+    again = json.loads(runner.invoke(app, ["consensus", *db, "--json"]).output)
+    assert again["skipped"] is False and again["version"] == record["version"] != out["version"]
+    with Catalog(path) as cat:
+        assert cat.latest_tagger_version("consensus") == record["version"]
     res = runner.invoke(train.cli.app, ["acgan", *db, "--labels", "consensus", "--attrs", "hair_color,eye_color",
                                         "--size", "32", "--min-per-tag", "1", "--dry-run", "--no-progress",
                                         "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache")])

@@ -87,8 +87,8 @@ def _print_summary(s: ConsensusSummary, labels: str, judge: str) -> None:
     for r in s.results:
         f = group_figures(r)
         ranked = ", ".join(f"{visible(a['annotator'])} {_fmt(a['quality'])}" for a in f["annotators"])
-        console.print(f"{visible(r.matrix.group)}: {f['faces']} faces ({f['faces_with_two_or_more']} labelled by two or "
-                      f"more), mean consensus quality {_fmt(f['mean_quality'])}, model weight "
+        console.print(f"{visible(r.matrix.group)}: {f['faces']} faces ({f['faces_with_two_or_more']} labelled by two "
+                      f"or more), mean consensus quality {_fmt(f['mean_quality'])}, model weight "
                       f"{f['model_weight']:.2f}; annotators by estimated quality: {ranked}")
     for g, n in s.left_out.items():
         if n:
@@ -140,8 +140,8 @@ def annotators(
 
 def _annotator_table(g: dict) -> Table:
     """One group's annotators, best estimated quality first; names escaped, wrapped, never cut."""
-    table = Table(title=f"{visible(g['group'])}: {g['faces']} faces, {g['faces_with_two_or_more']} labelled by two or more, "
-                        f"mean consensus quality {_fmt(g['mean_quality'])}")
+    table = Table(title=f"{visible(g['group'])}: {g['faces']} faces, {g['faces_with_two_or_more']} labelled by two or "
+                        f"more, mean consensus quality {_fmt(g['mean_quality'])}")
     for name in ("annotator", "faces", "agrees with consensus", "quality", "kappa with each other annotator"):
         table.add_column(name, overflow="fold")
     for a in g["annotators"]:

@@ -93,7 +93,7 @@ def check_matrix(m: LabelMatrix, source: str) -> None:
                            f"on yet (label some faces twice)")
     if len(m.tags) < 2:
         raise CatalogError(f"every {source!r} annotator gives every face the same {m.group} ({m.tags[0]}): "
-                           f"with one tag there is nothing to tell apart (--group leaves the group out)")
+                           f"with one tag there is nothing to tell apart (--group picks another group)")
 
 
 def model_probabilities(face_ids: list[int], tags: list[str], dists: dict[int, dict[str, float]]) -> np.ndarray:
@@ -106,6 +106,7 @@ def model_probabilities(face_ids: list[int], tags: list[str], dists: dict[int, d
 
 def crowdlab(m: LabelMatrix, pred_probs: np.ndarray) -> GroupConsensus:
     """CROWDLAB on a checked matrix (`check_matrix`) and the model's probabilities (faces x tags)."""
+    # cleanlab brings pandas and scikit-learn: loaded when a consensus is computed, not by `-h`
     from cleanlab.multiannotator import get_label_quality_multiannotator
 
     with warnings.catch_warnings():   # cleanlab's notes (no agreement, unused classes) are ours to say
