@@ -74,6 +74,8 @@ def read_inputs(catalog: Catalog, labels: str = MANUAL, judge: str = JUDGE, grou
     if judge not in catalog.distribution_sources():
         raise CatalogError(f"no {judge!r} probabilities yet: run `curate tag --tagger judge --labels {labels}` "
                            f"first (a consensus needs a model: a bare majority vote gives no quality scores)")
+    if group is not None and not catalog.group(group)["exclusive"]:
+        raise CatalogError(f"{group!r} is not an exclusive group (one tag per face): a consensus needs one")
     names = exclusive_groups(catalog, group)
     by_group: dict[str, list[tuple[int, str, str]]] = {}
     for face_id, key, annotator, tag in catalog.annotator_labels(labels, names):
