@@ -22,6 +22,7 @@ COMMANDS = {   # in the order `curate --help` lists them
     "calibrate-colors": "curate.commands.colors",
     "agree": "curate.commands.quality",
     "suspects": "curate.commands.quality",
+    "consensus": "curate.commands.consensus", "annotators": "curate.commands.consensus",
     "show": "curate.commands.show",
     "labels": "curate.commands.catalog",
     "vocab": "curate.commands.catalog",

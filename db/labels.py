@@ -129,6 +129,25 @@ class LabelsMixin:
             out.setdefault(face_id, {})[key] = (tag, value)
         return out
 
+    def annotator_labels(self, source: str, keys: list[str]) -> list[tuple[int, str, str | None, str]]:
+        """(face id, key, annotator, tag) of each person's label in force now, per (face, key,
+        annotator), among `keys`, ok faces only: what several people said about the same face.
+
+        A person's label is their newest event of that key that is neither an undo nor undone
+        (as in `current_for_keys`: an undo event restores the *source's* previous value, which
+        may be another person's), unless that event cleared it. One query, by the
+        (source, face, key, id) index."""
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        return self.conn.execute(
+            f"SELECT e.face_id, e.key, e.annotator, e.tag FROM label_events e JOIN "
+            f"(SELECT max(id) AS id FROM label_events WHERE source = ? AND key IN ({marks}) AND undoes IS NULL "
+            f"AND id NOT IN (SELECT undoes FROM label_events WHERE undoes IS NOT NULL) "
+            f"GROUP BY face_id, key, annotator) m ON m.id = e.id JOIN faces f ON f.id = e.face_id "
+            f"WHERE e.tag IS NOT NULL AND f.status = 'ok' ORDER BY e.face_id, e.key, e.annotator",
+            [source, *keys]).fetchall()
+
     def labels_of_faces(self, face_ids: list[int]) -> dict[int, dict[str, dict[str, tuple]]]:
         """Face id -> source -> key -> (tag, value, annotator): every source's current labels."""
         if not face_ids:
@@ -208,6 +227,12 @@ class LabelsMixin:
                  "annotators": r["annotators"]} for r in self.query(
             "SELECT source, sum(events) AS events, group_concat(nullif(annotator, '')) AS annotators "
             "FROM label_source_counts GROUP BY source ORDER BY source")]
+
+    def source_writers(self, source: str) -> set[str | None]:
+        """Who wrote `source`'s events (people's names, tagger versions; None for events without
+        one), from the counts kept by triggers."""
+        return {a or None for a, in self.conn.execute("SELECT annotator FROM label_source_counts WHERE source = ?",
+                                                       (source,))}
 
     def label_source_names(self) -> list[str]:
         """Every source with label events, fast on millions of events (skip-scan of the index)."""

@@ -55,6 +55,12 @@ class TaggingMixin:
         row = rows[0]
         return {**json.loads(row.pop("info")), **row}
 
+    def latest_tagger_version(self, source: str) -> str | None:
+        """The version recorded last for label source `source` (a rewrite of a version counts as new)."""
+        row = self.conn.execute("SELECT version FROM tagger_versions WHERE source = ? ORDER BY rowid DESC LIMIT 1",
+                                (source,)).fetchone()
+        return row[0] if row else None
+
     def save_learned_labels(self, source: str, version: str, info: dict,
                             labels: list[tuple[int, str, float]],
                             distributions: list[tuple[int, str, dict[str, float], bool]]) -> int:
