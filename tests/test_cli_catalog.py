@@ -347,17 +347,17 @@ def test_export_imagefolder(tiny_catalog, tmp_path):
         cat.clear_label(1, "hair_color", "manual")
         want = {r["face_id"]: r["tag"] for r in cat.current_labels("manual") if r["key"] == "hair_color"}
         train = set(cat.face_ids("ok", "train"))
-    result = run("export", out, "--format", "imagefolder", "--split", "train", "--db", tiny_catalog)
+    result = run("export", "-o", out, "--format", "imagefolder", "--split", "train", "--db", tiny_catalog)
     got = {int(p.stem): p.parent.name for p in out.rglob("*.png")}
     assert got == {f: t for f, t in want.items() if f in train}
     assert f"{len(got)} faces" in result.output
     with Image.open(next(out.rglob("*.png"))) as im:
         assert im.mode == "RGB" and im.size == (32, 32)
-    # Not over a non-empty folder without --force; with it, replaced whole.
-    result = run("export", out, "--db", tiny_catalog, ok=False)
-    assert result.exit_code == 2 and "not empty (pass --force" in result.output
+    # Not over a non-empty folder without --overwrite; with it, replaced whole.
+    result = run("export", "-o", out, "--db", tiny_catalog, ok=False)
+    assert result.exit_code == 2 and "not empty (pass --overwrite" in result.output
     (out / "stale.txt").write_text("old")
-    run("export", out, "--force", "--unlabelled", "--group", "eye_color", "--db", tiny_catalog)
+    run("export", "-o", out, "--overwrite", "--unlabelled", "--group", "eye_color", "--db", tiny_catalog)
     assert not (out / "stale.txt").exists()
     assert sorted(p.name for p in out.iterdir()) == ["blue eyes", "red eyes"]
     assert len(list(out.rglob("*.png"))) == 24
