@@ -18,6 +18,7 @@ processes (the other torchrun ranks) wait for the one that builds it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -35,6 +36,15 @@ from db import Catalog, CatalogError
 from train.sketch.drawing import at_size
 
 CHUNK = 256             # faces a worker decodes and writes at once (small: the workers finish together)
+
+
+class UndecodableCrop(CatalogError):
+    """A face whose stored picture does not decode (args: face id, why, the catalog; picklable, so
+    a worker's reaches the parent whole)."""
+
+    def __str__(self) -> str:
+        face_id, why, where = self.args
+        return f"face {face_id} in {where}: {why}"
 
 
 def decode_crop(blob: bytes, size: int) -> np.ndarray:
@@ -196,7 +206,7 @@ def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, wo
     workers = min(workers, len(jobs)) if catalog.path is not None else 1   # an in-memory catalog: here only
     fd = os.open(partial, os.O_WRONLY)
     try:
-        with open(log, "a") as written:
+        with open(log, "a") as written, _discarded_on(UndecodableCrop, partial, log):   # never complete
             if workers > 1:
                 ctx = multiprocessing.get_context("fork")
                 with ctx.Pool(workers, _init_worker, (str(catalog.path), str(partial), offset, size, what)) as pool:
@@ -211,6 +221,16 @@ def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, wo
         os.close(fd)
     os.replace(partial, path)
     log.unlink()
+
+
+@contextlib.contextmanager
+def _discarded_on(error: type, *paths: Path):
+    try:
+        yield
+    except error:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _chunk_done(log, chunk: int, n: int, progress, task) -> None:
@@ -248,7 +268,7 @@ def _decode_chunk(catalog: Catalog, chunk: list[int], size: int, what: Pictures 
         try:
             out[i] = what.decode(blob, size)
         except Exception as e:
-            raise CatalogError(f"face {fid} in {catalog.path}: {what.kind} does not decode ({e})") from e
+            raise UndecodableCrop(fid, f"{what.kind} does not decode ({e})", str(catalog.path)) from e
     return out
 
 

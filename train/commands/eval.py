@@ -17,6 +17,7 @@ from curate.conventions import DbOption, JsonOption, ProgressOption, labels_opti
 
 from train.app import app, fail
 from curate.taggers.classifier import JudgeError, JudgeOptions, load_judge, train_judge
+from curate.text import visible
 from train.eval.metrics import WeightsError
 from train.eval.metrics import inception_weights as check_weights
 from train.eval.report import ReportError, build_report
@@ -100,6 +101,8 @@ def judge(
         return
     _print_scores(j)
     console.print(f"{j.scores['faces']} faces, {j.scores['seconds']} s")
+    for face_id, why in j.scores["set_aside"]:   # crops that do not decode: set aside as rejected, named
+        console.print(f"face {face_id}: {visible(why)}: set aside as rejected", style="yellow")
     typer.echo(str(out))
 
 
