@@ -326,7 +326,7 @@ def test_stats_text_json_and_sheet(tiny_catalog, tmp_path):
                 face.convert("RGB").getpixel((5, 5))
     run("stats", "--sheet", tmp_path / "rej.png", "--status", "rejected", "--db", tiny_catalog)
     with Image.open(tmp_path / "rej.png") as im:
-        assert im.size == (96, 96 + 12)
+        assert im.size == (96, 96 + 2 * 12)   # "3 blur 4 < --min-blur 10", whole: two lines under a 96 px tile
 
 
 def test_stats_bad_input(tmp_path, tiny_catalog):
@@ -493,3 +493,19 @@ def test_a_labels_csv_beside_faces_reached_through_a_symlink_matches_them(tmp_pa
         face = cat.query("SELECT f.id FROM faces f JOIN sources s ON s.id = f.source_id WHERE s.path = ?",
                          [os.path.abspath(link / "images" / "0.png")])[0]["id"]
         assert {r["tag"] for r in cat.current_labels("manual", face_ids=[face])} == {"red hair"}
+
+
+def test_sheet_captions_are_wrapped_never_cut(tiny_catalog, tmp_path):
+    from PIL import ImageFont
+    from curate.sheet import CAPTION_H, wrap
+
+    reason = "near-duplicate of face 12 (pHash distance 3) and a name_far_too_long_for_one_line_of_a_96_px_tile"
+    with Catalog(tiny_catalog) as cat:
+        cat.set_face_status(3, "rejected", reason=reason)
+    sheet = tmp_path / "rejected.png"
+    run("stats", "--sheet", sheet, "--status", "rejected", "--db", tiny_catalog)
+    font = ImageFont.load_default()
+    lines = wrap(font, f"3 {reason}", 96 - 4)
+    assert len(lines) > 2 and all(font.getlength(line) <= 92 for line in lines)
+    assert "".join(lines).replace(" ", "") == f"3 {reason}".replace(" ", "")      # every character there
+    assert Image.open(sheet).size == (96, 96 + len(lines) * CAPTION_H)

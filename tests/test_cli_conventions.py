@@ -174,7 +174,9 @@ def test_agree_is_readable_at_80_columns(tiny_catalog, monkeypatch):
     r = runner.invoke(curate.cli.app, ["agree", "a", "b", "--worst", "5", "--db", str(tiny_catalog)])
     assert r.exit_code == 0, r.output
     assert "…" not in r.output and max(len(line) for line in r.output.splitlines()) <= 80
-    assert "gree" in r.output and "grey" in r.output   # short names that stay apart
+    confusion = r.output[r.output.index("hair_color confusion"):]
+    for tag in ("pink hair", "aqua hair", "green hair", "grey hair"):   # whole names, never "pin", "aqu"
+        assert tag in confusion, tag
     assert "curate show FACE" in r.output
 
 
