@@ -22,7 +22,7 @@ from curate.images import ImageError, open_crop
 from curate.text import visible
 
 from train.conditions import ConditionGroup, ConditionSpec
-from train.face_cache import FaceRows, Pictures, UndecodableCrop, cached_images
+from train.face_cache import FaceRows, Pictures, UndecodableCrop, cache_path, cached_images, discard_partial
 from train.losses import loss_class
 from train.options import TrainOptions
 
@@ -262,6 +262,7 @@ def _crops_setting_aside(catalog: Catalog, opts: TrainOptions, sel: Selection, c
         set_aside = set_aside_undecodable(catalog, sel.ids)
         if not set_aside:
             raise
+    discard_partial(cache_path(catalog, sel.ids, opts.size, cache))   # those faces are not the run's any more
     sel = select_faces(catalog, opts)
     return sel, cached_images(catalog, sel.ids, opts.size, cache, progress), set_aside
 

@@ -18,7 +18,6 @@ processes (the other torchrun ranks) wait for the one that builds it.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import io
@@ -110,14 +109,25 @@ def cached_images(catalog: Catalog, ids: list[int], size: int, cache_dir: Path |
         for start in range(0, len(ids), CHUNK):
             out[start:start + CHUNK] = _decode_chunk(catalog, ids[start:start + CHUNK], size, what)
         return torch.from_numpy(out)
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{what.stem}-{size}px-{len(ids)}-{cache_key(catalog, ids, size, what)}.npy"
+    path = cache_path(catalog, ids, size, cache_dir, what)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)     # another rank may be building it: wait, then use its file
         if _header(path, shape) is None:
             _build(catalog, ids, size, path, progress, workers or os.cpu_count() or 1, what)
     return open_cache(path)
+
+
+def cache_path(catalog: Catalog, ids: list[int], size: int, cache_dir: Path, what: Pictures = CROPS) -> Path:
+    """The cache file of these faces at this size in `cache_dir`."""
+    return Path(cache_dir) / f"{what.stem}-{size}px-{len(ids)}-{cache_key(catalog, ids, size, what)}.npy"
+
+
+def discard_partial(path: Path) -> None:
+    """Remove the unfinished build of the cache file `path` (one that will never be finished:
+    its faces changed, e.g. a crop that does not decode was set aside)."""
+    for unfinished in (path.with_name(path.name + ".partial"), path.with_name(path.name + ".partial.done")):
+        unfinished.unlink(missing_ok=True)
 
 
 class FaceRows:
@@ -206,7 +216,7 @@ def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, wo
     workers = min(workers, len(jobs)) if catalog.path is not None else 1   # an in-memory catalog: here only
     fd = os.open(partial, os.O_WRONLY)
     try:
-        with open(log, "a") as written, _discarded_on(UndecodableCrop, partial, log):   # never complete
+        with open(log, "a") as written:
             if workers > 1:
                 ctx = multiprocessing.get_context("fork")
                 with ctx.Pool(workers, _init_worker, (str(catalog.path), str(partial), offset, size, what)) as pool:
@@ -221,16 +231,6 @@ def _build(catalog: Catalog, ids: list[int], size: int, path: Path, progress, wo
         os.close(fd)
     os.replace(partial, path)
     log.unlink()
-
-
-@contextlib.contextmanager
-def _discarded_on(error: type, *paths: Path):
-    try:
-        yield
-    except error:
-        for path in paths:
-            path.unlink(missing_ok=True)
-        raise
 
 
 def _chunk_done(log, chunk: int, n: int, progress, task) -> None:
