@@ -74,10 +74,11 @@ def export(catalog: Catalog, options: ExportOptions,
     o = options
     group, total = check(catalog, o)
     out = _followed(Path(o.out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    labels = StreamedLabels(catalog, o.source)
+    labels = StreamedLabels(catalog, o.source)   # first: a catalog that cannot be read fails before a write
+    work = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
         result = ExportResult(out)
         writer = _writers()[o.format](work, catalog, o, labels, group)
         for done, face in enumerate(catalog.iter_faces(o.status, o.split, with_image=True), start=1):
@@ -92,7 +93,8 @@ def export(catalog: Catalog, options: ExportOptions,
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(work, out)
     except BaseException as e:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         if is_disk_full(e):
             raise CatalogError(f"the disk is full: cannot write the export to {out} (on the disk of "
                                f"{out.parent.resolve()}); the partial export was removed{_kept(out, o)}. "
