@@ -14,7 +14,7 @@ from curate.conventions import app_with_every_command, fail, load_lazily
 COMMANDS = {   # in the order `curate --help` lists them
     "split": "curate.commands.catalog",
     "stats": "curate.commands.catalog",
-    "export": "curate.commands.catalog",
+    "export": "curate.commands.export",
     "crop": "curate.commands.crop",
     "import": "curate.commands.crop",
     "sketch": "curate.commands.sketch",

@@ -13,7 +13,9 @@ imports this module, so it imports neither torch nor the UI.
   `out_option` (-o/--out), `JobsOption` (-j/--jobs), `DeviceOption` (--device, default auto,
   `resolve_device()` names the one used), `ProgressOption`, `JsonOption`, `DryRunOption`,
   `labels_option` (--labels: a label source a command READS) and `target_option` (--target: the
-  label source a command WRITES).
+  label source a command WRITES), `overwrite_option` (--overwrite: replace an existing output);
+  `old_spelling()` says on stderr that an old spelling of an option still works, and its new one;
+  `output_given()`: -o/--out, or the older positional output of `export` and `labels export`.
 - `make_app()`: a command group with -h, --version and shell completion.
 - `load_lazily()`: the group imports a command's module only when that command runs (or shows
   its help), from a table command name -> module in each program's cli.py; `load_all()` imports
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import io
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -64,6 +68,30 @@ def labels_option(help: str = "The label source read (manual, i2v, animeface, ju
 def target_option(help: str, **kw) -> typer.models.OptionInfo:
     """The label source a command writes its labels into: --target."""
     return typer.Option("--target", help=help, **kw)
+
+
+def overwrite_option(help: str, **kw) -> typer.models.OptionInfo:
+    """Replace an output that exists already: --overwrite (train's word too; never --force)."""
+    return typer.Option("--overwrite", help=help, **kw)
+
+
+def old_spelling(old: str, new: str) -> None:
+    """One line on stderr: `old` still works for this release, `new` is its name now."""
+    typer.secho(f"note: {old} is now spelled {new}; {old} still works in this release only", err=True,
+                fg=typer.colors.YELLOW)
+
+
+def output_given(positional: Path | None, out: Path | None, metavar: str, command: str) -> Path:
+    """The output a command writes, given as -o/--out or, the older way, as a positional argument
+    (it still works in this release, with a note)."""
+    if positional is not None and out is not None:
+        fail(f"{metavar} given twice ({positional} and -o {out}): give it once, as -o {metavar}")
+    if positional is not None:
+        old_spelling(f"`{command} {metavar}`", f"`{command} -o {metavar}`")
+        return positional
+    if out is None:
+        fail(f"give the output to write: {command} -o {metavar}")
+    return out
 
 
 def jobs_option(help: str = "Worker processes (0: one per core).", **kw) -> typer.models.OptionInfo:
@@ -134,7 +162,16 @@ def fail(message: str, code: int = 2) -> "typer.Exit":
 
 class CatalogErrors(TyperGroup):
     """Runs the command; a CatalogError or SQLite error that reaches here is one line, not a
-    traceback (a damaged page is found by whichever query reads it first)."""
+    traceback (a damaged page is found by whichever query reads it first). A usage error (a
+    missing argument, an unknown option) ends in `error: ...` as `fail()` writes it, not click's
+    `Error: ...`."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except Exception as e:   # `curate --nope`: the group's own options
+            _say_error_as_fail_does(e)
+            raise
 
     def invoke(self, ctx: click.Context):
         try:
@@ -147,7 +184,24 @@ class CatalogErrors(TyperGroup):
             if getattr(e, "option_name", None) == "--source" and hasattr(e, "message"):   # older versions' word
                 e.message = ("No such option: --source (a label source is --labels where a command reads it, "
                              "--target where it writes it)")
+            _say_error_as_fail_does(e)
             raise
+
+
+def _say_error_as_fail_does(e: Exception) -> None:
+    """Make a click usage error (typer's own click: matched by what it holds) print its last line
+    as `error: ...` instead of `Error: ...`; the usage lines above it stay."""
+    show = getattr(e, "show", None)
+    if not (callable(show) and hasattr(e, "format_message") and hasattr(e, "exit_code")) or "show" in vars(e):
+        return
+
+    def show_lowercase(file=None) -> None:
+        text = io.StringIO()
+        show(text)
+        written = text.getvalue()
+        head, sep, tail = written.rpartition("Error: ")
+        click.echo(head + ("error: " if sep else "") + tail, file=file or sys.stderr, nl=False)
+    e.show = show_lowercase
 
 
 class LazyCommands(CatalogErrors):

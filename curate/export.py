@@ -13,7 +13,8 @@
 
 Everything is written into a folder beside OUT and moved into place at the end,
 so a failed export leaves no half-written OUT (and `force` replaces an old one
-only once the new one is complete). An OUT that is a symbolic link is followed:
+only once the new one is complete); a full disk is one CatalogError that says so, the
+partial folder removed. An OUT that is a symbolic link is followed:
 the folder it points to is the one written. A crop that cannot be decoded is
 left out and named in the result, never the end of the export.
 """
@@ -21,6 +22,7 @@ left out and named in the result, never the end of the export.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import shutil
@@ -70,11 +72,13 @@ def export(catalog: Catalog, options: ExportOptions,
            on_progress: Callable[[int, int], None] | None = None) -> ExportResult:
     """Write the faces chosen by `options` to `options.out`; `on_progress(done, total)`."""
     o = options
-    labels, group, total = check(catalog, o)
+    group, total = check(catalog, o)
     out = _followed(Path(o.out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    labels = StreamedLabels(catalog, o.source)   # first: a catalog that cannot be read fails before a write
+    work = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
         result = ExportResult(out)
         writer = _writers()[o.format](work, catalog, o, labels, group)
         for done, face in enumerate(catalog.iter_faces(o.status, o.split, with_image=True), start=1):
@@ -88,25 +92,43 @@ def export(catalog: Catalog, options: ExportOptions,
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+    except BaseException as e:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+        if is_disk_full(e):
+            raise CatalogError(f"the disk is full: cannot write the export to {out} (on the disk of "
+                               f"{out.parent.resolve()}); the partial export was removed{_kept(out, o)}. "
+                               f"Free some space and run again") from None
         raise
+    finally:
+        labels.close()   # its query ends here, while the catalog is open (not when collected)
     return result
 
 
-def check(catalog: Catalog, o: ExportOptions) -> tuple[StreamedLabels, dict | None, int]:
-    """Refuse bad options before anything is written: (labels, class group, faces to export)."""
+def is_disk_full(e: BaseException) -> bool:
+    """A write that failed for lack of space (or quota), as the OS or Arrow says it."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(e, OSError) and "No space left on device" in str(e)   # Arrow's, without errno
+
+
+def _kept(out: Path, o: ExportOptions) -> str:
+    return f", and the old {out} is as it was" if o.force and out.exists() else ""
+
+
+def check(catalog: Catalog, o: ExportOptions) -> tuple[dict | None, int]:
+    """Refuse bad options before anything is written: (class group, faces to export)."""
     if o.format not in FORMATS:
         raise CatalogError(f"--format must be one of {', '.join(FORMATS)}, not {o.format!r}")
     if o.format in ("webdataset", "hf"):
         require(o.format)
     _check_out(catalog, _followed(Path(o.out)), o.force)
-    labels, group = _labels(catalog, o)
+    group = _class_group(catalog, o)
     total = len(catalog.face_ids(o.status, o.split))
     if total == 0:
         raise CatalogError(f"no faces with status {o.status!r}{f' in split {o.split!r}' if o.split else ''} "
                            f"to export")
-    return labels, group, total
+    return group, total
 
 
 def _followed(out: Path) -> Path:
@@ -143,8 +165,8 @@ def _check_out(catalog: Catalog, out: Path, force: bool) -> None:
         raise CatalogError(f"{out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not force:
-            raise CatalogError(f"{out} is not empty (pass --force to replace it)")
-        # --force deletes OUT: never a folder holding the catalog or the folder we stand in.
+            raise CatalogError(f"{out} is not empty (pass --overwrite to replace it)")
+        # --overwrite deletes OUT: never a folder holding the catalog or the folder we stand in.
         here, resolved = Path.cwd().resolve(), out.resolve()
         if resolved == here or resolved in here.parents or (
                 catalog.path is not None and resolved in catalog.path.resolve().parents):
@@ -172,13 +194,19 @@ class StreamedLabels:
                 self.next = next(self.rows, None)
         return self.labels or default
 
+    def close(self) -> None:
+        """End the query now: a generator left to the garbage collector would end it after the
+        catalog is closed, and Python prints that error ("Exception ignored in ...")."""
+        close = getattr(self.rows, "close", None)
+        if close is not None:
+            close()
 
-def _labels(catalog: Catalog, o: ExportOptions) -> tuple[StreamedLabels, dict | None]:
-    """The source's labels, face by face, and the group classes come from."""
+
+def _class_group(catalog: Catalog, o: ExportOptions) -> dict | None:
+    """The group classes come from (checked, with the label source, before anything is read)."""
     if not (o.source and catalog.has_labels(o.source)) and o.format not in ALL_FACES:
         known = ", ".join(r["source"] for r in catalog.label_sources()) or "none"
         raise CatalogError(f"label source {o.source!r} has no labels (known: {known})")
-    labels = StreamedLabels(catalog, o.source)
     group = None
     if o.format != "csv":
         if o.group:
@@ -189,11 +217,11 @@ def _labels(catalog: Catalog, o: ExportOptions) -> tuple[StreamedLabels, dict | 
         else:
             exclusive = [g for g in catalog.groups() if g["exclusive"]]
             if not exclusive and o.format in ALL_FACES:   # their classes are optional
-                return labels, None
+                return None
             if not exclusive:
                 raise CatalogError("the vocabulary has no exclusive group to take classes from")
             group = exclusive[0]
-    return labels, group
+    return group
 
 
 class _ImageFolder:

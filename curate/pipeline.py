@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import multiprocessing
 import os
 import signal
 import time
@@ -29,6 +28,7 @@ from curate import detectors, on_ray
 from curate import face_measures as quality
 from curate.cropping import crop_square, cut
 from curate.images import DEFAULT_MAX_PIXELS, ImageError, Skipped, decode, iter_image_files, png_bytes
+from curate.workers import OrderedWorkers
 
 
 @dataclass(frozen=True)
@@ -324,16 +324,22 @@ def local_results(todo: list[str], options: CropOptions, spec) -> Iterator[Itera
         start_worker(options, spec)
         yield map(process_file, todo)
         return
-    # fork: workers start in milliseconds and inherit the imported modules
-    pool = multiprocessing.get_context("fork").Pool(workers, start_worker, (options, spec, True))
+    pool = OrderedWorkers(workers, process_file, start_worker, (options, spec, True))
     try:
-        # imap keeps the file order, so which of two duplicates is "the original" is
-        # reproducible; workers still run ahead, only the writing waits
-        yield pool.imap(process_file, todo, chunksize=1)
-        pool.close()
+        # in file order, so which of two duplicates is "the original" is reproducible; workers
+        # still run ahead, only the writing waits. Stopping kills them: certain, even on Ctrl-C
+        # while they wait for work (curate/workers.py says why not multiprocessing.Pool)
+        yield pool.map(todo, lambda path, exit_code: _crashed(path, exit_code, options))
     finally:
-        pool.terminate()
-        pool.join()
+        pool.stop()
+
+
+def _crashed(path: str, exit_code: int | None, options: CropOptions) -> SourceResult:
+    """The result of a file whose worker died on it (a crash in a decoder or detector); the size
+    is left unknown, so the next run tries the file again."""
+    how = f"killed by signal {-exit_code}" if exit_code is not None and exit_code < 0 else f"exit code {exit_code}"
+    return SourceResult(path, status="error", message=f"the worker process died on this file ({how})",
+                        detector="none" if options.no_detect else options.detector)
 
 
 def write_stream(catalog: Catalog, results, options: CropOptions, summary: Summary, total: int,

@@ -1,4 +1,4 @@
-"""Contact sheets: a grid of face crops with small captions, to look at a catalog.
+"""Contact sheets: a grid of face crops with small captions (wrapped, never cut), to look at a catalog.
 
 A tile can show several pictures of one face side by side (`kinds`): its crop and the images
 derived from it (`curate sketch`), e.g. kinds=("crop", "sketch") for crop | line art pairs.
@@ -44,8 +44,8 @@ def contact_sheet(catalog: Catalog, out: str | os.PathLike, faces: Iterable[int]
     """Write a PNG grid of crops to `out`; returns how many faces it shows.
 
     `faces` names the faces (default: `n` spread over those with `status`). Each
-    tile is captioned with the face id, or with `captions[face_id]` when given (one line
-    under the tile per line of the caption), and shows the face's pictures of each of
+    tile is captioned with the face id, or with `captions[face_id]` when given (under the tile,
+    wrapped to its width: a name is never cut), and shows the face's pictures of each of
     `kinds` side by side.
     """
     if n < 1 or columns < 1 or tile < 8:
@@ -55,26 +55,24 @@ def contact_sheet(catalog: Catalog, out: str | os.PathLike, faces: Iterable[int]
         with_kinds = " with " + " and ".join(k for k in kinds if k != CROP) if set(kinds) - {CROP} else ""
         raise CatalogError(f"no faces{f' with status {status!r}' if status and faces is None else ''}"
                            f"{with_kinds} to put on a contact sheet")
+    font = ImageFont.load_default()
+    width = tile * len(kinds)
+    pictures = [[_picture(catalog, fid, kind, tile) for kind in kinds] for fid in ids]
+    texts = [f"{fid} unreadable" if None in row else captions.get(fid, str(fid)) if captions else str(fid)
+             for fid, row in zip(ids, pictures)]   # a broken crop: an empty tile that says so
+    wrapped = [wrap(font, text, width - 4) for text in texts]
+    cell = tile + max(map(len, wrapped)) * CAPTION_H   # every caption whole, however many lines it takes
     columns = min(columns, len(ids))
     rows = -(-len(ids) // columns)
-    width = tile * len(kinds)
-    lines = max((captions[f].count("\n") + 1 for f in ids if f in captions), default=1) if captions else 1
-    cell = tile + lines * CAPTION_H
     sheet = Image.new("RGB", (columns * width, rows * cell), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
-    for i, fid in enumerate(ids):
+    for i, (row, lines) in enumerate(zip(pictures, wrapped)):
         x, y = (i % columns) * width, (i // columns) * cell
-        text = captions.get(fid, str(fid)) if captions else str(fid)
-        for j, kind in enumerate(kinds):
-            blob = catalog.face_image(fid) if kind == CROP else catalog.derived_image(kind, fid)
-            try:
-                sheet.paste(_thumbnail(blob, tile), (x + j * tile, y))
-            except ImageError:   # a broken crop: an empty tile that says so
-                text = f"{fid} unreadable"
-        for k, line in enumerate(text.split("\n")[:lines]):
-            draw.text((x + 2, y + tile + k * CAPTION_H), _fit(draw, font, line, width - 4), fill=CAPTION_COLOR,
-                      font=font)
+        for j, picture in enumerate(row):
+            if picture is not None:
+                sheet.paste(picture, (x + j * tile, y))
+        for k, line in enumerate(lines):
+            draw.text((x + 2, y + tile + k * CAPTION_H), line, fill=CAPTION_COLOR, font=font)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, "PNG", optimize=True)
@@ -97,10 +95,33 @@ def _thumbnail(blob: bytes, tile: int) -> Image.Image:
         return canvas
 
 
-def _fit(draw: ImageDraw.ImageDraw, font, text: str, width: int) -> str:
-    """Shorten a caption with an ellipsis until it fits under its tile."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…"
+def _picture(catalog: Catalog, face_id: int, kind: str, tile: int) -> Image.Image | None:
+    """The tile of one face's crop or derived image; None when it does not decode."""
+    blob = catalog.face_image(face_id) if kind == CROP else catalog.derived_image(kind, face_id)
+    try:
+        return _thumbnail(blob, tile)
+    except ImageError:
+        return None
+
+
+def wrap(font, text: str, width: float) -> list[str]:
+    """`text` in lines no wider than `width` pixels: broken between words, and a word wider than
+    a line is broken across lines. Never cut: every character of a name is on the sheet."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if font.getlength(candidate) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            line = ""
+            for ch in word:   # a word that does not fit a line on its own
+                if line and font.getlength(line + ch) > width:
+                    lines.append(line)
+                    line = ""
+                line += ch
+        lines.append(line)
+    return lines

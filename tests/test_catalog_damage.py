@@ -57,7 +57,7 @@ def test_a_damaged_page(tiny_catalog, tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("file,hair_color\n/synthetic/3.png,red hair\n")
     for args in (["labels", "sources"], ["stats"], ["labels", "import", labels, "--target", "manual"],
-                 ["export", tmp_path / "out"]):
+                 ["export", "-o", tmp_path / "out"]):
         line = one_line_error(*args, "--db", tiny_catalog)
         assert str(tiny_catalog) in line and "damaged" in line and ".recover" in line, line
     assert fingerprint(tiny_catalog) == before

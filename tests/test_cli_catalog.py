@@ -326,7 +326,7 @@ def test_stats_text_json_and_sheet(tiny_catalog, tmp_path):
                 face.convert("RGB").getpixel((5, 5))
     run("stats", "--sheet", tmp_path / "rej.png", "--status", "rejected", "--db", tiny_catalog)
     with Image.open(tmp_path / "rej.png") as im:
-        assert im.size == (96, 96 + 12)
+        assert im.size == (96, 96 + 2 * 12)   # "3 blur 4 < --min-blur 10", whole: two lines under a 96 px tile
 
 
 def test_stats_bad_input(tmp_path, tiny_catalog):
@@ -347,17 +347,17 @@ def test_export_imagefolder(tiny_catalog, tmp_path):
         cat.clear_label(1, "hair_color", "manual")
         want = {r["face_id"]: r["tag"] for r in cat.current_labels("manual") if r["key"] == "hair_color"}
         train = set(cat.face_ids("ok", "train"))
-    result = run("export", out, "--format", "imagefolder", "--split", "train", "--db", tiny_catalog)
+    result = run("export", "-o", out, "--format", "imagefolder", "--split", "train", "--db", tiny_catalog)
     got = {int(p.stem): p.parent.name for p in out.rglob("*.png")}
     assert got == {f: t for f, t in want.items() if f in train}
     assert f"{len(got)} faces" in result.output
     with Image.open(next(out.rglob("*.png"))) as im:
         assert im.mode == "RGB" and im.size == (32, 32)
-    # Not over a non-empty folder without --force; with it, replaced whole.
-    result = run("export", out, "--db", tiny_catalog, ok=False)
-    assert result.exit_code == 2 and "not empty (pass --force" in result.output
+    # Not over a non-empty folder without --overwrite; with it, replaced whole.
+    result = run("export", "-o", out, "--db", tiny_catalog, ok=False)
+    assert result.exit_code == 2 and "not empty (pass --overwrite" in result.output
     (out / "stale.txt").write_text("old")
-    run("export", out, "--force", "--unlabelled", "--group", "eye_color", "--db", tiny_catalog)
+    run("export", "-o", out, "--overwrite", "--unlabelled", "--group", "eye_color", "--db", tiny_catalog)
     assert not (out / "stale.txt").exists()
     assert sorted(p.name for p in out.iterdir()) == ["blue eyes", "red eyes"]
     assert len(list(out.rglob("*.png"))) == 24
@@ -493,3 +493,19 @@ def test_a_labels_csv_beside_faces_reached_through_a_symlink_matches_them(tmp_pa
         face = cat.query("SELECT f.id FROM faces f JOIN sources s ON s.id = f.source_id WHERE s.path = ?",
                          [os.path.abspath(link / "images" / "0.png")])[0]["id"]
         assert {r["tag"] for r in cat.current_labels("manual", face_ids=[face])} == {"red hair"}
+
+
+def test_sheet_captions_are_wrapped_never_cut(tiny_catalog, tmp_path):
+    from PIL import ImageFont
+    from curate.sheet import CAPTION_H, wrap
+
+    reason = "near-duplicate of face 12 (pHash distance 3) and a name_far_too_long_for_one_line_of_a_96_px_tile"
+    with Catalog(tiny_catalog) as cat:
+        cat.set_face_status(3, "rejected", reason=reason)
+    sheet = tmp_path / "rejected.png"
+    run("stats", "--sheet", sheet, "--status", "rejected", "--db", tiny_catalog)
+    font = ImageFont.load_default()
+    lines = wrap(font, f"3 {reason}", 96 - 4)
+    assert len(lines) > 2 and all(font.getlength(line) <= 92 for line in lines)
+    assert "".join(lines).replace(" ", "") == f"3 {reason}".replace(" ", "")      # every character there
+    assert Image.open(sheet).size == (96, 96 + len(lines) * CAPTION_H)

@@ -127,7 +127,9 @@ def test_shared_options_are_spelled_the_same_everywhere():
     *[(p, "-n") for p in (["curate", "stats"], ["curate", "suspects"], ["train", "eval"], ["train", "sample"],
                           ["train", "experiment"])],
     *[(p, "-o") for p in (["curate", "calibrate-colors"], ["curate", "show"], ["train", "sample"],
-                          ["train", "animate"], ["train", "judge"], ["train", "compare"])],
+                          ["train", "animate"], ["train", "judge"], ["train", "compare"], ["curate", "export"],
+                          ["curate", "labels", "export"])],
+    (["curate", "export"], "--overwrite"), (["curate", "split"], "--labels"),
     (["curate", "tag"], "--target"), (["curate", "tag"], "--labels"), (["curate", "labels", "import"], "--target"),
     (["curate", "export"], "--labels"), (["curate", "suspects"], "--labels"), (["train", "acgan"], "--labels"),
     (["curate", "tag"], "--model-dir"), (["curate", "i2v", "download"], "--model-dir"),
@@ -135,6 +137,55 @@ def test_shared_options_are_spelled_the_same_everywhere():
 def test_the_commands_that_need_an_option_have_it(path, option):
     cmd = dict((tuple(p), c) for p, c in COMMANDS)[tuple(path)]
     assert by_name(cmd, option) is not None, f"{' '.join(path)} has no {option}"
+
+
+OLD_SPELLINGS = {"--force": "--overwrite", "--stratify": "--labels"}   # still work for one release, unlisted
+
+
+def test_old_spellings_are_hidden_from_help():
+    for path, cmd in COMMANDS:
+        for p in options(cmd):
+            if set(p.opts) & set(OLD_SPELLINGS):
+                assert p.hidden, f"{' '.join(path)}: {p.opts} is an old spelling: hide it"
+
+
+@pytest.mark.parametrize("old, new, note", [
+    (["export", "{out}", "--format", "csv"], ["export", "-o", "{out}", "--format", "csv"],
+     "`curate export OUT` is now spelled `curate export -o OUT`"),
+    (["export", "-o", "{full}", "--force"], ["export", "-o", "{full}", "--overwrite"],
+     "--force is now spelled --overwrite"),
+    (["labels", "export", "{out}.csv"], ["labels", "export", "-o", "{out}.csv"],
+     "`curate labels export OUT.csv` is now spelled `curate labels export -o OUT.csv`"),
+    (["split", "--stratify", "manual", "--reassign"], ["split", "--labels", "manual", "--reassign"],
+     "--stratify is now spelled --labels"),
+])
+def test_old_spellings_still_work_with_a_note_on_stderr(tiny_catalog, tmp_path, old, new, note):
+    full = tmp_path / "full"     # an export there already, for --overwrite to replace
+    assert runner.invoke(curate.cli.app, ["export", "-o", str(full), "--db", str(tiny_catalog)]).exit_code == 0
+    for args, is_old in ((old, True), (new, False)):
+        out = tmp_path / ("old" if is_old else "new")
+        r = runner.invoke(curate.cli.app, [a.format(out=out, full=full) for a in args] + ["--db", str(tiny_catalog)])
+        assert r.exit_code == 0, r.output
+        assert (note in r.stderr) == is_old and note not in r.stdout, r.stderr
+        assert len([line for line in r.stderr.splitlines() if line.startswith("note:")]) == is_old
+
+
+def test_an_output_given_twice_or_not_at_all_is_one_error(tiny_catalog, tmp_path):
+    db = ["--db", str(tiny_catalog)]
+    r = runner.invoke(curate.cli.app, ["export", str(tmp_path / "a"), "-o", str(tmp_path / "b"), *db])
+    assert r.exit_code == 2 and "error: OUT given twice" in r.output
+    r = runner.invoke(curate.cli.app, ["labels", "export", *db])
+    assert r.exit_code == 2 and "error: give the output to write: curate labels export -o OUT.csv" in r.output
+
+
+@pytest.mark.parametrize("program, args", [("curate", ["stats", "--nope"]), ("curate", ["--nope"]),
+                                           ("curate", ["labels", "nope"]), ("curate", ["split", "--val", "x"]),
+                                           ("curate", ["show"]), ("train", ["acgan", "--nope"])])
+def test_usage_errors_begin_error_as_every_other_error(program, args):
+    r = runner.invoke(APPS[program], args)
+    assert r.exit_code == 2
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "Error:" not in r.output, r.output
 
 
 def test_the_old_word_source_says_what_replaced_it(tiny_catalog):
@@ -174,7 +225,9 @@ def test_agree_is_readable_at_80_columns(tiny_catalog, monkeypatch):
     r = runner.invoke(curate.cli.app, ["agree", "a", "b", "--worst", "5", "--db", str(tiny_catalog)])
     assert r.exit_code == 0, r.output
     assert "…" not in r.output and max(len(line) for line in r.output.splitlines()) <= 80
-    assert "gree" in r.output and "grey" in r.output   # short names that stay apart
+    confusion = r.output[r.output.index("hair_color confusion"):]
+    for tag in ("pink hair", "aqua hair", "green hair", "grey hair"):   # whole names, never "pin", "aqu"
+        assert tag in confusion, tag
     assert "curate show FACE" in r.output
 
 

@@ -77,3 +77,71 @@ def test_labels_sources_shows_names_whole_and_controls_escaped(tiny_catalog):
     column = ["".join(row[i] for row in rows) for i in range(len(rows[0]))]
     assert long_name in column[-1]                          # folded over lines, never cut
     assert "\x1b" not in out and "evil\\x1b]0;pwned\\x07\\nsource" in column[0]
+
+
+# -- control characters in names reach no terminal raw ---------------------------------------
+
+EVIL = "\x1b]0;x\x07\n"        # retitles the window, then starts a forged line
+SHOWN = "\\x1b]0;x\\x07\\n"     # what the terminal gets instead
+
+
+def run_wide(*args) -> str:
+    """`run` on a terminal wide enough that no table folds a name over lines."""
+    r = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "400"})
+    assert r.exit_code == 0 and (r.exception is None or isinstance(r.exception, SystemExit)), r.output
+    return r.output
+
+
+def assert_escaped(out: str, *names: str) -> None:
+    assert "\x1b" not in out and "\x07" not in out, out
+    for name in names:
+        assert name.replace(EVIL, SHOWN) in out, (name, out)
+
+
+@pytest.fixture
+def evil_names(tiny_catalog):
+    """tiny_catalog where a group, a tag, a label source, an annotator, a source path and a
+    rejection reason each hold ESC ... BEL and a newline."""
+    with Catalog(tiny_catalog) as cat:
+        cat.add_group(f"g{EVIL}roup", exclusive=True)
+        cat.add_tag(f"t{EVIL}ag", f"g{EVIL}roup")
+        cat.add_tag("plain", f"g{EVIL}roup")
+        ids = cat.face_ids()
+        cat.add_labels([(f, f"t{EVIL}ag" if i % 2 else "plain", 1.0) for i, f in enumerate(ids)],
+                       f"s{EVIL}rc", f"a{EVIL}nn")
+        cat.conn.execute("UPDATE sources SET path = ? WHERE id = 2", (f"/pics/p{EVIL}ath.png",))
+        cat.conn.commit()
+        cat.set_face_status(ids[-1], "rejected", reason=f"r{EVIL}eason")
+    return tiny_catalog
+
+
+def test_crop_error_list_shows_control_characters_as_escapes(tmp_path):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / f"bad{EVIL}name.png").write_bytes(b"not a picture")
+    out = run_wide("crop", folder, "--db", tmp_path / "c.db", "--no-progress", "-j", "1")
+    assert "error: " in out
+    assert_escaped(out, f"bad{EVIL}name.png")
+
+
+def test_show_shows_control_characters_as_escapes(evil_names):
+    with Catalog(evil_names) as cat:
+        face = cat.query("SELECT id FROM faces WHERE source_id = 2")[0]["id"]   # labelled t{EVIL}ag
+    out = run_wide("show", face, "--db", evil_names)
+    assert_escaped(out, f"/pics/p{EVIL}ath.png", f"s{EVIL}rc", f"a{EVIL}nn", f"t{EVIL}ag")
+
+
+def test_stats_shows_control_characters_as_escapes(evil_names):
+    out = run_wide("stats", "--db", evil_names)
+    assert_escaped(out, f"s{EVIL}rc", f"a{EVIL}nn", f"t{EVIL}ag", f"r{EVIL}eason")
+
+
+def test_vocab_list_shows_control_characters_as_escapes(evil_names):
+    assert_escaped(run_wide("vocab", "list", "--db", evil_names), f"g{EVIL}roup", f"t{EVIL}ag")
+
+
+@pytest.mark.parametrize("fmt", ["dataset-json", "webdataset"])
+def test_export_summaries_show_control_characters_as_escapes(evil_names, tmp_path, fmt):
+    out = run_wide("export", "-o", tmp_path / "out", "--format", fmt, "--group", f"g{EVIL}roup", "--labels",
+              f"s{EVIL}rc", "--no-progress", "--db", evil_names)
+    assert_escaped(out, f"t{EVIL}ag")

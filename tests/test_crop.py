@@ -413,6 +413,59 @@ def test_ctrl_c_with_workers_saves_and_exits_130(tmp_path, shared):
     assert 0 < committed <= count_sources(db) < 48
 
 
+STOP_AT_THE_END = """
+import multiprocessing, os, signal, sys
+from curate import pipeline
+from curate.pipeline import CropOptions
+from db import Catalog
+
+def at_the_end(result, total, seen=[]):
+    seen.append(result)
+    if len(seen) == total:   # every file done: the workers wait for work that never comes
+        for child in multiprocessing.active_children():   # the OOM killer takes them as they wait
+            os.kill(child.pid, signal.SIGKILL)
+        raise KeyboardInterrupt   # then Ctrl-C
+
+with Catalog(sys.argv[2]) as cat:
+    summary = pipeline.run(cat, sys.argv[1], CropOptions(no_detect=True, workers=2), on_progress=at_the_end)
+print("interrupted" if summary.interrupted else "finished", summary.processed)
+"""
+
+
+def test_ctrl_c_when_the_workers_wait_for_work_exits_at_once(tmp_path):
+    """multiprocessing.Pool.terminate() waited for ever here: it takes the task queue's lock, which
+    an idle worker holds while it waits, and a worker killed while holding it never gives it back."""
+    folder = tmp_path / "raw"
+    for i in range(6):
+        save(picture(i), folder / f"{i}.png")
+    proc = subprocess.Popen([sys.executable, "-c", STOP_AT_THE_END, str(folder), str(tmp_path / "c.db")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output = proc.communicate(timeout=60)[0].decode()
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the run did not stop within 60 s of Ctrl-C")
+    assert proc.returncode == 0 and output.split() == ["interrupted", "6"], output
+
+
+def test_a_worker_that_dies_on_a_file_is_an_error_for_that_file_and_the_run_goes_on(tmp_path, monkeypatch):
+    folder = tmp_path / "raw"
+    for i in range(6):
+        save(picture(i), folder / f"{i}.png")
+    real = pipeline.process_file
+
+    def dies_on_3(path: str):
+        if path.endswith("3.png"):
+            os.kill(os.getpid(), signal.SIGKILL)   # a crash inside a decoder
+        return real(path)
+    monkeypatch.setattr(pipeline, "process_file", dies_on_3)
+    with Catalog(tmp_path / "c.db") as cat:
+        summary = pipeline.run(cat, folder, CropOptions(no_detect=True, workers=2))
+    assert summary.processed == 6 and summary.sources == {"ok": 5, "error": 1}
+    assert summary.errors == [(str(folder / "3.png"), "the worker process died on this file (killed by signal 9)")]
+
+
 def test_two_processes_writing_one_catalog(tmp_path, shared):
     folder, db, ref = tmp_path / "raw", tmp_path / "c.db", tmp_path / "ref.db"
     link_shared(shared, folder, shared_names(shared, 12))

@@ -4,6 +4,9 @@ symlinked OUT, crops that no longer decode."""
 from __future__ import annotations
 
 import csv
+import errno
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +139,58 @@ def test_tagging_sets_a_broken_crop_aside_and_goes_on(one_broken):
     assert sheet.stat().st_size > 0
     r = run("tag", "--tagger", "animeface", "--db", db)     # the rerun does not stumble on it again
     assert "unreadable" not in r.output and "23 skipped (tagged before)" in r.output, r.output
+
+
+# -- a full disk ----------------------------------------------------------------------------
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _arrow_no_space(*args, **kwargs):   # Arrow says it in words, with no errno
+    import pyarrow as pa
+    raise pa.lib.ArrowIOError("Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+
+FULL_DISK = {   # format -> (what to patch, how it fails): the write each format makes
+    "imagefolder": ("pathlib.Path.write_bytes", _no_space),
+    "dataset-json": ("pathlib.Path.write_bytes", _no_space),
+    "csv": ("pathlib.Path.write_bytes", _no_space),
+    "webdataset": ("tarfile.TarFile.addfile", _no_space),
+    "hf": ("curate.export_shards.HuggingFaceDataset._write", _arrow_no_space),
+}
+
+
+@pytest.mark.parametrize("fmt", list(FULL_DISK))
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tiny_catalog, tmp_path, monkeypatch, fmt):
+    if fmt == "hf":
+        monkeypatch.setattr("curate.export_shards.HuggingFaceDataset.BATCH", 2)   # a batch is written early
+    target, fails = FULL_DISK[fmt]
+    monkeypatch.setattr(target, fails)
+    out = tmp_path / "exports" / "out"
+    r = run("export", "-o", out, "--format", fmt, "--no-progress", "--db", tiny_catalog, code=2)
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the disk is full") and str(out) in lines[0], r.output
+    assert "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)
+    assert list((tmp_path / "exports").iterdir()) == []          # no OUT, no partial folder beside it
+
+
+def test_a_full_disk_keeps_the_old_export_when_overwriting(tiny_catalog, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run("export", "-o", out, "--format", "csv", "--db", tiny_catalog)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    monkeypatch.setattr("pathlib.Path.write_bytes", _no_space)
+    r = run("export", "-o", out, "--format", "csv", "--overwrite", "--db", tiny_catalog, code=2)
+    assert "the disk is full" in r.output and f"the old {out} is as it was" in r.output
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_group_that_does_not_exist_is_one_line_without_python_noise(tiny_catalog, tmp_path):
+    code = ("import sys; sys.argv = ['curate', 'export', '-o', sys.argv[1], '--group', 'nope', '--db', sys.argv[2]]\n"
+            "import curate.cli\ncurate.cli.main()")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x1"), str(tiny_catalog)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == ["error: unknown tag group 'nope'; known: hair_color, eye_color, "
+                                             "hair_style, other"], r.stderr

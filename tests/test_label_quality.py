@@ -92,6 +92,7 @@ def test_suspects_find_the_planted_errors_and_change_nothing(planted, tmp_path):
                       env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "nothing was changed" in r.output and "flagged by confident learning" in r.output
+    assert "judge on held-out faces, against manual: hair_color" in r.output and "too weak" not in r.output
     rows = list(csv.DictReader(out.open()))
     assert {int(r["face_id"]) for r in rows[:3]} == set(wrong)
     assert rows[0]["file"].startswith("/c/") and rows[0]["group"] == "hair_color"
@@ -160,3 +161,19 @@ def test_suspects_need_a_judge_learned_from_that_source(planted):
         cat.add_labels([(f, "blue hair", 1.0) for f in (1, 2)] + [(3, "green hair", 1.0)], "other", "x")
         with pytest.raises(CatalogError, match="learned from 'manual', not 'other'"):
             rank_group(cat, "other", "hair_color")
+
+
+def test_suspects_of_a_weak_judge_come_with_its_accuracy_and_a_warning(tiny_catalog):
+    """Random pixels: the judge learns nothing, and flags most faces. It must say it cannot be trusted."""
+    with Catalog(tiny_catalog) as cat:
+        cross_fit(cat, JudgeTaggerOptions(size=16, width=4, epochs=1, batch=8, folds=2))
+        version = cat.distribution_versions("judge")[0]
+        cat.conn.execute("UPDATE tagger_versions SET info = json_set(info, '$.held_out_accuracy.hair_color', 0.45, "
+                         "'$.held_out_accuracy.eye_color', 0.6) WHERE version = ?", (version,))
+        cat.conn.commit()
+    r = runner.invoke(app, ["suspects", "--db", str(tiny_catalog)], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert ("judge on held-out faces, against manual: hair_color 45.0% (always the commonest tag: 33.3%), "
+            "eye_color 60.0% (always the commonest tag: 50.0%)") in r.output
+    assert "too weak to trust on hair_color (45.0% held out, below 50%)" in r.output
+    assert "too weak to trust on eye_color (60.0% held out, below 1.5x the 50.0% of always naming" in r.output

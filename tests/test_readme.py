@@ -85,5 +85,5 @@ def test_every_tested_block_is_found():
     blocks = marked_blocks(readme)
     assert any("curate crop ../shared/data/raw_illustrations --db crops.db" in b for b in blocks)
     assert any("train experiment" in b and "--db study.db" in b for b in blocks)
-    assert any(b.count("curate export out/") == 5 for b in blocks)
+    assert any(b.count("curate export -o out/") == 5 for b in blocks)
     assert commands("pip install x && curate stats --db a.db  # note")[0] == "curate stats --db a.db"

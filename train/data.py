@@ -18,8 +18,11 @@ import torch
 
 from db import Catalog, CatalogError
 
+from curate.images import ImageError, open_crop
+from curate.text import visible
+
 from train.conditions import ConditionGroup, ConditionSpec
-from train.face_cache import FaceRows, Pictures, cached_images
+from train.face_cache import FaceRows, Pictures, UndecodableCrop, cache_path, cached_images, discard_partial
 from train.losses import loss_class
 from train.options import TrainOptions
 
@@ -51,6 +54,7 @@ class TrainingSet:
     aligned: FaceRows | torch.Tensor | None = None
     held_out: HeldOut | None = None
     meta: dict = field(default_factory=dict)
+    set_aside: list[tuple[int, str]] = field(default_factory=list)   # (face id, why): crops that do not decode
 
 
 def default_cache_dir() -> Path:
@@ -230,11 +234,13 @@ def load_training_set(catalog: Catalog, opts: TrainOptions, progress=None, image
     """The faces, labels and images of a run; `selected`: what `select_faces` returned, when the
     caller already selected the faces (a run selects them once)."""
     sel = selected if selected is not None else select_faces(catalog, opts)
+    cache = Path(opts.cache_dir) if opts.cache_dir else default_cache_dir()
+    x, set_aside = torch.empty(0), []
+    if images:
+        sel, x, set_aside = _crops_setting_aside(catalog, opts, sel, cache, progress)
     y = encode_labels(sel.spec, sel.ids, sel.labels) if sel.spec is not None and opts.conditional else None
     spec = sel.spec if opts.conditional else None
-    cache = Path(opts.cache_dir) if opts.cache_dir else default_cache_dir()
-    x = cached_images(catalog, sel.ids, opts.size, cache, progress) if images else torch.empty(0)
-    data = TrainingSet(sel.ids, x, y, spec, sel.counts, sel.unlabelled, sel.left_out)
+    data = TrainingSet(sel.ids, x, y, spec, sel.counts, sel.unlabelled, sel.left_out, set_aside=set_aside)
     if loss_class(opts.model).needs_sketch:
         sketch = sketch_parameters(catalog, sel.ids)
         if images:
@@ -243,3 +249,39 @@ def load_training_set(catalog: Catalog, opts: TrainOptions, progress=None, image
             data.held_out = held_out(catalog, opts, spec, sketch)
         data.meta["sketch"] = {k: sketch[k] for k in ("kind", "method", "params")}
     return data
+
+
+def _crops_setting_aside(catalog: Catalog, opts: TrainOptions, sel: Selection, cache: Path, progress
+                         ) -> tuple[Selection, FaceRows | torch.Tensor, list[tuple[int, str]]]:
+    """The selection's crops. Where one does not decode, every crop of the selection that does not
+    is found in one pass and set aside as rejected with its reason (as `curate tag` does), the
+    faces are selected again without them, and the run goes on: (selection, crops, set aside)."""
+    try:
+        return sel, cached_images(catalog, sel.ids, opts.size, cache, progress), []
+    except UndecodableCrop:
+        set_aside = set_aside_undecodable(catalog, sel.ids)
+        if not set_aside:
+            raise
+    discard_partial(cache_path(catalog, sel.ids, opts.size, cache))   # those faces are not the run's any more
+    sel = select_faces(catalog, opts)
+    return sel, cached_images(catalog, sel.ids, opts.size, cache, progress), set_aside
+
+
+def set_aside_undecodable(catalog: Catalog, ids: list[int]) -> list[tuple[int, str]]:
+    """(face id, why) of the faces among `ids` whose crops do not decode, each now rejected."""
+    out = []
+    for face_id in ids:
+        try:
+            with open_crop(catalog.face_image(face_id)) as im:
+                im.convert("RGB")
+        except ImageError as e:
+            catalog.set_face_status(face_id, "rejected", reason=str(e))
+            out.append((face_id, str(e)))
+    return out
+
+
+def set_aside_text(set_aside: list[tuple[int, str]]) -> str:
+    """One line on the crops a run set aside (console and log)."""
+    named = "; ".join(f"face {f}: {visible(why)}" for f, why in set_aside[:5])
+    more = f"; and {len(set_aside) - 5} more" if len(set_aside) > 5 else ""
+    return f"{len(set_aside)} crops do not decode: set aside as rejected, trained without them ({named}{more})"

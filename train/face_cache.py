@@ -45,6 +45,15 @@ class CacheError(ValueError):
     ValueError; nothing of it is left, and the next run builds it again."""
 
 
+class UndecodableCrop(CatalogError):
+    """A face whose stored picture does not decode (args: face id, why, the catalog; picklable, so
+    a worker's reaches the parent whole)."""
+
+    def __str__(self) -> str:
+        face_id, why, where = self.args
+        return f"face {face_id} in {where}: {why}"
+
+
 def decode_crop(blob: bytes, size: int) -> np.ndarray:
     img = Image.open(io.BytesIO(blob)).convert("RGB")
     if img.size != (size, size):
@@ -108,14 +117,25 @@ def cached_images(catalog: Catalog, ids: list[int], size: int, cache_dir: Path |
         for start in range(0, len(ids), CHUNK):
             out[start:start + CHUNK] = _decode_chunk(catalog, ids[start:start + CHUNK], size, what)
         return torch.from_numpy(out)
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{what.stem}-{size}px-{len(ids)}-{cache_key(catalog, ids, size, what)}.npy"
+    path = cache_path(catalog, ids, size, cache_dir, what)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)     # another rank may be building it: wait, then use its file
         if _header(path, shape) is None:
             _build_or_clean(catalog, ids, size, path, progress, workers or os.cpu_count() or 1, what)
     return open_cache(path)
+
+
+def cache_path(catalog: Catalog, ids: list[int], size: int, cache_dir: Path, what: Pictures = CROPS) -> Path:
+    """The cache file of these faces at this size in `cache_dir`."""
+    return Path(cache_dir) / f"{what.stem}-{size}px-{len(ids)}-{cache_key(catalog, ids, size, what)}.npy"
+
+
+def discard_partial(path: Path) -> None:
+    """Remove the unfinished build of the cache file `path` (one that will never be finished:
+    its faces changed, e.g. a crop that does not decode was set aside)."""
+    for unfinished in (path.with_name(path.name + ".partial"), path.with_name(path.name + ".partial.done")):
+        unfinished.unlink(missing_ok=True)
 
 
 class FaceRows:
@@ -277,7 +297,7 @@ def _decode_chunk(catalog: Catalog, chunk: list[int], size: int, what: Pictures 
         try:
             out[i] = what.decode(blob, size)
         except Exception as e:
-            raise CatalogError(f"face {fid} in {catalog.path}: {what.kind} does not decode ({e})") from e
+            raise UndecodableCrop(fid, f"{what.kind} does not decode ({e})", str(catalog.path)) from e
     return out
 
 

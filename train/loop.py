@@ -20,7 +20,7 @@ import torch
 from db import Catalog
 
 from train import runs
-from train.data import DataError, load_training_set
+from train.data import DataError, load_training_set, set_aside_text
 from train.disk import WriteFailed
 from train.device import init_distributed, pick_device, pick_precision
 from train.losses import loss_class
@@ -216,10 +216,13 @@ def load_data(opts: TrainOptions, selected, resuming: bool, console):
         if progress is not None:
             progress.start()
         try:
-            return load_training_set(catalog, opts, progress, selected=selected)
+            data = load_training_set(catalog, opts, progress, selected=selected)
         finally:
             if progress is not None:
                 progress.stop()
+    if data.set_aside and console is not None:
+        console.print(set_aside_text(data.set_aside), style="yellow", markup=False)
+    return data
 
 
 def refuse_other_data(run: runs.Run, meta: dict, opts: TrainOptions) -> None:

@@ -1,4 +1,4 @@
-"""Catalog commands: labels import/export/sources, split, stats, export, vocab."""
+"""Catalog commands: labels import/export/sources, split, stats, vocab (export: commands/export.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn
 from rich.table import Column, Table
 
 from db import SPLITS, Catalog, CatalogError
 
 from curate.app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
-from curate.conventions import JsonOption, ProgressOption, labels_option, n_option, target_option
-from curate.export import ALL_FACES, FORMATS, ExportOptions, check, export
+from curate.conventions import JsonOption, labels_option, n_option, old_spelling, out_option, output_given, \
+    target_option
 from curate.labels_io import export_labels, import_labels
 from curate.derive import KINDS as DERIVED_KINDS
 from curate.sheet import contact_sheet, pick_faces
@@ -78,14 +76,16 @@ def labels_import(
     console.print(f"{r.path}: {r.rows} rows, {r.matched} matched, {len(r.unmatched)} unmatched; "
                   f"{r.written} labels written to source {source!r}, {r.unchanged} already current")
     for rowno, file in r.unmatched[:10]:
-        console.print(f"  unmatched: row {rowno}: {file}")
+        console.print(f"  unmatched: row {rowno}: {visible(file)}")
     if len(r.unmatched) > 10:
         console.print(f"  ... and {len(r.unmatched) - 10} more")
 
 
 @labels_app.command("export")
 def labels_export(
-    out: Annotated[Path, typer.Argument(metavar="OUT.csv", help="CSV file to write.")],
+    out_argument: Annotated[Optional[Path], typer.Argument(
+        metavar="OUT.csv", show_default=False, help="The CSV file to write, the older way (give -o OUT.csv).")] = None,
+    out: Annotated[Optional[Path], out_option("CSV file to write.")] = None,
     source: LabelsOption = "manual",
     long: Annotated[bool, typer.Option("--long", help="One row per label (face_id,file,tag,value) instead "
                                        "of one per face; keeps the probabilities of exclusive groups.")] = False,
@@ -96,8 +96,9 @@ def labels_export(
     Spreadsheet-safe: a text cell that begins with =, +, -, @, a tab or a carriage return (a
     formula to a spreadsheet), or with a quote, gets a ' before it; import removes it again.
 
-    Example: curate labels export manual.csv --labels manual
+    Example: curate labels export -o manual.csv --labels manual
     """
+    out = output_given(out_argument, out, "OUT.csv", "curate labels export")
     if out.is_dir():
         fail(f"{out} is a folder: give a file name such as {out / 'labels.csv'}")
     with _catalog(db) as catalog:
@@ -132,8 +133,9 @@ def split(
     val: Annotated[float, typer.Option(help="Fraction of faces for validation.")] = 0.05,
     test: Annotated[float, typer.Option(help="Fraction of faces for test.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Same seed + same faces = same splits.")] = 0,
-    stratify: Annotated[Optional[str], typer.Option(help="Keep each class of this label source's first "
-                                                    "exclusive group (hair colour) in proportion.")] = None,
+    labels: Annotated[Optional[str], labels_option("Keep each class of this label source's first exclusive "
+                                                   "group (hair colour) in proportion.")] = None,
+    stratify: Annotated[Optional[str], typer.Option(hidden=True, help="The old spelling of --labels.")] = None,
     reassign: Annotated[bool, typer.Option("--reassign", help="Forget existing splits and draw all anew "
                                            "(otherwise faces that have a split keep it).")] = False,
     db: DbOption = DEFAULT_DB_PATH,
@@ -143,19 +145,24 @@ def split(
     A face's split depends only on the seed and its content hash, so adding faces
     never moves the ones already split.
 
-    Example: curate split --val 0.05 --test 0.05 --seed 0 --stratify manual
+    Example: curate split --val 0.05 --test 0.05 --seed 0 --labels manual
     """
+    if stratify is not None:
+        old_spelling("--stratify", "--labels")
+        if labels is not None and labels != stratify:
+            fail(f"--labels {labels} and --stratify {stratify}: give one (--labels)")
+        labels = stratify
     for name, v in (("--val", val), ("--test", test)):
         if not 0 <= v < 1:
             fail(f"{name} {v:g} must be a fraction in [0, 1)")
     if val + test >= 1:
         fail(f"--val {val:g} + --test {test:g} leave nothing for train")
     with _catalog(db) as catalog:
-        assigned = catalog.assign_splits(val, test, seed=seed, stratify=stratify, reassign=reassign)
+        assigned = catalog.assign_splits(val, test, seed=seed, stratify=labels, reassign=reassign)
         totals = catalog.split_counts()
     now = sum(assigned.values())
     t = Table("split", "assigned now", "total", title=f"splits (seed {seed}"
-              + (f", stratified by {stratify}" if stratify else "") + ")")
+              + (f", stratified by {visible(labels)}" if labels else "") + ")")
     ok = sum(totals.values())
     for s in SPLITS:
         t.add_row(s, str(assigned[s]), f"{totals[s]} ({totals[s] / ok:.1%})" if ok else "0")
@@ -224,7 +231,7 @@ def _captions(catalog: Catalog, faces: list[int]) -> dict[int, str]:
 
 def _print_stats(s: dict) -> None:
     mb = s["catalog_bytes"] / 1e6
-    console.print(f"{s['path']} (schema {s['schema_version']}, crops {mb:.1f} MB)")
+    console.print(f"{visible(s['path'])} (schema {s['schema_version']}, crops {mb:.1f} MB)")
     if not s["sources"] and not s["faces"]:
         console.print("empty catalog: run `curate crop FOLDER` or `curate import FOLDER --no-detect`")
         return
@@ -235,15 +242,15 @@ def _print_stats(s: dict) -> None:
     if s["source_errors"]:
         t = Table("error", "n", title="top source errors")
         for r in s["source_errors"]:
-            t.add_row(r["message"] or "", str(r["n"]))
+            t.add_row(visible(r["message"] or ""), str(r["n"]))
         console.print(t)
     t = Table("faces", "n", title="faces")
     for k, v in sorted(s["faces"].items()):
         t.add_row(k, str(v))
     for k, v in sorted(s["rejected"].items(), key=lambda kv: -kv[1])[:10]:
-        t.add_row(f"  rejected: {k}", str(v))
+        t.add_row(f"  rejected: {visible(k)}", str(v))
     for k, v in sorted(s["detectors"].items()):
-        t.add_row(f"  detector {k}", str(v))
+        t.add_row(f"  detector {visible(k)}", str(v))
     for k, v in s["sizes"].items():
         t.add_row(f"  ok size {k}", str(v))
     console.print(t)
@@ -254,86 +261,22 @@ def _print_stats(s: dict) -> None:
     if s["label_sources"]:
         t = Table("label source", "events", "faces", "annotators", title="label sources")
         for r in s["label_sources"]:
-            t.add_row(r["source"], str(r["events"]), str(r["faces"]), r["annotators"] or "")
+            t.add_row(visible(r["source"]), str(r["events"]), str(r["faces"]), visible(r["annotators"] or ""))
         console.print(t)
         sources = [r["source"] for r in s["label_sources"]]
         counts = {(r["source"], r["tag"]): r["n"] for r in s["tag_counts"]}
         tags = sorted({r["tag"] for r in s["tag_counts"]}, key=lambda tag: -max(
             counts.get((src, tag), 0) for src in sources))
-        t = Table("tag", *sources, title="faces per current tag (probability >= 0.5)")
+        t = Table("tag", *map(visible, sources), title="faces per current tag (probability >= 0.5)")
         for tag in tags:
-            t.add_row(tag, *[str(counts.get((src, tag), "")) for src in sources])
+            t.add_row(visible(tag), *[str(counts.get((src, tag), "")) for src in sources])
         console.print(t)
     rows = [(kind, r) for kind, summary in s.get("derived", {}).items() for r in summary]
     if rows:
         t = Table("kind", "method", "parameters", "images", "errors", title="derived images (curate sketch)")
         for kind, r in rows:
-            t.add_row(kind, r["method"], r["params_hash"], str(r["images"]), str(r["errors"]))
+            t.add_row(kind, visible(r["method"]), r["params_hash"], str(r["images"]), str(r["errors"]))
         console.print(t)
-
-
-# -- export -----------------------------------------------------------------
-
-@app.command("export")
-def export_command(
-    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder to write (must be empty or missing).")],
-    format: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")]
-    = "imagefolder",
-    group: Annotated[Optional[str], typer.Option(help="Exclusive group the classes come from "
-                                                 "(default: the first, hair_color).")] = None,
-    source: LabelsOption = "manual",
-    split: SplitOption = None,
-    unlabelled: Annotated[bool, typer.Option("--unlabelled", help="imagefolder: put faces without a label "
-                                             "in OUT/_unlabelled/ instead of leaving them out.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it is not empty (its old contents "
-                                        "are deleted once the new export is complete).")] = False,
-    shard_size: Annotated[int, typer.Option("--shard-size", help="webdataset: faces per tar shard.", min=1)]
-    = 10_000,
-    db: DbOption = DEFAULT_DB_PATH,
-    show: ProgressOption = True,
-) -> None:
-    """Write ok faces as PNG files for training code that does not read the catalog.
-
-    imagefolder: OUT/<tag>/<face_id>.png (torchvision ImageFolder); a tag that cannot name a
-    folder as it is ("a/b", "..") gets a safe name, printed.
-    dataset-json: StyleGAN2-ADA layout, OUT/00000/img00000000.png + dataset.json.
-    csv: OUT/images/<face_id>.png + OUT/faces.csv (split, source path, box, labels); text cells
-    a spreadsheet would run as formulas (=, +, -, @ first) get a ' before them.
-
-    Crops that no longer decode are left out and named. OUT may be a symbolic link to a folder.
-    webdataset: OUT/<split>-000000.tar ... (png + json labels + cls per face; pip install -e '.[export]').
-    hf: a Hugging Face datasets folder, one split each, image + a column per tag group (load_from_disk).
-
-    Example: curate export out/hair --format imagefolder --group hair_color --labels manual --split train
-    """
-    if format not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
-    if split is not None and split not in SPLITS:
-        fail(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
-    options = ExportOptions(format=format, out=out, source=source, group=group, split=split,
-                            unlabelled=unlabelled, force=force, shard_size=shard_size)
-    columns = (TextColumn("export", style="bold"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with _catalog(db) as catalog, contextlib.ExitStack() as stack:
-        check(catalog, options)  # errors before the progress bar shows
-        progress = stack.enter_context(Progress(*columns, console=err_console, disable=not show))
-        task = progress.add_task("export", total=None)
-        result = export(catalog, options, lambda done, total: progress.update(task, completed=done, total=total))
-    sizes = ", ".join(f"{w}x{h}" for w, h in sorted(result.sizes))
-    what = "faces without a label of " + repr(source) if format in ALL_FACES else "faces without a label left out"
-    console.print(f"{result.written} faces -> {out} ({format}; sizes {sizes or '-'}); "
-                  f"{result.skipped_unlabelled} {what}")
-    if result.per_class:
-        console.print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(result.per_class.items(),
-                                                                       key=lambda kv: -kv[1])))
-    for tag, folder in result.folders.items():
-        console.print(f"  tag {tag!r} is in folder {folder!r} (a tag never names a folder as it is)")
-    for face_id, why in result.broken[:10]:
-        console.print(f"  left out face {face_id}: {why}", style="yellow")
-    if len(result.broken) > 10:
-        console.print(f"  ... and {len(result.broken) - 10} more broken crops", style="yellow")
-    if format == "dataset-json" and len(result.sizes) > 1:
-        console.print("warning: StyleGAN2-ADA needs every image the same size; these differ", style="yellow")
 
 
 # -- vocab ------------------------------------------------------------------
@@ -349,8 +292,8 @@ def vocab_list(db: DbOption = DEFAULT_DB_PATH, as_json: JsonOption = False) -> N
         return
     t = Table("group", "kind", "tags")
     for g in groups:
-        t.add_row(g["name"], "exclusive" if g["exclusive"] else "independent",
-                  ", ".join(f"{i}:{tag}" for i, tag in enumerate(g["tags"])) or "-")
+        t.add_row(visible(g["name"]), "exclusive" if g["exclusive"] else "independent",
+                  ", ".join(f"{i}:{visible(tag)}" for i, tag in enumerate(g["tags"])) or "-")
     console.print(t)
 
 

@@ -18,6 +18,7 @@ from curate.detectors import DEFAULT_MIN_SCORE, DETECTORS, DetectorError, resolv
 from curate.on_ray import RayUnavailable, require_ray
 from curate.images import DEFAULT_MAX_PIXELS
 from curate.pipeline import CropOptions, SourceResult, Summary, run
+from curate.text import visible
 
 Folder = Annotated[Path, typer.Argument(help="Folder of pictures (searched recursively), or one file.")]
 Workers = Annotated[int, jobs_option("Worker processes (0: one per core); with --ray, actors (0: one per CPU "
@@ -163,7 +164,7 @@ def _print_summary(console: Console, s: Summary, db: Path) -> None:
     reasons = ", ".join(f"{n} {why}" for why, n in sorted(s.reasons.items(), key=lambda kv: -kv[1]))
     console.print(f"new faces: {faces}" + (f"; rejected: {reasons}" if reasons else ""))
     for path, message in s.errors[:10]:
-        console.print(f"  error: {os.path.relpath(path)}: {message}")
+        console.print(f"  error: {visible(os.path.relpath(path))}: {visible(message)}")   # names from files
     if len(s.errors) > 10:
         console.print(f"  ... and {len(s.errors) - 10} more errors (see `curate stats --db {db}`)")
     if s.failed:

@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from db import CatalogError
 
 from curate.app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
 from curate.conventions import JsonOption, labels_option, n_option
 from curate.quality.agreement import agreement, plot_confusions, worst_disagreements
-from curate.quality.suspects import find_suspects
+from curate.quality.suspects import WEAK_BELOW, WEAK_TIMES_CHANCE, find_suspects, judge_strength
 from curate.sheet import contact_sheet
+from curate.text import visible
 
 console = make_console()
 err_console = make_console(stderr=True)
@@ -62,6 +63,7 @@ def suspects(
         fail(str(e))
     labelled = len(catalog.labelled_faces(source, split=None))
     _say_if_stale(catalog, source, judge)
+    strength = judge_strength(catalog, source, group, judge)
     table = Table(title=f"{min(n, len(rows))} of {len(rows)} suspects, most likely wrong first")
     for name in ("face", "group", f"{source} (p)", "likely (p)", "reason"):
         table.add_column(name, overflow="fold")   # wrapped, never cut: ids and tags stay whole
@@ -78,6 +80,7 @@ def suspects(
                       f"disagrees confidently")
     console.print(f"{len({s.face_id for s in rows})} of {labelled} faces {source} labelled are suspects "
                   f"({time.perf_counter() - started:.1f} s); nothing was changed.")
+    _say_how_strong(strength, source, judge)   # last, where it is read: on a weak judge the list is noise
     if csv_path:
         write_csv(catalog, rows, csv_path, source)
         console.print(f"every suspect -> {csv_path}")
@@ -102,6 +105,22 @@ def _say_if_stale(catalog, source: str, judge: str) -> None:
                       f"`curate tag --tagger judge --labels {source}` to refresh", style="yellow")
 
 
+def _say_how_strong(strength: list, source: str, judge: str) -> None:
+    """The judge's held-out accuracy per group, and a warning where it is too weak for its
+    suspects to be trusted (they are then mostly its own mistakes)."""
+    if not strength:
+        return
+    console.print(f"{visible(judge)} on held-out faces, against {visible(source)}: " + ", ".join(
+        f"{visible(s.group)} {s.accuracy:.1%} (always the commonest tag: {s.chance:.1%})" for s in strength))
+    for s in (s for s in strength if s.weak):
+        below = f"below {WEAK_BELOW:.0%}" if s.accuracy < WEAK_BELOW else \
+            f"below {WEAK_TIMES_CHANCE:g}x the {s.chance:.1%} of always naming the commonest tag"
+        console.print(f"warning: {visible(judge)} is too weak to trust on {visible(s.group)} ({s.accuracy:.1%} held "
+                      f"out, {below}); most of its {visible(s.group)} suspects are likely its own mistakes. Label more faces "
+                      f"or train it longer (curate tag --tagger judge --labels {visible(source)} --epochs 30)",
+                      style="yellow")
+
+
 def _short(tag: str) -> str:
     return tag.removesuffix(" hair").removesuffix(" eyes")
 
@@ -116,19 +135,6 @@ def write_csv(catalog, rows, path: Path, source: str) -> None:
         for s in rows:
             w.writerow([s.face_id, paths.get(s.face_id, ""), s.group, s.given, s.likely, f"{s.p_likely:.4f}",
                         f"{s.p_given:.4f}", f"{s.score:.4f}", int(s.flagged), "; ".join(s.reasons)])
-
-
-def short_names(tags: list[str]) -> list[str]:
-    """The shortest prefix (3 letters at least) of each tag's first word that tells it from the
-    others: confusion columns that fit 80 columns without cutting a name to "bl…"."""
-    words = [t.split()[0] if t.split() else t for t in tags]
-    out = []
-    for w in words:
-        k = min(3, len(w))
-        while k < len(w) and sum(o.startswith(w[:k]) for o in words) > 1:
-            k += 1
-        out.append(w[:k])
-    return out if len(set(out)) == len(out) else tags
 
 
 def _table(*columns: str, title: str) -> Table:
@@ -200,8 +206,15 @@ def _print_agreement(result, a: str, b: str, split: str | None, per_tag: bool) -
         for r in g.per_tag():
             t.add_row(r["tag"], str(r["a"]), str(r["b"]), f"{r['recall']:.1%}", f"{r['precision']:.1%}")
         console.print(t)
-        short = short_names(g.tags)
-        cm = Table("", *short, title=f"{g.group} confusion (rows {a}, columns {b})", box=None, padding=(0, 1, 0, 0))
-        for tag, row in zip(short, g.confusion):
-            cm.add_row(tag, *[str(v) if v else "." for v in row])
-        console.print(cm)
+        console.print(confusion_table(g, a, b))
+
+
+def confusion_table(g, a: str, b: str) -> Table:
+    """Rows: `a`'s tags, whole and numbered; columns: `b`'s, by those numbers. Thirteen hair colours
+    fit 80 columns so, and no name is cut ("pin" for pink hair) or shortened past recognising."""
+    cm = Table(Column("", overflow="fold"), *[Column(str(i), justify="right") for i in range(1, len(g.tags) + 1)],
+               title=f"{visible(g.group)} confusion (rows {visible(a)}, columns {visible(b)}: the tags by the "
+                     f"rows' numbers)", box=None, padding=(0, 1, 0, 0))
+    for i, (tag, row) in enumerate(zip(g.tags, g.confusion), start=1):
+        cm.add_row(f"{i:>{len(str(len(g.tags)))}} {visible(tag)}", *[str(v) if v else "." for v in row])
+    return cm

@@ -5,18 +5,18 @@ The ids that `curate agree --worst`, `curate suspects` and error messages print 
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from PIL import Image
 from rich.table import Table
 
 from curate.conventions import JsonOption, make_console, out_option
 
 from curate.app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
+from curate.images import ImageError, open_crop
+from curate.text import visible
 
 console = make_console()
 
@@ -41,9 +41,7 @@ def show(
         if f is None:
             fail(f"no face with id {face} in {db}")
         history = catalog.label_history(face)
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            Image.open(io.BytesIO(catalog.face_image(face))).save(out, format="PNG")
+        unreadable = _write_crop(catalog.face_image(face), out) if out is not None else None
     finally:
         catalog.close()
     if as_json:
@@ -51,14 +49,27 @@ def show(
         print(json.dumps({"face": f, "labels": history}, indent=2))
     else:
         _print_face(f, history)
+    if unreadable:   # the face is shown all the same: what the catalog knows of it is what helps
+        fail(f"the crop of face {face} does not decode ({unreadable}): nothing written to {out}")
     if out is not None:
         make_console(stderr=as_json).print(f"crop of face {face} -> {out}")
 
 
+def _write_crop(blob: bytes, out: Path) -> str | None:
+    """Write the stored crop to `out` as PNG; None, or why the crop cannot be read."""
+    try:
+        with open_crop(blob) as im:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            im.save(out, format="PNG")
+    except ImageError as e:
+        return visible(str(e))
+    return None
+
+
 def _print_face(f: dict, history: list[dict]) -> None:
     status = f["status"] + (f" (duplicate of face {f['duplicate_of']})" if f["duplicate_of"] else "") + \
-        (f" ({f['reason']})" if f["reason"] else "")
-    lines = [("source file", f["source_path"]),
+        (f" ({visible(f['reason'])})" if f["reason"] else "")
+    lines = [("source file", visible(f["source_path"])),
              ("source", f"{f['source_width']}x{f['source_height']} px, {f['source_status']}"
               if f["source_width"] else f["source_status"]),
              ("status", status), ("split", f["split"] or "none (run `curate split`)"),
@@ -79,12 +90,13 @@ def _print_face(f: dict, history: list[dict]) -> None:
         return
     undone = {e["undoes"] for e in history if e["undoes"] is not None}
     for source in dict.fromkeys(e["source"] for e in history):
-        t = Table("when", "key", "tag", "value", "annotator", title=f"labels of source {source}, oldest first")
+        t = Table("when", "key", "tag", "value", "annotator", title=f"labels of source {visible(source)}, oldest first")
         for c in t.columns:
             c.overflow = "fold"
         for e in (e for e in history if e["source"] == source):
-            what = "undo" if e["undoes"] is not None else (e["tag"] or "-")
+            what = "undo" if e["undoes"] is not None else visible(e["tag"] or "-")
             value = "" if e["value"] is None else f"{e['value']:.2f}"
             note = " (undone)" if e["id"] in undone else ""
-            t.add_row(e["created_at"][:19].replace("T", " "), e["key"], what + note, value, e["annotator"] or "")
+            t.add_row(e["created_at"][:19].replace("T", " "), visible(e["key"]), what + note, value,
+                      visible(e["annotator"] or ""))
         console.print(t)

@@ -19,6 +19,7 @@ from curate.taggers.i2v.download import RELEASE_URL, DownloadError, default_dir,
 from curate.taggers.i2v.network import I2VError, load_model
 from curate.taggers.judge import JudgeTaggerOptions, cross_fit
 from curate.taggers.tagging import AnimefaceTagger, I2VTagger, TagOptions, TagSummary, tag_catalog
+from curate.text import visible
 
 ModelDirOption = Annotated[Optional[Path], typer.Option(
     "--model-dir", help="Folder with illust2vec_tag_ver200.caffemodel and tag_list.json[.gz] "
@@ -161,10 +162,7 @@ def _report(summary: TagSummary, the_tagger, tagger: TaggerName, limit: int | No
         why = "animeface found no face there" if tagger is TaggerName.animeface else "nothing above threshold"
         console.print(f"{summary.faces - summary.labelled} faces got no label ({why}); recorded as tried, so "
                       f"reruns skip them (--retag looks again).")
-    for face_id, why in summary.broken[:10]:
-        console.print(f"face {face_id}: {why}: set aside as rejected", style="yellow")
-    if len(summary.broken) > 10:
-        console.print(f"... and {len(summary.broken) - 10} more broken crops set aside as rejected", style="yellow")
+    _say_set_aside(summary.broken)
     if summary.failed:
         console.print(f"stopped: {summary.failed}", style="red")
     if summary.interrupted:
@@ -174,6 +172,14 @@ def _report(summary: TagSummary, the_tagger, tagger: TaggerName, limit: int | No
         console.print(f"interrupted: the faces tagged so far are saved; rerun the command to go on{more}",
                       style="yellow")
         raise typer.Exit(130)
+
+
+def _say_set_aside(broken: list[tuple[int, str]]) -> None:
+    """The faces whose crops do not decode, which the run set aside as rejected and went on without."""
+    for face_id, why in broken[:10]:
+        console.print(f"face {face_id}: {visible(why)}: set aside as rejected", style="yellow")
+    if len(broken) > 10:
+        console.print(f"... and {len(broken) - 10} more broken crops set aside as rejected", style="yellow")
 
 
 @i2v_app.command("download")
@@ -234,4 +240,5 @@ def tag_with_judge(db: Path, opts, show: bool = True) -> None:
     console.print(f"{opts.target}: {summary.events} label events by {summary.version} in {summary.seconds:.0f} s; "
                   f"{summary.labelled} labelled faces cross-fitted ({opts.folds} folds; held-out accuracy "
                   f"against {opts.source}: {accuracy}), {summary.unlabelled} unlabelled faces from a model on all.")
+    _say_set_aside(summary.set_aside)
     console.print(f"next: curate suspects --labels {opts.source} --judge {opts.target}")

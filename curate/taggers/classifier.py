@@ -17,7 +17,6 @@ The same classifier, trained by the same `fit`, is `curate tag --tagger judge`
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ from torch import nn
 from db import Catalog
 
 from curate import safe_load
+from curate.images import ImageError, open_crop
 
 JUDGE_FORMAT = 1
 
@@ -62,14 +62,29 @@ class LabelledSet:
     face_ids: list[int]
     images: torch.Tensor                                      # uint8 [N, 3, S, S]
     tags: list[dict] = field(default_factory=list)            # per face: {group: tag or [tags]}
+    set_aside: list[tuple[int, str]] = field(default_factory=list)   # (face id, why): crops that do not decode
 
 
 def decode_face(data: bytes, size: int) -> np.ndarray:
-    """Crop bytes -> uint8 HxWx3 at `size` (Lanczos, as the GANs see their training faces)."""
-    img = Image.open(io.BytesIO(data)).convert("RGB")
+    """Crop bytes -> uint8 HxWx3 at `size` (Lanczos, as the GANs see their training faces);
+    ImageError when the crop does not decode."""
+    with open_crop(data) as img:
+        img = img.convert("RGB")
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.LANCZOS)  # as train.data does for GAN inputs
     return np.asarray(img, dtype=np.uint8)
+
+
+def decode_or_set_aside(catalog: Catalog, face_id: int, data: bytes, size: int,
+                        set_aside: list[tuple[int, str]]) -> np.ndarray | None:
+    """decode_face, or None for a crop that does not decode: that face is set aside as rejected
+    with the reason (as `curate tag` does), so no later run stumbles on it, and added to `set_aside`."""
+    try:
+        return decode_face(data, size)
+    except ImageError as e:
+        catalog.set_face_status(face_id, "rejected", reason=str(e))
+        set_aside.append((face_id, str(e)))
+        return None
 
 
 def load_labelled(catalog: Catalog, source: str, split: str | None, size: int,
@@ -78,9 +93,12 @@ def load_labelled(catalog: Catalog, source: str, split: str | None, size: int,
     labels = catalog.labelled_faces(source, split=split, common=common)
     groups = catalog.groups()
     tag_group = {t: g["name"] for g in groups for t in g["tags"]}
-    ids, images, dicts = [], [], []
+    ids, images, dicts, set_aside = [], [], [], []
     for face in catalog.iter_faces(status="ok", split=split):
         if face["id"] not in labels:
+            continue
+        image = decode_or_set_aside(catalog, face["id"], face["image"], size, set_aside)
+        if image is None:
             continue
         d: dict = {}
         for key, (tag, value) in labels[face["id"]].items():
@@ -92,10 +110,10 @@ def load_labelled(catalog: Catalog, source: str, split: str | None, size: int,
             else:
                 d[key] = tag
         ids.append(face["id"])
-        images.append(decode_face(face["image"], size))
+        images.append(image)
         dicts.append(d)
     arr = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
-    return LabelledSet(ids, torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), dicts)
+    return LabelledSet(ids, torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), dicts, set_aside)
 
 
 def vocabulary(catalog: Catalog, train: LabelledSet) -> list[dict]:
@@ -321,7 +339,8 @@ def train_judge(catalog: Catalog, options: JudgeOptions, progress=None, log=prin
     judge.scores = {"val": accuracy(heads, judge.predict(val.images), val.tags),
                     "test": accuracy(heads, judge.predict(test.images), test.tags),
                     "faces": {"train": len(train.face_ids), "val": len(val.face_ids), "test": len(test.face_ids)},
-                    "seconds": round(time.time() - started, 1)}
+                    "seconds": round(time.time() - started, 1),
+                    "set_aside": [[f, why] for f, why in train.set_aside + val.set_aside + test.set_aside]}
     return judge
 
 

@@ -31,7 +31,8 @@ import torch
 from db import Catalog, CatalogError
 from db.labelling import MANUAL
 
-from curate.taggers.classifier import JudgeError, JudgeOptions, decode_face, fit_judge, load_labelled, vocabulary
+from curate.taggers.classifier import JudgeError, JudgeOptions, decode_or_set_aside, fit_judge, load_labelled, \
+    vocabulary
 
 MIN_PER_FOLD = 2   # faces each fold must hold out at least (and batch norm needs two to train)
 
@@ -63,6 +64,7 @@ class JudgeTagSummary:
     accuracy: dict = field(default_factory=dict)   # group -> held-out accuracy against the source
     seconds: float = 0.0
     skipped: bool = False             # this version was written before
+    set_aside: list[tuple[int, str]] = field(default_factory=list)   # (face id, why): crops that do not decode
 
 
 def assign_folds(strata: list[str], folds: int, seed: int) -> np.ndarray:
@@ -114,18 +116,18 @@ def cross_fit(catalog: Catalog, opts: JudgeTaggerOptions, progress=None) -> Judg
                            f"(at least {MIN_PER_FOLD * opts.folds}); lower --folds or label more faces")
     first = heads[0]["name"]
     fold = assign_folds([str(d.get(first, "")) for d in labelled.tags], opts.folds, opts.seed)
-    known = set(labelled.face_ids)
-    unlabelled = [f["id"] for f in catalog.iter_faces(status="ok", with_image=False) if f["id"] not in known]
+    unlabelled, unlabelled_images = _unlabelled_faces(catalog, set(labelled.face_ids), opts.size,
+                                                      labelled.set_aside)
     total = (opts.folds + (1 if unlabelled else 0)) * opts.epochs
     if progress:
         progress(0, total)
     step = (lambda epoch: progress(1, total)) if progress else None
     try:
-        probs, extra = _cross_fitted(catalog, opts, heads, labelled, fold, unlabelled, step)
+        probs, extra = _cross_fitted(opts, heads, labelled, fold, unlabelled_images, step)
     except JudgeError as e:
         raise CatalogError(str(e)) from None
 
-    summary = JudgeTagSummary(version, labelled=n, unlabelled=len(unlabelled))
+    summary = JudgeTagSummary(version, labelled=n, unlabelled=len(unlabelled), set_aside=labelled.set_aside)
     labels, dists = _outputs(heads, [(labelled.face_ids, probs, True), (unlabelled, extra, False)])
     for h, p in zip(heads, probs):
         if h["exclusive"]:
@@ -141,8 +143,24 @@ def cross_fit(catalog: Catalog, opts: JudgeTaggerOptions, progress=None) -> Judg
     return summary
 
 
-def _cross_fitted(catalog: Catalog, opts: JudgeTaggerOptions, heads: list[dict], labelled, fold: np.ndarray,
-                  unlabelled: list[int], on_epoch) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _unlabelled_faces(catalog: Catalog, labelled: set[int], size: int, set_aside: list[tuple[int, str]]
+                      ) -> tuple[list[int], torch.Tensor | None]:
+    """The ok faces without a label and their crops (uint8 NCHW; None when there are none); a
+    crop that does not decode is set aside (classifier.decode_or_set_aside)."""
+    ids, images = [], []
+    for face in catalog.iter_faces(status="ok"):
+        if face["id"] not in labelled:
+            image = decode_or_set_aside(catalog, face["id"], face["image"], size, set_aside)
+            if image is not None:
+                ids.append(face["id"])
+                images.append(image)
+    if not images:
+        return ids, None
+    return ids, torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def _cross_fitted(opts: JudgeTaggerOptions, heads: list[dict], labelled, fold: np.ndarray,
+                  unlabelled: torch.Tensor | None, on_epoch) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per head, the held-out probabilities of the labelled faces (fold k from the model trained
     on the other folds) and those of the unlabelled faces (from a model on every labelled face)."""
     jopts = opts.judge_options()
@@ -152,11 +170,10 @@ def _cross_fitted(catalog: Catalog, opts: JudgeTaggerOptions, heads: list[dict],
         judge = _fit(jopts, heads, labelled, train, opts.seed * 1000 + k, on_epoch)
         for p, out in zip(probs, _predict(judge, labelled.images[torch.from_numpy(held)])):
             p[held] = out
-    if not unlabelled:
+    if unlabelled is None:
         return probs, []
     judge = _fit(jopts, heads, labelled, np.arange(len(labelled.face_ids)), opts.seed * 1000 + opts.folds, on_epoch)
-    images = torch.from_numpy(np.stack([decode_face(catalog.face_image(f), opts.size) for f in unlabelled]))
-    return probs, _predict(judge, images.permute(0, 3, 1, 2).contiguous())
+    return probs, _predict(judge, unlabelled)
 
 
 def _outputs(heads: list[dict], parts) -> tuple[list[tuple[int, str, float]], list[tuple]]:

@@ -114,6 +114,8 @@ def judge(
         return
     _print_scores(j)
     console.print(f"{faces_text(j.scores['faces'])}, {j.scores['seconds']} s")
+    for face_id, why in j.scores["set_aside"]:   # crops that do not decode: set aside as rejected, named
+        console.print(f"face {face_id}: {visible(why)}: set aside as rejected", style="yellow")
     typer.echo(str(out))
 
 
