@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+from curate.cache import cache_path
 from curate.shared_files import shared_path
 
 LBP_URL = "https://raw.githubusercontent.com/nagadomi/lbpcascade_animeface/master/lbpcascade_animeface.xml"
@@ -101,7 +102,9 @@ class CascadeDetector:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curate"
+    old = ("lbpcascade_animeface.xml",)
+    cached = cache_path("cascades", *old, old=old)
+    return cached.parent
 
 
 def fetch_cascade(url: str | None = None, sha256: str | None = None, cache: Path | None = None,

@@ -121,7 +121,18 @@ def test_resolve_lbp_uses_the_cache_dir(cascade_server, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(detectors, "LBP_URL", f"{base}/lbpcascade_animeface.xml")
     spec = resolve("lbp")
-    assert spec.cascade == str(tmp_path / "curate" / "lbpcascade_animeface.xml")
+    assert spec.cascade == str(tmp_path / "animeface-gan-study" / "cascades" / "lbpcascade_animeface.xml")
+
+
+def test_the_former_cache_folder_is_still_used(cascade_server, shared, tmp_path, monkeypatch, capsys):
+    """One cache folder now (issue 25); a cascade cached in the older ~/.cache/curate is not fetched again."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(detectors, "LBP_URL", "http://127.0.0.1:9/lbpcascade_animeface.xml")   # nothing listens
+    former = tmp_path / "curate" / "lbpcascade_animeface.xml"
+    former.parent.mkdir()
+    former.write_bytes((shared / "models" / "lbpcascade_animeface.xml").read_bytes())
+    assert resolve("lbp").cascade == str(former)
+    assert "the cache is now" in capsys.readouterr().err
 
 
 def test_lbp_offline_uses_the_checked_copy_in_shared(shared, tmp_path, monkeypatch):

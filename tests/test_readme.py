@@ -64,8 +64,8 @@ def test_readme_blocks_run_as_written(shared, tmp_path):
     clone = tmp_path / "clone"
     clone.mkdir()
     cache = tmp_path / "cache"   # the LBP cascade as its one download leaves it
-    (cache / "curate").mkdir(parents=True)
-    shutil.copy(shared / "models" / "lbpcascade_animeface.xml", cache / "curate")
+    (cache / "animeface-gan-study" / "cascades").mkdir(parents=True)
+    shutil.copy(shared / "models" / "lbpcascade_animeface.xml", cache / "animeface-gan-study" / "cascades")
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(cache), HOME=str(tmp_path))
     env.pop("CURATE_DB", None)

@@ -9,7 +9,6 @@ data set.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 
 from db import Catalog, CatalogError
 
+from curate.cache import cache_root
 from curate.images import ImageError, open_crop
 from curate.text import visible
 
@@ -58,8 +58,7 @@ class TrainingSet:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "animeface-gan-study"
+    return cache_root()
 
 
 @dataclass

@@ -23,7 +23,7 @@ from curate.text import visible
 
 ModelDirOption = Annotated[Optional[Path], typer.Option(
     "--model-dir", help="Folder with illust2vec_tag_ver200.caffemodel and tag_list.json[.gz] "
-    "[where `curate i2v download` puts them: ~/.cache/curate/i2v].")]
+    "[where `curate i2v download` puts them: ~/.cache/animeface-gan-study/i2v].")]
 
 i2v_app = typer.Typer(rich_markup_mode=None, help="illustration2vec model files.", no_args_is_help=True)
 app.add_typer(i2v_app, name="i2v")

@@ -1,7 +1,7 @@
 """illustration2vec (Saito & Matsui 2015) in PyTorch, loading the official caffemodel directly.
 
     from curate.taggers.i2v import load_model
-    model = load_model("~/.cache/curate/i2v")      # folder with the official files
+    model = load_model("~/.cache/animeface-gan-study/i2v")      # folder with the official files
 """
 
 from curate.taggers.i2v.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel  # noqa: F401

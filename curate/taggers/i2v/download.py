@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
+from curate.cache import cache_path
 from curate.taggers.i2v.caffemodel import CaffeModelError, read_caffemodel
 from curate.taggers.i2v.integrity import (MODEL_FILE, IntegrityError, check_structure, expected_convolutions, parse_sha256,
                         read_record, record_path, verify, write_record)
@@ -43,7 +44,7 @@ class DownloadError(Exception):
 
 
 def default_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curate" / "i2v"
+    return cache_path("i2v", old=("i2v",))
 
 
 def fetch(url: str, target: Path, expected: int | None = None, timeout: float = 30,
