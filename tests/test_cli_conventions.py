@@ -133,6 +133,7 @@ def test_shared_options_are_spelled_the_same_everywhere():
     (["curate", "tag"], "--target"), (["curate", "tag"], "--labels"), (["curate", "labels", "import"], "--target"),
     (["curate", "export"], "--labels"), (["curate", "suspects"], "--labels"), (["train", "acgan"], "--labels"),
     (["curate", "tag"], "--model-dir"), (["curate", "i2v", "download"], "--model-dir"),
+    (["curate", "suspects"], "--judge-source"),
 ])
 def test_the_commands_that_need_an_option_have_it(path, option):
     cmd = dict((tuple(p), c) for p, c in COMMANDS)[tuple(path)]
@@ -168,6 +169,17 @@ def test_old_spellings_still_work_with_a_note_on_stderr(tiny_catalog, tmp_path, 
         assert r.exit_code == 0, r.output
         assert (note in r.stderr) == is_old and note not in r.stdout, r.stderr
         assert len([line for line in r.stderr.splitlines() if line.startswith("note:")]) == is_old
+
+
+def test_judge_names_a_file_and_judge_source_a_label_source(tiny_catalog):
+    """`--judge` is a judge file in `train eval`/`experiment`; `curate suspects` calls the source the
+    judge tagger wrote `--judge-source` (issue 25); its old `--judge` still works, hidden, with a note."""
+    suspects = dict((tuple(p), c) for p, c in COMMANDS)[("curate", "suspects")]
+    assert by_name(suspects, "--judge").hidden and not by_name(suspects, "--judge-source").hidden
+    for args, is_old in ((["--judge", "judge"], True), (["--judge-source", "judge"], False)):
+        r = runner.invoke(curate.cli.app, ["suspects", *args, "--db", str(tiny_catalog)])
+        assert r.exit_code == 2 and "no 'judge' probabilities" in r.output
+        assert ("--judge is now spelled --judge-source" in r.stderr) == is_old
 
 
 def test_an_output_given_twice_or_not_at_all_is_one_error(tiny_catalog, tmp_path):

@@ -14,7 +14,7 @@ from rich.table import Column, Table
 from db import CatalogError
 
 from curate.app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_catalog
-from curate.conventions import JsonOption, labels_option, n_option
+from curate.conventions import JsonOption, labels_option, n_option, old_spelling
 from curate.quality.agreement import agreement, plot_confusions, worst_disagreements
 from curate.quality.suspects import WEAK_BELOW, WEAK_TIMES_CHANCE, find_suspects, judge_strength
 from curate.sheet import contact_sheet
@@ -30,7 +30,10 @@ def suspects(
     source: Annotated[str, labels_option("The label source to check, e.g. manual.")] = "manual",
     group: Annotated[Optional[str], typer.Option(help="One exclusive group (default: every group the judge "
                                                  "scored), e.g. hair_color.")] = None,
-    judge: Annotated[str, typer.Option(help="The source `curate tag --tagger judge` wrote.")] = "judge",
+    judge_source: Annotated[str, typer.Option("--judge-source", help="The label source `curate tag --tagger "
+                                              "judge` wrote (--judge names a judge FILE in `train`).")] = "judge",
+    old_judge: Annotated[Optional[str], typer.Option("--judge", hidden=True,
+                                                     help="The old spelling of --judge-source.")] = None,
     n: Annotated[int, n_option("Suspects shown in the table and on the sheet.", min=1)] = 200,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write every suspect to this CSV.")] = None,
     sheet: Annotated[Optional[Path], typer.Option(help="A contact sheet of the top suspects, both labels "
@@ -48,6 +51,10 @@ def suspects(
 
     Examples: curate suspects --sheet suspects.png;  curate suspects --group hair_color --csv suspects.csv
     """
+    judge = judge_source
+    if old_judge is not None:
+        old_spelling("--judge", "--judge-source")
+        judge = old_judge
     catalog = open_catalog(db, create=False)
     others = None if compare is None else [] if compare.strip() == "none" else \
         [c.strip() for c in compare.split(",") if c.strip()]
