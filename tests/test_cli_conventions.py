@@ -56,6 +56,15 @@ def by_name(cmd, name):
     return next((p for p in options(cmd) if name in p.opts), None)
 
 
+def test_arguments_are_named_in_capitals():
+    """`crop {FOLDER}` beside `show {FACE}`, never `{folder}` (issue 25)."""
+    for path, cmd in COMMANDS:
+        for p in cmd.params:
+            if getattr(p, "param_type_name", "") == "argument":
+                name = p.metavar and p.metavar.split(".")[0]     # OUT.csv: a name and the file's kind
+                assert name and name.upper() == name, f"{' '.join(path)}: argument {p.name}"
+
+
 def test_every_command_answers_h():
     assert len(COMMANDS) > 30
     for path, cmd in COMMANDS:

@@ -299,7 +299,7 @@ def vocab_list(db: DbOption = DEFAULT_DB_PATH, as_json: JsonOption = False) -> N
 
 @vocab_app.command("add")
 def vocab_add(
-    tag: Annotated[str, typer.Argument(help="The new tag, spelled as illustration2vec spells it.")],
+    tag: Annotated[str, typer.Argument(metavar="TAG", help="The new tag, spelled as illustration2vec spells it.")],
     group: Annotated[str, typer.Option("--group", "-g", help="The group it joins.")],
     db: DbOption = DEFAULT_DB_PATH,
 ) -> None:
@@ -314,7 +314,7 @@ def vocab_add(
 
 @vocab_app.command("add-group")
 def vocab_add_group(
-    group: Annotated[str, typer.Argument(help="The new group's name, e.g. accessories.")],
+    group: Annotated[str, typer.Argument(metavar="GROUP", help="The new group's name, e.g. accessories.")],
     exclusive: Annotated[Optional[bool], typer.Option("--exclusive/--independent", help="Exclusive: one tag "
                                                       "per face; independent: any number.")] = None,
     db: DbOption = DEFAULT_DB_PATH,
@@ -334,7 +334,7 @@ def vocab_add_group(
 
 @vocab_app.command("remove")
 def vocab_remove(
-    tag: Annotated[str, typer.Argument(help="Tag to remove (only while no label uses it).")],
+    tag: Annotated[str, typer.Argument(metavar="TAG", help="Tag to remove (only while no label uses it).")],
     db: DbOption = DEFAULT_DB_PATH,
 ) -> None:
     """Remove a tag no label event uses (history is never deleted)."""

@@ -20,7 +20,7 @@ from curate.images import DEFAULT_MAX_PIXELS
 from curate.pipeline import CropOptions, SourceResult, Summary, run
 from curate.text import visible
 
-Folder = Annotated[Path, typer.Argument(help="Folder of pictures (searched recursively), or one file.")]
+Folder = Annotated[Path, typer.Argument(metavar="FOLDER", help="Folder of pictures (searched recursively), or one file.")]
 Workers = Annotated[int, jobs_option("Worker processes (0: one per core); with --ray, actors (0: one per CPU "
                                      "of the cluster).")]
 NearDup = Annotated[int, typer.Option("--near-dup", help="pHash Hamming distance (0-64) at or below which a "

@@ -154,8 +154,8 @@ def _table(*columns: str, title: str) -> Table:
 
 @app.command()
 def agree(
-    a: Annotated[str, typer.Argument(help="Reference label source, e.g. manual.")],
-    b: Annotated[str, typer.Argument(help="Source compared with it, e.g. i2v or animeface.")],
+    a: Annotated[str, typer.Argument(metavar="A", help="Reference label source, e.g. manual.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="Source compared with it, e.g. i2v or animeface.")],
     db: DbOption = DEFAULT_DB_PATH,
     split: Annotated[Optional[str], typer.Option(help="Only faces of this split (train/val/test).")] = None,
     worst: Annotated[int, typer.Option(min=0, help="List the N most confident disagreements.")] = 0,

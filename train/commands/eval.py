@@ -185,7 +185,7 @@ def _print_eval(r: dict) -> None:
 
 @app.command(name="eval")
 def eval_(
-    run: Annotated[Path, typer.Argument(help="Run folder (runs/NNNNN-...).")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="Run folder (runs/NNNNN-...).")],
     judge_file: Annotated[Optional[Path], typer.Option("--judge", help="Judge file from `train judge` [the "
                                                        "judge of the run's experiment, else judges/manual.pt].")]
     = None,
@@ -224,7 +224,7 @@ def eval_(
 
 @app.command()
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Evaluated run folders (each has eval.json).")],
+    runs: Annotated[list[Path], typer.Argument(metavar="RUNS", help="Evaluated run folders (each has eval.json).")],
     out: Annotated[Path, out_option("Report folder (new or empty).")] = Path("report"),
     db: Annotated[Optional[Path], typer.Option("--db", envvar="CURATE_DB", help="Catalog for the label agreement "
                                                 "section (or set CURATE_DB) [the first run's].")] = None,

@@ -132,7 +132,7 @@ for _model, _loss in LOSSES.items():
 
 @app.command()
 def sample(
-    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
     tags: Annotated[Optional[str], typer.Option(help="Comma-separated tags, e.g. \"blonde hair, blue eyes\"; "
                                                 "groups left out are drawn from the training distribution. "
                                                 "Without it, each row asks for one tag of the first exclusive "
@@ -190,7 +190,7 @@ def sample(
 
 @app.command()
 def animate(
-    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
     output: Annotated[Optional[Path], out_option("Base name of the GIF and MP4 [RUN/progress].")] = None,
     fps: Annotated[float, typer.Option(help="Frames per second.")] = 4.0,
     mp4: Annotated[bool, typer.Option(help="Also write an MP4 (needs imageio-ffmpeg).")] = True,
