@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from db import Catalog, CatalogError
 # the commands import these from here
 from curate.conventions import DEFAULT_DB_PATH, CatalogErrors, DbOption, fail, make_app, make_console  # noqa: F401
+from curate.progress_lines import progress_display
 
 RayOption = Annotated[Optional[str], typer.Option(
     "--ray", metavar="auto|local|ADDRESS",
@@ -33,9 +34,9 @@ def open_catalog(path: Path, create: bool = True) -> Catalog:
         fail(str(e))
 
 
-def progress_bar(show: bool = True) -> Progress:
+def progress_bar(show: bool = True):
     """The bar of `curate tag` and `curate calibrate-colors`, on stderr: a description, the count
-    and a `rate` field the caller fills in."""
-    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}", markup=False), TimeRemainingColumn(),
-                    console=make_console(stderr=True), disable=not show)
+    and a `rate` field the caller fills in (off a terminal: a plain line every 30 s)."""
+    return progress_display(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}", markup=False), TimeRemainingColumn(),
+                            console=make_console(stderr=True), disable=not show)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 
 from curate.conventions import ProgressOption, jobs_option
@@ -18,6 +18,7 @@ from curate.detectors import DEFAULT_MIN_SCORE, DETECTORS, DetectorError, resolv
 from curate.on_ray import RayUnavailable, require_ray
 from curate.images import DEFAULT_MAX_PIXELS
 from curate.pipeline import CropOptions, SourceResult, Summary, run
+from curate.progress_lines import progress_display
 from curate.text import visible
 
 Folder = Annotated[Path, typer.Argument(metavar="FOLDER", help="Folder of pictures (searched recursively), or one file.")]
@@ -119,7 +120,7 @@ def _run(folder: Path, db: Path, options: CropOptions, ray: str | None = None, s
     columns = (TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
                TextColumn("faces {task.fields[faces]}  no face {task.fields[no_face]}  errors {task.fields[errors]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False, disable=not show) as progress:
+    with progress_display(*columns, console=console, transient=False, disable=not show) as progress:
         task = progress.add_task("import" if options.no_detect else "crop", total=None, faces=0, no_face=0,
                                  errors=0)
 

@@ -19,6 +19,7 @@ from curate.taggers.i2v.download import RELEASE_URL, DownloadError, default_dir,
 from curate.taggers.i2v.network import I2VError, load_model
 from curate.taggers.judge import JudgeTaggerOptions, cross_fit
 from curate.taggers.tagging import AnimefaceTagger, I2VTagger, TagOptions, TagSummary, tag_catalog
+from curate.progress_lines import progress_display
 from curate.text import visible
 
 ModelDirOption = Annotated[Optional[Path], typer.Option(
@@ -216,8 +217,8 @@ def i2v_download(
 def tag_with_judge(db: Path, opts, show: bool = True) -> None:
     """The `curate tag --tagger judge` branch: cross-fit, write, print what happened."""
     catalog = open_catalog(db, create=False)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=make_console(stderr=True), disable=not show)
+    bar = progress_display(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                           console=make_console(stderr=True), disable=not show)
     task = []
 
     def step(n: int, total: int) -> None:   # the bar starts once the input is checked: errors stay one line
