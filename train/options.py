@@ -83,7 +83,7 @@ class TrainOptions:
     beta2: float | None = option(None, "Adam beta2.", "optimiser")
     n_critic: int | None = option(None, "D steps per G step [wgan-gp: 5, else 1].", "optimiser")
     gp_weight: float = option(10.0, "WGAN-GP gradient penalty weight.", "optimiser")
-    aux_weight: float = option(1.0, "Auxiliary classifier loss weight (acgan, reacgan, pix2pix with --labels).",
+    aux_weight: float = option(1.0, "Auxiliary classifier loss weight (acgan, reacgan, tacgan, pix2pix with --labels).",
                                "optimiser")
     # (here: the models' own options, Loss.options)
     # half-life ~140 steps: short CPU runs still get a current EMA

@@ -4,7 +4,7 @@ sees, and the two objectives. The training step calls only `fake_inputs`, `d_los
 
 A model is a subclass that says, in class attributes, what it is (`conditional`,
 `d_condition`, `needs_sketch`, its defaults, its own options) and, through `d_heads` (or all of `arch`), which
-nets it needs; it adds its own terms in `d_extra` / `g_extra`.
+nets it needs; it adds its own terms in `d_extra` / `d_fake_extra` / `g_extra`.
 
 The loop hands every model the same things: the real batch (faces, their label vectors and,
 for models that need them, the pictures aligned with each face, such as its sketch, flipped
@@ -129,9 +129,10 @@ class Loss:
 
     def d_loss(self, real, c_real, fake, c_fake, gen) -> tuple[torch.Tensor, dict]:
         adv_r, aux_r = self.run_D(real, c_real, gen)
-        adv_f, _ = self.run_D(fake, c_fake, gen)
+        adv_f, aux_f = self.run_D(fake, c_fake, gen)
         stats = {"d_real": self.adv.shown(adv_r), "d_fake": self.adv.shown(adv_f)}
         loss = self.adv.d(adv_r, adv_f) + self.d_extra(real, c_real, fake, c_fake, aux_r, gen, stats)
+        loss = loss + self.d_fake_extra(c_fake, aux_f, stats)
         return loss, stats
 
     def g_loss(self, fake, c_fake, gen) -> tuple[torch.Tensor, dict]:
@@ -141,6 +142,10 @@ class Loss:
 
     def d_extra(self, real, c_real, fake, c_fake, aux_real, gen, stats: dict) -> torch.Tensor | float:
         """The model's own D terms (auxiliary classifier, gradient penalty); `stats` takes its metrics."""
+        return 0.0
+
+    def d_fake_extra(self, c_fake, aux_fake, stats: dict) -> torch.Tensor | float:
+        """The model's own D terms on the fakes' auxiliary output (TAC-GAN's twin classifier)."""
         return 0.0
 
     def g_extra(self, c_fake, aux_fake, stats: dict) -> torch.Tensor | float:
