@@ -1,18 +1,25 @@
-"""Issue 23's models and options for few faces: TAC-GAN (a twin classifier learnt on fakes only)."""
+"""Issue 23's models and options for few faces: TAC-GAN (a twin classifier learnt on fakes only),
+LeCam regularisation (anchors kept in checkpoints) and adaptive augmentation (ADA: the
+augmentation probability rises when D overfits, kept in checkpoints and metrics.csv). Each
+trains, resumes bit for bit, and nonsense is refused in one line."""
 
 from __future__ import annotations
 
 import csv
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 import train.cli  # noqa: F401  (registers the commands)
+from train.adaptive_augment import INTERVAL, AdaptiveAugment
 from train.app import app
+from train.augment import DiffAugment
 from train.conditions import ConditionGroup, ConditionSpec
 from train.loop import train
 from train.losses import loss_class
 from train.losses.acgan import aux_loss
+from train.losses.lecam import DECAY, LeCam
 from train.models import build
 from train.options import TrainOptions
 from train.runs import load_run
@@ -48,17 +55,76 @@ def same_state(a: dict, b: dict) -> None:
         assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key])), key
 
 
-# -- TAC-GAN trains and resumes exactly ----------------------------------------------------
+# -- every one trains and resumes exactly ---------------------------------------------------
 
-def test_tacgan_trains_and_resumes_exactly(tiny_catalog, tmp_path):
-    kw = dict(iters=6, log_every=3, diag_every=3, sample_every=3, checkpoint_every=3, diffaug="translation,cutout")
-    straight = train(options(tiny_catalog, tmp_path, "tacgan", **kw))
+@pytest.mark.parametrize("model, kw", [
+    ("tacgan", dict(diffaug="translation,cutout")),
+    ("acgan", dict(lecam=0.3, diffaug="translation,cutout")),
+    ("cgan-pd", dict(ada=0.6, ada_kimg=0.05)),
+    ("tacgan", dict(lecam=0.3, ada=0.6, ada_kimg=0.05, backbone="resnet", n_critic=2)),
+])
+def test_resume_is_exact_and_keeps_the_loss_state(model, kw, tiny_catalog, tmp_path):
+    """6 steps straight == 3, stop, resume, 3 more: the nets bit for bit, and LeCam's anchors and
+    ADA's probability as the straight run had them at step 3 and at step 6."""
+    kw = dict(kw, iters=6, log_every=3, diag_every=3, sample_every=3, checkpoint_every=3)
+    straight = train(options(tiny_catalog, tmp_path, model, **kw))
     with interrupted_after(3):
-        halves = train(options(tiny_catalog, tmp_path, "tacgan", **kw))
-    res = invoke("tacgan", "--resume", halves, "--no-progress")
+        halves = train(options(tiny_catalog, tmp_path, model, **kw))
+    stopped = checkpoint(halves, 3)["loss"]
+    res = invoke(model, "--resume", halves, "--no-progress")
     assert res.exit_code == 0, res.output
-    same_final_checkpoints(straight, halves, 6)
-    assert all(r["twin_acc_fake"] != "" for r in metrics(halves))
+    a = same_final_checkpoints(straight, halves, 6)
+    b = checkpoint(halves, 6)
+    expected = {k for k in ("lecam", "ada") if k in kw}
+    assert set(a["loss"]) == set(b["loss"]) == set(stopped) == expected
+    for name in expected:
+        same_state(checkpoint(straight, 3)["loss"][name], stopped[name])
+        same_state(a["loss"][name], b["loss"][name])
+    assert [r["step"] for r in metrics(straight)] == [r["step"] for r in metrics(halves)] == ["3", "6"]
+    if "ada" in kw:
+        assert [r["ada_p"] for r in metrics(straight)] == [r["ada_p"] for r in metrics(halves)]
+    if "lecam" in kw:
+        assert a["loss"]["lecam"]["anchors"].shape == (2,)
+        assert all(float(r["lecam"]) >= 0 for r in metrics(straight))
+
+
+def test_the_three_commands_of_the_issue_run(tiny_catalog, tmp_path):
+    tiny = ["--db", tiny_catalog, "--size", 32, "--ngf", 4, "--ndf", 4, "--batch", 4, "--z-dim", 8,
+            "--min-per-tag", 1, "--iters", 4, "--log-every", 2, "--no-progress", "--runs-dir", tmp_path / "runs",
+            "--cache-dir", tmp_path / "cache"]
+    for args, column in ((["tacgan", "--labels", "manual", "--diffaug", "translation,cutout"], "twin_acc_fake"),
+                         (["acgan", "--labels", "manual", "--lecam", 0.3, "--diffaug", "translation,cutout"], "lecam"),
+                         (["cgan-pd", "--labels", "manual", "--ada", 0.6], "ada_p")):
+        res = invoke(*args, *tiny)
+        assert res.exit_code == 0, res.output
+        run_dir = res.stdout.strip().splitlines()[-1]
+        assert all(r[column] != "" for r in metrics(run_dir)), column
+    options = load_run(run_dir).options
+    assert (options["ada"], options["ada_kimg"], options["diffaug"]) == (0.6, 500.0, "translation,cutout")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["wgan-gp", "--lecam", 0.3], "--lecam anchors logit-like D scores (bce, hinge)"),
+    (["dcgan", "--lecam", -1], "--lecam must be >= 0"),
+    (["wgan-gp", "--ada", 0.6], "--ada reads the sign of D's score on reals"),
+    (["acgan", "--labels", "manual", "--loss", "wasserstein", "--sn", "d", "--ada", 0.6], "--ada reads the sign"),
+    (["dcgan", "--ada", 1.5], "--ada is the target of E[sign(D(real))]: between 0 and 1"),
+    (["dcgan", "--ada-kimg", 100], "--ada-kimg sets how fast --ada moves its probability: give --ada too"),
+    (["dcgan", "--ada", 0.6, "--ada-kimg", 0], "--ada-kimg must be > 0"),
+    (["tacgan"], "tacgan is conditional: give --labels"),
+])
+def test_nonsense_is_refused_in_one_line(args, message, tiny_catalog, tmp_path):
+    res = invoke(*args, "--db", tiny_catalog, "--runs-dir", tmp_path / "runs")
+    assert res.exit_code == 2, res.output
+    assert message in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_ada_takes_the_diffaug_policy_that_fits_the_model():
+    assert TrainOptions(model="dcgan", ada=0.6).diffaug == "translation,cutout"
+    assert TrainOptions(model="dcgan", ada=0.6, diffaug="color").diffaug == "color"
+    assert TrainOptions(model="pix2pix", ada=0.6).diffaug == "color"     # translation would move the face off its sketch
+    assert TrainOptions(model="dcgan").diffaug == "" and TrainOptions(model="dcgan").ada_kimg is None
 
 
 # -- TAC-GAN: the twin classifier sees only fakes ------------------------------------------
@@ -111,3 +177,67 @@ def test_tacgan_generator_minimises_the_main_minus_the_twin_cross_entropy():
     expected = loss.adv.g(adv) + aux_loss(SPEC, aux[:, :k], c) - aux_loss(SPEC, aux[:, k:], c)
     assert torch.allclose(total, expected, atol=1e-6)
     assert "twin_acc_fake" in stats and "aux_acc_fake" in stats
+
+
+# -- LeCam -------------------------------------------------------------------------------------
+
+def test_lecam_anchors_are_moving_averages_and_the_term_the_papers():
+    lecam = LeCam(2.0, torch.device("cpu"))
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0])
+    stats: dict = {}
+    term = lecam.d_term(real, fake, stats)            # anchors start at the first batch's means: (2, -1)
+    assert lecam.anchors.tolist() == [2.0, -1.0]
+    # relu(D(x) - alpha_F)^2 + relu(alpha_R - D(G(z)))^2: (4 + 16) / 2 + (16 + 4) / 2
+    assert term.item() == pytest.approx(2.0 * 20.0) and stats["lecam"].item() == pytest.approx(20.0)
+    lecam.d_term(torch.tensor([0.0, 0.0]), torch.tensor([1.0, 1.0]), {})
+    assert lecam.anchors.tolist() == pytest.approx([DECAY * 2.0, DECAY * -1.0 + (1 - DECAY) * 1.0])
+    again = LeCam(2.0, torch.device("cpu"))
+    again.load_state_dict(lecam.state_dict())
+    assert torch.equal(again.anchors, lecam.anchors)
+
+
+# -- ADA ---------------------------------------------------------------------------------------
+
+def test_ada_probability_rises_while_d_is_always_right_and_falls_when_it_is_not():
+    ada = AdaptiveAugment("translation,cutout", target=0.6, kimg=0.1, device=torch.device("cpu"))
+    right, wrong = torch.ones(4), -torch.ones(4)
+    ps = []
+    for _ in range(5 * INTERVAL):
+        ada.d_term(right, -right, {})
+        ps.append(ada.p.item())
+    step = 4 * INTERVAL / 100           # the images of INTERVAL steps over ada_kimg * 1000
+    assert ps[-1] == pytest.approx(5 * step) and ps == sorted(ps)
+    for _ in range(10 * INTERVAL):
+        ada.d_term(wrong, wrong, {})
+    assert ada.p.item() == 0.0          # clamped at 0
+    for _ in range(100 * INTERVAL):
+        ada.d_term(right, right, {})
+    assert ada.p.item() == 1.0          # and at 1
+
+
+def test_ada_augments_each_image_with_its_probability_and_draws_the_same_numbers():
+    ada = AdaptiveAugment("translation,cutout", target=0.6, kimg=500, device=torch.device("cpu"))
+    x = torch.rand(200, 3, 16, 16) * 2 - 1
+    everything = DiffAugment("translation,cutout")(x, torch.Generator().manual_seed(5))
+    assert torch.equal(ada(x, torch.Generator().manual_seed(5)), x)              # p = 0: untouched
+    ada.p = torch.tensor(1.0)
+    assert torch.equal(ada(x, torch.Generator().manual_seed(5)), everything)     # p = 1: DiffAugment's
+    ada.p = torch.tensor(0.3)
+    gen = torch.Generator().manual_seed(5)
+    out = ada(x, gen)
+    changed = (out != x).flatten(1).any(1).float().mean().item()
+    assert 0.15 < changed < 0.45
+    after = torch.rand(1, generator=gen)     # as many numbers drawn whatever p is: runs stay exact
+    gen0 = torch.Generator().manual_seed(5)
+    ada.p = torch.tensor(0.0)
+    ada(x, gen0)
+    assert torch.equal(torch.rand(1, generator=gen0), after)
+
+
+def test_ada_probability_rises_when_d_overfits_a_tiny_set(tiny_catalog, tmp_path):
+    """13 training faces, 60 steps: D soon calls them all real (r_t above 0.6) and p rises."""
+    run_dir = train(options(tiny_catalog, tmp_path, "dcgan", ndf=8, iters=60, log_every=10, ada=0.6, ada_kimg=0.5))
+    rows = metrics(run_dir)
+    ps = [float(r["ada_p"]) for r in rows]
+    assert ps[0] < 0.05 and max(ps) > 0.1, ps
+    assert max(float(r["ada_rt"]) for r in rows) > 0.6
