@@ -24,7 +24,7 @@ from train.models import build
 from train.options import TrainOptions
 from train.runs import load_run
 
-from test_train import interrupted_after, same_final_checkpoints
+from test_train import ddp_ranks, interrupted_after, same_final_checkpoints
 
 runner = CliRunner()
 TINY = dict(size=32, ngf=4, ndf=4, batch=4, z_dim=8, min_per_tag=1, log_every=1, diag_every=2, progress=False)
@@ -86,6 +86,17 @@ def test_resume_is_exact_and_keeps_the_loss_state(model, kw, tiny_catalog, tmp_p
     if "lecam" in kw:
         assert a["loss"]["lecam"]["anchors"].shape == (2,)
         assert all(float(r["lecam"]) >= 0 for r in metrics(straight))
+
+
+def test_ddp_processes_keep_the_same_anchors_and_probability(tiny_catalog, tmp_path):
+    """torchrun, two CPU processes, each its half of the batch: LeCam's anchors and ADA's p come
+    from sums over both, so they agree (and a resumed run, which restores rank 0's, stays exact)."""
+    r0, r1 = ddp_ranks(options(tiny_catalog, tmp_path, "acgan", iters=8, lecam=0.3, ada=0.6, ada_kimg=0.05), tmp_path)
+    assert r0["step"] == r1["step"] == 8
+    assert r0["loss"].keys() == {"lecam", "ada"}
+    for name in r0["loss"]:
+        same_state(r0["loss"][name], r1["loss"][name])
+    assert r0["loss"]["ada"]["steps"] == 0 and r0["loss"]["ada"]["images"] == 0     # moved at steps 4 and 8
 
 
 def test_the_three_commands_of_the_issue_run(tiny_catalog, tmp_path):
