@@ -24,6 +24,7 @@ from train.models import build
 from train.options import TrainOptions
 from train.runs import load_run
 
+from test_pix2pix import options as sketch_options, sketch_catalog  # noqa: F401  (the fixture)
 from test_train import ddp_ranks, interrupted_after, same_final_checkpoints
 
 runner = CliRunner()
@@ -97,6 +98,16 @@ def test_ddp_processes_keep_the_same_anchors_and_probability(tiny_catalog, tmp_p
     for name in r0["loss"]:
         same_state(r0["loss"][name], r1["loss"][name])
     assert r0["loss"]["ada"]["steps"] == 0 and r0["loss"]["ada"]["images"] == 0     # moved at steps 4 and 8
+
+
+def test_a_sketch_model_takes_both_on_its_patch_scores(sketch_catalog, tmp_path):
+    """pix2pix's D scores patches: LeCam anchors their means, ADA counts their signs and augments
+    with colour alone (translation would move the face off its sketch)."""
+    run_dir = train(sketch_options(sketch_catalog, tmp_path, iters=8, lecam=0.3, ada=0.6, ada_kimg=0.05))
+    assert load_run(run_dir).options["diffaug"] == "color"
+    rows = metrics(run_dir)
+    assert all(r["lecam"] != "" and r["ada_p"] != "" for r in rows)
+    assert all(0 <= float(r["ada_p"]) <= 1 and float(r["lecam"]) >= 0 for r in rows)
 
 
 def test_the_three_commands_of_the_issue_run(tiny_catalog, tmp_path):
