@@ -85,7 +85,7 @@ def test_resume_is_exact_and_keeps_the_loss_state(model, kw, tiny_catalog, tmp_p
     if "ada" in kw:
         assert [r["ada_p"] for r in metrics(straight)] == [r["ada_p"] for r in metrics(halves)]
     if "lecam" in kw:
-        assert a["loss"]["lecam"]["anchors"].shape == (2,)
+        assert a["loss"]["lecam"]["biased"].shape == (2,) and a["loss"]["lecam"]["updates"] == 6 * kw.get("n_critic", 1)
         assert all(float(r["lecam"]) >= 0 for r in metrics(straight))
 
 
@@ -207,12 +207,14 @@ def test_lecam_anchors_are_moving_averages_and_the_term_the_papers():
     lecam = LeCam(2.0, torch.device("cpu"))
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0])
     stats: dict = {}
-    term = lecam.d_term(real, fake, stats)            # anchors start at the first batch's means: (2, -1)
-    assert lecam.anchors.tolist() == [2.0, -1.0]
+    term = lecam.d_term(real, fake, stats)            # debiased, the anchors start at the first means: (2, -1)
+    assert lecam.anchors.tolist() == pytest.approx([2.0, -1.0])
     # relu(D(x) - alpha_F)^2 + relu(alpha_R - D(G(z)))^2: (4 + 16) / 2 + (16 + 4) / 2
     assert term.item() == pytest.approx(2.0 * 20.0) and stats["lecam"].item() == pytest.approx(20.0)
     lecam.d_term(torch.tensor([0.0, 0.0]), torch.tensor([1.0, 1.0]), {})
-    assert lecam.anchors.tolist() == pytest.approx([DECAY * 2.0, DECAY * -1.0 + (1 - DECAY) * 1.0])
+    first, second = DECAY * (1 - DECAY), 1 - DECAY     # each batch's weight, over their sum
+    assert lecam.anchors.tolist() == pytest.approx([first * 2.0 / (first + second),
+                                                    (first * -1.0 + second * 1.0) / (first + second)], rel=1e-5)
     again = LeCam(2.0, torch.device("cpu"))
     again.load_state_dict(lecam.state_dict())
     assert torch.equal(again.anchors, lecam.anchors)

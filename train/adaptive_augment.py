@@ -2,7 +2,7 @@
 Data", NeurIPS 2020, ADA): the DiffAugment policy (train.augment) applied to each image with a
 probability p that the run tunes from D's overfitting signal, instead of to every image.
 
-The signal is the paper's r_t = E[sign(D(x_real))] (Sec. 3, Eq. 1): near 0 while D cannot tell
+The signal is the paper's overfitting heuristic r_t = E[sign(D(x_real))]: near 0 while D cannot tell
 reals from fakes, near 1 when it has memorised the training faces. Every INTERVAL D steps
 (the paper's 4), p moves by sign(r_t - target) * (images in those steps) / (ada_kimg * 1000),
 clamped to [0, 1]: with `--ada-kimg 500`, the paper's, p can go from 0 to 1 in 500k images.

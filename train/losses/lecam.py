@@ -5,10 +5,10 @@ them apart without bound on a few thousand faces. Added to D's loss with `--leca
 
     R_LC = E_x[ relu(D(x) - alpha_F)^2 ] + E_z[ relu(alpha_R - D(G(z)))^2 ]
 
-the paper's Eq. 3 in the form of its official code (google/lecam-gan) and StudioGAN: only the
+the paper's R_LC in the form of its official code (google/lecam-gan) and StudioGAN: only the
 side past the other kind's anchor is penalised. The anchors are exponential moving averages
-with decay 0.99 (the paper's), started at the first batch's means rather than at 0 so the first
-steps are not pulled toward an arbitrary score.
+with decay 0.99 (the paper's), zero-debiased as the official code's are (the average from 0
+divided by 1 - 0.99^t), so the first steps are not pulled toward a score of 0.
 
 They are part of the run: checkpoints keep them (`state_dict`) and a resumed run continues from
 them. Under torchrun every process averages the same global means, so all keep the same anchors.
@@ -35,12 +35,19 @@ class LeCam:
 
     def __init__(self, weight: float, device: torch.device):
         self.weight, self.device = weight, device
-        self.anchors: torch.Tensor | None = None      # [alpha_R, alpha_F], fp32
+        self.biased = torch.zeros(2, device=device)   # the moving averages of [D(real), D(fake)] from 0
+        self.updates = 0
+
+    @property
+    def anchors(self) -> torch.Tensor:
+        """[alpha_R, alpha_F]: the moving averages, debiased."""
+        return self.biased / (1 - DECAY ** max(self.updates, 1))
 
     def update(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         means = torch.stack([real.detach().float().mean(), fake.detach().float().mean()])
         means = sum_over_processes(means) / process_count()
-        self.anchors = means if self.anchors is None else DECAY * self.anchors + (1 - DECAY) * means
+        self.biased = DECAY * self.biased + (1 - DECAY) * means
+        self.updates += 1
         return self.anchors
 
     def d_term(self, real: torch.Tensor, fake: torch.Tensor, stats: dict) -> torch.Tensor:
@@ -50,8 +57,8 @@ class LeCam:
         return self.weight * reg
 
     def state_dict(self) -> dict:
-        return {"anchors": self.anchors.detach().cpu() if self.anchors is not None else None}
+        return {"biased": self.biased.detach().cpu(), "updates": self.updates}
 
     def load_state_dict(self, saved: dict) -> None:
-        anchors = saved.get("anchors")
-        self.anchors = anchors.to(self.device, torch.float32) if anchors is not None else None
+        self.biased = saved["biased"].to(self.device, torch.float32)
+        self.updates = int(saved["updates"])

@@ -1,11 +1,11 @@
 """TAC-GAN (Gong et al., "Twin Auxiliary Classifiers GAN", NeurIPS 2019): ACGAN plus a twin
 classifier C^mi on D's features that learns the tags of FAKE faces only.
 
-ACGAN's G minimises the main classifier's cross-entropy on its fakes, which (the paper's Sec. 3)
+ACGAN's G minimises the main classifier's cross-entropy on its fakes, which (the paper's analysis)
 also minimises the conditional entropy H(c | G(z, c)): G is pulled toward faces whose tags are
 easiest to read, few and alike. The twin estimates the fakes' own class posterior; G maximising
 the twin's cross-entropy cancels that entropy term, so the objective becomes a divergence
-between the real and fake class-conditional distributions (the paper's Eq. 7):
+between the real and fake class-conditional distributions:
 
     D:  CE(C(x_real), c)          + CE(C^mi(G(z, c)), c)      (the twin: fakes only)
     G:  CE(C(G(z, c)), c)         - CE(C^mi(G(z, c)), c)
