@@ -13,7 +13,8 @@ The three are interleaved round by round so a machine shared with other jobs loa
 (train.step with each model's loss object) on a batch in memory at the default precision,
 the variants interleaved step-chunk by step-chunk, each against plain `acgan`:
 `--diffaug color,translation,cutout`, `--sn d`, `--sn both`, `--arch resnet`, and the
-models `cgan-pd` (hinge, SN in D) and `reacgan` (hinge, SN in D, D2D-CE).
+models `cgan-pd` (hinge, SN in D) and `reacgan` (hinge, SN in D, D2D-CE); issue 23's `tacgan`
+(ACGAN + a twin classifier), `--lecam 0.3` and `--ada 0.6` (DiffAugment per image, p at its start).
 
     python benchmarks/train_throughput.py --size 64 --steps 20      # ../shared's labelled faces
     python benchmarks/train_throughput.py --db catalog.db --size 32
@@ -155,6 +156,9 @@ VARIANTS = {
     "acgan --arch resnet": ("acgan", {"backbone": "resnet"}),
     "cgan-pd (hinge, --sn d)": ("cgan-pd", {}),
     "reacgan (hinge, --sn d)": ("reacgan", {}),
+    "tacgan": ("tacgan", {}),
+    "acgan --lecam 0.3": ("acgan", {"lecam": 0.3}),
+    "acgan --ada 0.6 (translation,cutout)": ("acgan", {"ada": 0.6}),
 }
 
 

@@ -29,5 +29,6 @@ RunState.__init__ = remembered
 run_dir = train(TrainOptions.from_dict(json.loads(opts_json)))
 (state,) = states
 params = {k: v for k, v in state.G.state_dict().items() if "running" not in k and "num_batches" not in k}
-torch.save({"run_dir": str(run_dir), "G": params, "step": state.step}, f"{out_dir}/rank{dist.get_rank()}.pt")
+torch.save({"run_dir": str(run_dir), "G": params, "step": state.step, "loss": state.loss.state_dict()},
+           f"{out_dir}/rank{dist.get_rank()}.pt")
 dist.destroy_process_group()

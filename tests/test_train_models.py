@@ -24,7 +24,7 @@ from train.sampling import generate
 from test_train import interrupted_after, same_final_checkpoints
 
 runner = CliRunner()
-CONDITIONAL = ("cgan", "acgan", "cgan-pd", "reacgan")
+CONDITIONAL = ("cgan", "acgan", "cgan-pd", "reacgan", "tacgan")
 NOISE_MODELS = [m for m in MODELS if not loss_class(m).needs_sketch]   # sketch models: tests/test_pix2pix.py
 TINY = dict(size=32, ngf=4, ndf=4, batch=4, z_dim=8, min_per_tag=1, log_every=1, diag_every=2, progress=False)
 # every option with every model: A = resnet, hinge, SN in both nets, all of DiffAugment;

@@ -19,6 +19,7 @@ COMMANDS = {   # in the order `train --help` lists them
     "acgan": "train.commands.train",
     "cgan-pd": "train.commands.train",
     "reacgan": "train.commands.train",
+    "tacgan": "train.commands.train",
     "pix2pix": "train.commands.train",
     "sample": "train.commands.train",
     "animate": "train.commands.train",

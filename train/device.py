@@ -40,3 +40,20 @@ def pick_device(name: str) -> torch.device:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     return device
+
+
+def sum_over_processes(t: torch.Tensor) -> torch.Tensor:
+    """`t` summed over the processes of a torchrun launch (itself in a single process): what keeps
+    a figure every process must agree on (ADA's probability, LeCam's anchors) the same on all."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        t = t.clone()
+        dist.all_reduce(t)
+    return t
+
+
+def process_count() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

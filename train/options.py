@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from train.augment import parse_policy
 from train.losses import LOSS_CHOICES, LOSSES, loss_class
+from train.losses.d_score_terms import check_options as check_score_options
 from train.models import ARCHS, SIZES, SN_CHOICES
 from train.option_fields import cli_name, cli_of, option
 
@@ -77,13 +78,21 @@ class TrainOptions:
     sn: str | None = option(None, "Spectral normalisation in none, d, g or both nets [the model's: {sn}].", "nets")
     diffaug: str = option("", "DiffAugment policy applied to real and fake faces before D: a subset of "
                           "color,translation,cutout [none].", "data", unset=True)
+    # ADA (Karras et al. 2020): the --diffaug policy on each image with a probability tuned from D
+    ada: float | None = option(None, "Adaptive augmentation (ADA): apply --diffaug [translation,cutout] to each image "
+                               "with a probability tuned so E[sign(D(real))] stays near this target (the paper's "
+                               "0.6) [off].", "data")
+    ada_kimg: float | None = option(None, "--ada: thousands of images for its probability to go from 0 to 1 [500, "
+                                    "the paper's; less for short runs].", "data")
     lr_g: float | None = option(None, "Generator learning rate.", "optimiser")
     lr_d: float | None = option(None, "Discriminator learning rate.", "optimiser")
     beta1: float | None = option(None, "Adam beta1.", "optimiser")
     beta2: float | None = option(None, "Adam beta2.", "optimiser")
     n_critic: int | None = option(None, "D steps per G step [wgan-gp: 5, else 1].", "optimiser")
     gp_weight: float = option(10.0, "WGAN-GP gradient penalty weight.", "optimiser")
-    aux_weight: float = option(1.0, "Auxiliary classifier loss weight (acgan, reacgan, pix2pix with --labels).",
+    lecam: float = option(0.0, "LeCam regularisation weight (Tseng et al. 2021: D's scores anchored to their moving "
+                          "averages, for few faces; e.g. 0.3 beside --diffaug) [0: off].", "optimiser")
+    aux_weight: float = option(1.0, "Auxiliary classifier loss weight (acgan, reacgan, tacgan, pix2pix with --labels).",
                                "optimiser")
     # (here: the models' own options, Loss.options)
     # half-life ~140 steps: short CPU runs still get a current EMA
@@ -140,6 +149,7 @@ class TrainOptions:
         if self.aux_weight < 0:
             raise ValueError("--aux-weight must be >= 0")
         cls.check_options(self)
+        check_score_options(self, cls)
         unfit = [p for p in parse_policy(self.diffaug) if p not in cls.diffaug_policies]
         if unfit:
             raise ValueError(f"--diffaug {','.join(unfit)} does not fit {self.model}: it would move the face away "

@@ -153,7 +153,7 @@ def read_metrics_csv(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def curves(runs: list[Run], path: Path, max_panels: int = 12) -> Path | None:
+def curves(runs: list[Run], path: Path, max_panels: int = 18) -> Path | None:
     """Every numeric column of metrics.csv against the step, one line per run."""
     data = [read_metrics_csv(r.metrics_path) for r in runs]
     step_key = next((k for k in ("step", "iter", "kimg") if any(k in d for d in data)), None)

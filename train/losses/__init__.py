@@ -15,6 +15,7 @@ from train.losses.dcgan import DCGAN
 from train.losses.pix2pix import Pix2Pix
 from train.losses.projection import ProjectionCGAN
 from train.losses.reacgan import ReACGAN
+from train.losses.tacgan import TACGAN
 from train.losses.wgan_gp import WGANGP
 
 LOSSES: dict[str, type[Loss]] = {
@@ -24,6 +25,7 @@ LOSSES: dict[str, type[Loss]] = {
     "acgan": ACGAN,
     "cgan-pd": ProjectionCGAN,
     "reacgan": ReACGAN,
+    "tacgan": TACGAN,
     "pix2pix": Pix2Pix,
 }
 MODELS = tuple(LOSSES)

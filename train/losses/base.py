@@ -4,7 +4,10 @@ sees, and the two objectives. The training step calls only `fake_inputs`, `d_los
 
 A model is a subclass that says, in class attributes, what it is (`conditional`,
 `d_condition`, `needs_sketch`, its defaults, its own options) and, through `d_heads` (or all of `arch`), which
-nets it needs; it adds its own terms in `d_extra` / `g_extra`.
+nets it needs; it adds its own terms in `d_extra` / `d_fake_extra` / `g_extra`. Terms every
+model's D step may take from the options, watching D's scores (`--lecam`, `--ada`), are
+train.losses.d_score_terms'; what they keep from step to step is the loss's `state_dict`,
+which checkpoints hold.
 
 The loop hands every model the same things: the real batch (faces, their label vectors and,
 for models that need them, the pictures aligned with each face, such as its sketch, flipped
@@ -20,13 +23,14 @@ from __future__ import annotations
 
 import torch
 
-from train.augment import POLICIES, DiffAugment
+from train.augment import POLICIES
 from train.conditions import ConditionSpec
 from train.diagnostics import mean_pairwise_distance
 from train.eval.hooks import GENERIC_EVALUATION
 from train.models import arch_kwargs
 from train.sampling import fixed_sample_inputs, fixed_sample_rows
 from train.losses.adversarial import ADVERSARIAL
+from train.losses.d_score_terms import augmentation, score_terms
 
 
 def fake_conditions(labels: torch.Tensor, m: int, gen: torch.Generator) -> torch.Tensor:
@@ -81,7 +85,18 @@ class Loss:
         than the label vectors (held-out sketches for the sample grid)."""
         self.opts, self.spec, self.D, self.labels, self.device = opts, spec, D, labels, device
         self.adv = ADVERSARIAL[opts.loss]
-        self.augment = DiffAugment(opts.diffaug)
+        self.augment = augmentation(opts, device)      # DiffAugment, or with --ada adaptive
+        self.score_terms = score_terms(opts, self.augment, device)   # --lecam, --ada's signal
+
+    def state_dict(self) -> dict:
+        """What the loss itself keeps from step to step (LeCam's anchors, ADA's probability), for
+        the checkpoint (train.training.state); {} for most runs."""
+        return {name: term.state_dict() for name, term in self.score_terms.items()}
+
+    def load_state_dict(self, saved: dict) -> None:
+        for name, term in self.score_terms.items():
+            if name in saved:
+                term.load_state_dict(saved[name])
 
     def real_condition(self, labels: torch.Tensor | None, aligned: torch.Tensor | None, gen: torch.Generator):
         """What conditions the real batch, as `fake_inputs`, `d_loss` and `g_loss` receive it: the
@@ -129,9 +144,12 @@ class Loss:
 
     def d_loss(self, real, c_real, fake, c_fake, gen) -> tuple[torch.Tensor, dict]:
         adv_r, aux_r = self.run_D(real, c_real, gen)
-        adv_f, _ = self.run_D(fake, c_fake, gen)
+        adv_f, aux_f = self.run_D(fake, c_fake, gen)
         stats = {"d_real": self.adv.shown(adv_r), "d_fake": self.adv.shown(adv_f)}
         loss = self.adv.d(adv_r, adv_f) + self.d_extra(real, c_real, fake, c_fake, aux_r, gen, stats)
+        loss = loss + self.d_fake_extra(c_fake, aux_f, stats)
+        for term in self.score_terms.values():
+            loss = loss + term.d_term(adv_r, adv_f, stats)
         return loss, stats
 
     def g_loss(self, fake, c_fake, gen) -> tuple[torch.Tensor, dict]:
@@ -141,6 +159,10 @@ class Loss:
 
     def d_extra(self, real, c_real, fake, c_fake, aux_real, gen, stats: dict) -> torch.Tensor | float:
         """The model's own D terms (auxiliary classifier, gradient penalty); `stats` takes its metrics."""
+        return 0.0
+
+    def d_fake_extra(self, c_fake, aux_fake, stats: dict) -> torch.Tensor | float:
+        """The model's own D terms on the fakes' auxiliary output (TAC-GAN's twin classifier)."""
         return 0.0
 
     def g_extra(self, c_fake, aux_fake, stats: dict) -> torch.Tensor | float:

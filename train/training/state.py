@@ -1,5 +1,6 @@
-"""The state of a run: G, D, the EMA of G, both optimisers and the step; built from the nets'
-`arch`, restored from a checkpoint, and written back as one (format 2, see train.runs).
+"""The state of a run: G, D, the EMA of G, both optimisers, the step and the loss's own state
+(LeCam's anchors, ADA's probability: `Loss.state_dict`); built from the nets' `arch`, restored
+from a checkpoint, and written back as one (format 2, see train.runs).
 
 The global RNG travels with it (train.runs.rng_state) so a resumed run continues exactly.
 """
@@ -23,6 +24,7 @@ class RunState:
     def __init__(self, G, D, G_ema, opt_G, opt_D, step: int = 0):
         self.G, self.D, self.G_ema, self.opt_G, self.opt_D = G, D, G_ema, opt_G, opt_D
         self.step = step
+        self.loss = None      # the model's loss, once built (attach_loss)
 
     @classmethod
     def build(cls, arch: dict, opts) -> "RunState":
@@ -47,6 +49,13 @@ class RunState:
         self.step = int(ckpt["step"])
         runs.restore_rng(ckpt["rng"])
 
+    def attach_loss(self, loss, ckpt: dict | None) -> None:
+        """The model's loss, whose own state checkpoints keep from now on; restored from `ckpt` when
+        resuming (checkpoints written before it had none: nothing to restore)."""
+        self.loss = loss
+        if ckpt is not None:
+            loss.load_state_dict(ckpt.get("loss") or {})
+
     def to(self, device: torch.device) -> None:
         # NHWC suits both cuDNN and oneDNN's convolutions (on 2 CPU cores: +9% images/s at 64x64)
         self.G.to(device, memory_format=torch.channels_last)
@@ -62,4 +71,5 @@ class RunState:
         """The checkpoint of this moment (`options`: the run's options.json, kept with it)."""
         return {"format": CHECKPOINT_FORMAT, "step": self.step, "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "G_ema": self.G_ema.state_dict(), "opt_G": self.opt_G.state_dict(),
-                "opt_D": self.opt_D.state_dict(), "rng": runs.rng_state(), "options": options}
+                "opt_D": self.opt_D.state_dict(), "rng": runs.rng_state(), "options": options,
+                "loss": self.loss.state_dict() if self.loss is not None else {}}
