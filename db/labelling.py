@@ -22,10 +22,16 @@ MANUAL = "manual"
 # tag or group and whose tag is NULL, so it is never a current label (current_labels
 # and every training set ignore it) but it is undoable and countable.
 UNSURE_KEY = "_unsure"
-ORDERS = ("unlabelled", "confidence", "disagreement", "suspects", "margin", "random", "id")
+ORDERS = ("unlabelled", "confidence", "disagreement", "suspects", "margin", "useful", "second-opinion", "random",
+          "id")
 # Orders read from a learned tagger's whole distributions (`curate tag --tagger judge`), `source`:
-# "suspects" = likely label errors first (curate/quality/suspects.py), "margin" = most undecided first.
-JUDGE_ORDERS = ("suspects", "margin")
+# "suspects" = likely label errors first (curate/quality/suspects.py), "margin" = most undecided first,
+# "useful" = most useful next (ActiveLab over new and labelled faces, curate/quality/active.py),
+# "second-opinion" = faces one person labelled, lowest consensus quality first.
+JUDGE_ORDERS = ("suspects", "margin", "useful", "second-opinion")
+# Of those, the orders whose queue is the ranked faces only (a face without a rank is not wanted:
+# the person's own labels, or a face nobody needs a second opinion on).
+RANKED_ONLY = ("useful", "second-opinion")
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,8 @@ class LabellingMixin:
                 if ranking is None:
                     raise CatalogError(f"the {spec.order} order needs its ranking from curate.quality.suspects "
                                        f"(queue_ranking)")
+                if spec.order in RANKED_ONLY:
+                    ids = [i for i in ids if i in ranking]
                 ids.sort(key=lambda i: (i not in ranking, ranking.get(i, 0.0)))
             else:
                 score = self.disagreement(spec.source, spec.other_source, spec.group)

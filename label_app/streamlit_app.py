@@ -15,7 +15,7 @@ import streamlit as st
 from db import SPLITS, Catalog, CatalogError
 from db import labelling as q
 from curate.quality.agreement import annotator_agreement
-from label_app import draw_page, keyboard, progress_cache, review
+from label_app import annotator_figures, draw_page, keyboard, progress_cache, review
 from label_app.context import source_context
 from label_app.safe_text import md
 from label_app.session import LabelSession
@@ -196,6 +196,9 @@ def single_view() -> dict[str, str]:
             st.image(data)
             st.caption(md(caption) + " · <span style='color:#ff4040'>■</span> box  "
                        "<span style='color:#ffd200'>■</span> crop", unsafe_allow_html=True)
+        why = lab.reason(view["id"])
+        if why:
+            st.caption(f"Why this face: {md(why)}")
     with right:
         st.markdown("#### Labels")
         st.markdown(suggestion_html(view), unsafe_allow_html=True)
@@ -311,6 +314,7 @@ def progress_view() -> None:
     st.markdown("#### Per annotator")
     st.dataframe(catalog.annotator_counts(), hide_index=True)
     names = catalog.annotators()
+    annotator_figures.render(catalog, len(names), pretty)
     st.markdown("#### Agreement between two annotators (Cohen's kappa on faces both labelled)")
     if len(names) < 2:
         st.info("Agreement needs two annotators who labelled the same faces.")
