@@ -309,6 +309,17 @@ class LabellingMixin:
             counts = dict(rows)
         return [{"group": g["name"], "labelled": counts.get(g["name"], 0), "total": total} for g in groups]
 
+    def newest_manual_event(self) -> int:
+        """The id of the newest manual label event (0 without any)."""
+        return self.manual_events_after(0)[1]
+
+    def manual_events_after(self, event_id: int) -> tuple[int, int]:
+        """(manual label events after `event_id`, the newest one's id): what `label-app --learn`
+        counts. A walk of the rowid from `event_id` on: cheap, however big the catalog."""
+        n, newest = self.conn.execute("SELECT count(*), max(id) FROM label_events WHERE id > ? AND source = ? "
+                                      "AND tag IS NOT NULL", (event_id, MANUAL)).fetchone()
+        return n, newest or event_id
+
     def annotator_counts(self) -> list[dict]:
         """[{annotator, labels, faces, unsure}]: label events each person gave (undone ones not counted)."""
         return self.query(
