@@ -112,8 +112,13 @@ class Learner:
     def _retrain(self) -> None:
         with open(self.log, "w") as log:
             self.started_at = time.monotonic()
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            try:
+                self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            except OSError as e:   # said on the page; the next N labels try again
+                self.state, self.message = "failed", f"the judge's retrain did not start ({e})"
+                self._due.clear()
+                return
             self.state = "running"
             self._due.clear()
             code = self.process.wait()

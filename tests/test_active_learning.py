@@ -182,3 +182,12 @@ def one_person_copy(tmp_path) -> Path:
         add_new_faces(cat)
         judge(cat)
     return path
+
+
+def test_progress_page_without_judge_says_what_to_run(tiny_catalog, monkeypatch):
+    with Catalog(tiny_catalog) as cat:
+        cat.add_labels([(f, given(f), None) for f in range(1, 5)], "manual", SECOND)
+    at = start(tiny_catalog, monkeypatch)
+    at.segmented_control(key="mode").set_value("Progress").run()
+    assert not at.exception and any(md("run `curate tag --tagger judge --labels manual` first") in i.value
+                                    for i in at.info)

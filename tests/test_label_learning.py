@@ -56,6 +56,10 @@ def test_a_retrain_that_ends_well_moves_the_generation_on(tiny_catalog):
         it.poll(cat)
         assert it.wait(30) and it.generation == 1 and it.state == "failed"
         assert "no faces to learn" in it.status()
+        it.command = ["/nonexistent/python"]
+        label(cat, range(5, 7))
+        it.poll(cat)
+        assert it.wait(30) and it.state == "failed" and "did not start" in it.status()
         it.stop()
 
 
