@@ -191,3 +191,14 @@ def test_progress_page_without_judge_says_what_to_run(tiny_catalog, monkeypatch)
     at.segmented_control(key="mode").set_value("Progress").run()
     assert not at.exception and any(md("run `curate tag --tagger judge --labels manual` first") in i.value
                                     for i in at.info)
+
+
+def test_a_group_the_judge_knows_one_tag_of_is_one_line(tiny_catalog):
+    with Catalog(tiny_catalog) as cat:
+        dists = [(f, "hair_color", {"blonde hair": 1.0}, True) for f in cat.face_ids()]
+        cat.save_learned_labels("judge", "judge-one-tag", {"learned_from": "manual"},
+                                [(f, "blonde hair", 1.0) for f in cat.face_ids()], dists)
+        for order in ("useful", "second-opinion"):
+            with pytest.raises(CatalogError, match="nothing to tell apart") as e:
+                ranked_queue(cat, spec(order))
+            assert "\n" not in str(e.value)
