@@ -22,10 +22,16 @@ MANUAL = "manual"
 # tag or group and whose tag is NULL, so it is never a current label (current_labels
 # and every training set ignore it) but it is undoable and countable.
 UNSURE_KEY = "_unsure"
-ORDERS = ("unlabelled", "confidence", "disagreement", "suspects", "margin", "random", "id")
+ORDERS = ("unlabelled", "confidence", "disagreement", "suspects", "margin", "useful", "second-opinion", "random",
+          "id")
 # Orders read from a learned tagger's whole distributions (`curate tag --tagger judge`), `source`:
-# "suspects" = likely label errors first (curate/quality/suspects.py), "margin" = most undecided first.
-JUDGE_ORDERS = ("suspects", "margin")
+# "suspects" = likely label errors first (curate/quality/suspects.py), "margin" = most undecided first,
+# "useful" = most useful next (ActiveLab over new and labelled faces, curate/quality/active.py),
+# "second-opinion" = faces one person labelled, lowest consensus quality first.
+JUDGE_ORDERS = ("suspects", "margin", "useful", "second-opinion")
+# Of those, the orders whose queue is the ranked faces only (a face without a rank is not wanted:
+# the person's own labels, or a face nobody needs a second opinion on).
+RANKED_ONLY = ("useful", "second-opinion")
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,8 @@ class LabellingMixin:
                 if ranking is None:
                     raise CatalogError(f"the {spec.order} order needs its ranking from curate.quality.suspects "
                                        f"(queue_ranking)")
+                if spec.order in RANKED_ONLY:
+                    ids = [i for i in ids if i in ranking]
                 ids.sort(key=lambda i: (i not in ranking, ranking.get(i, 0.0)))
             else:
                 score = self.disagreement(spec.source, spec.other_source, spec.group)
@@ -300,6 +308,17 @@ class LabellingMixin:
                 params + [MANUAL]).fetchall()
             counts = dict(rows)
         return [{"group": g["name"], "labelled": counts.get(g["name"], 0), "total": total} for g in groups]
+
+    def newest_manual_event(self) -> int:
+        """The id of the newest manual label event (0 without any)."""
+        return self.manual_events_after(0)[1]
+
+    def manual_events_after(self, event_id: int) -> tuple[int, int]:
+        """(manual label events after `event_id`, the newest one's id): what `label-app --learn`
+        counts. A walk of the rowid from `event_id` on: cheap, however big the catalog."""
+        n, newest = self.conn.execute("SELECT count(*), max(id) FROM label_events WHERE id > ? AND source = ? "
+                                      "AND tag IS NOT NULL", (event_id, MANUAL)).fetchone()
+        return n, newest or event_id
 
     def annotator_counts(self) -> list[dict]:
         """[{annotator, labels, faces, unsure}]: label events each person gave (undone ones not counted)."""

@@ -68,6 +68,9 @@ def run(
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8501,
     runs: Annotated[Path, typer.Option(help="Folder of training runs: the Draw page paints with the sketch "
                                        "(pix2pix) runs in it.")] = Path("runs"),
+    learn: Annotated[int, typer.Option(min=0, help="Retrain the judge tagger in the background after every N "
+                                       "new manual labels (`curate tag --tagger judge --labels manual`, one at a "
+                                       "time); its queues re-rank on the new probabilities. 0: never.")] = 0,
     version: VersionOption = False,
 ) -> None:
     """Label faces in the browser: keyboard-first single view, grid view for bulk labels, progress,
@@ -91,7 +94,10 @@ def run(
     if not is_loopback(host):
         typer.echo(f"warning: --host {host} is reachable from the network: anyone who can reach this "
                    f"machine can open the app and label as anyone", err=True)
-    env = dict(os.environ, LABEL_APP_DB=str(db), LABEL_APP_RUNS=str(runs.expanduser().resolve()))
+    if learn:
+        typer.echo(f"  the judge retrains after every {learn} new labels")
+    env = dict(os.environ, LABEL_APP_DB=str(db), LABEL_APP_RUNS=str(runs.expanduser().resolve()),
+               LABEL_APP_LEARN=str(learn))
     raise typer.Exit(run_child(streamlit_command(db, host, port), env))
 
 

@@ -16,7 +16,9 @@ from label_app.safe_text import md
 from label_app.session import LabelSession
 
 NONE = "(none)"
-ORDER_NAMES = {"suspects": "likely label errors first (judge)", "margin": "most uncertain first (judge)"}
+ORDER_NAMES = {"suspects": "likely label errors first (judge)", "margin": "most uncertain first (judge)",
+               "useful": "most useful next (judge, ActiveLab)",
+               "second-opinion": "second opinion needed (judge, consensus)"}
 KEYS = {"Enter": "rev-accept", " ": "rev-keep"}
 
 

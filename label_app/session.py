@@ -11,13 +11,25 @@ from dataclasses import replace
 
 from db import Catalog, CatalogError
 from db import labelling as q
+from curate.quality.active_source import ACTIVE_ORDERS, active_picks
 from curate.quality.suspects import likely_labels, queue_ranking
 
 
-def build_queue(catalog: Catalog, spec: q.QueueSpec, limit: int | None = None) -> list[int]:
-    """The catalog's queue for `spec`; the judge orders ranked here by curate.quality.suspects."""
+def ranked_queue(catalog: Catalog, spec: q.QueueSpec, limit: int | None = None) -> tuple[list[int], dict[int, str]]:
+    """The catalog's queue for `spec` and, for the orders that pick faces for a reason ("useful",
+    "second-opinion"), face id -> why it was picked. The judge orders are ranked here:
+    curate.quality.active_source for those two, curate.quality.suspects for the others."""
     spec = catalog.validate_spec(spec)
-    return catalog.build_queue(spec, limit, ranking=queue_ranking(catalog, spec))
+    if spec.order in ACTIVE_ORDERS:
+        picks = active_picks(catalog, spec)
+        ranking = {f: p.score for f, p in picks.items()}
+        return catalog.build_queue(spec, limit, ranking=ranking), {f: p.reason for f, p in picks.items()}
+    return catalog.build_queue(spec, limit, ranking=queue_ranking(catalog, spec)), {}
+
+
+def build_queue(catalog: Catalog, spec: q.QueueSpec, limit: int | None = None) -> list[int]:
+    """The catalog's queue for `spec` (see `ranked_queue`)."""
+    return ranked_queue(catalog, spec, limit)[0]
 
 
 class LabelSession:
@@ -38,6 +50,7 @@ class LabelSession:
         self.first_action: float | None = None
         self.spec = q.QueueSpec()
         self.queue: list[int] = []
+        self.reasons: dict[int, str] = {}   # face id -> why the queue's order picked it
         self.pos = 0
         self.current: int | None = None
         self.set_spec(spec or q.QueueSpec(source=self.sources[0] if self.sources else None))
@@ -47,11 +60,15 @@ class LabelSession:
     def set_spec(self, spec: q.QueueSpec) -> None:
         """Validate the filters and rebuild the queue (raises CatalogError on a bad filter)."""
         spec = self.catalog.validate_spec(replace(spec, annotator=self.annotator))
-        self.queue = build_queue(self.catalog, spec)
+        self.queue, self.reasons = ranked_queue(self.catalog, spec)
         self.spec = spec
         self.pos = 0
         self.current = None
         self.advance()
+
+    def reason(self, face_id: int) -> str | None:
+        """Why the queue's order picked this face ("most useful next", "second opinion"), if it says."""
+        return self.reasons.get(face_id)
 
     @property
     def suggest_source(self) -> str | None:

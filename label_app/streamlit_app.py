@@ -6,6 +6,7 @@ methods in an `on_click` callback, so an action costs one script run.
 
 from __future__ import annotations
 
+import atexit
 import os
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import streamlit as st
 from db import SPLITS, Catalog, CatalogError
 from db import labelling as q
 from curate.quality.agreement import annotator_agreement
-from label_app import draw_page, keyboard, progress_cache, review
+from label_app import annotator_figures, draw_page, keyboard, learning, progress_cache, review
 from label_app.context import source_context
 from label_app.safe_text import md
 from label_app.session import LabelSession
@@ -102,6 +103,31 @@ def sidebar_progress() -> None:
                f"last labelling action {ss.get('last_run_ms', 0):.0f} ms on the server")
 
 
+@st.cache_resource
+def learner(db: str, every: int) -> learning.Learner:
+    """`label-app --learn N`: one background retrainer for the whole app, stopped with it."""
+    it = learning.Learner(db, every)
+    atexit.register(it.stop)
+    return it
+
+
+def sidebar_learning() -> None:
+    """Start a retrain when due, say how it goes, and re-rank a judge queue once one ended well."""
+    every = int(os.environ.get("LABEL_APP_LEARN") or 0)
+    if every <= 0:
+        return
+    it = learner(str(catalog.path), every)
+    wanted = it.poll(catalog)
+    st.caption(md(it.status()) + (f" · next after {wanted} more labels" if wanted else ""))
+    if ss.setdefault("learn_generation", it.generation) != it.generation:
+        ss.learn_generation = it.generation
+        if lab.spec.order in q.JUDGE_ORDERS:
+            try:
+                lab.set_spec(lab.spec)
+            except CatalogError as e:
+                ss.error = str(e)
+
+
 # -- sidebar: mode, queue, progress -----------------------------------------------------------
 
 with st.sidebar:
@@ -145,6 +171,7 @@ with st.sidebar:
     st.caption(f"{len(lab.queue):,} faces in the queue")
 
     sidebar_progress()
+    sidebar_learning()
 
 # -- single mode ----------------------------------------------------------------------------
 
@@ -196,6 +223,9 @@ def single_view() -> dict[str, str]:
             st.image(data)
             st.caption(md(caption) + " · <span style='color:#ff4040'>■</span> box  "
                        "<span style='color:#ffd200'>■</span> crop", unsafe_allow_html=True)
+        why = lab.reason(view["id"])
+        if why:
+            st.caption(f"Why this face: {md(why)}")
     with right:
         st.markdown("#### Labels")
         st.markdown(suggestion_html(view), unsafe_allow_html=True)
@@ -311,6 +341,7 @@ def progress_view() -> None:
     st.markdown("#### Per annotator")
     st.dataframe(catalog.annotator_counts(), hide_index=True)
     names = catalog.annotators()
+    annotator_figures.render(catalog, len(names), pretty)
     st.markdown("#### Agreement between two annotators (Cohen's kappa on faces both labelled)")
     if len(names) < 2:
         st.info("Agreement needs two annotators who labelled the same faces.")
