@@ -88,10 +88,11 @@ def run(
             s.bind((host, port))
         except OSError as e:
             fail(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port")
-    typer.echo(f"label-app on {db}\n  listening on {host}:{port}   (Ctrl+C stops it)")
+    typer.echo(f"label-app on {db}")
     for address in addresses_shown(host):
-        typer.echo(f"  open http://{'[' + address + ']' if ':' in address else address}:{port}")
+        typer.echo(f"  open http://{'[' + address + ']' if ':' in address else address}:{port}   (Ctrl+C stops it)")
     if not is_loopback(host):
+        typer.echo(f"  listening on {host}:{port}")
         typer.echo(f"warning: --host {host} is reachable from the network: anyone who can reach this "
                    f"machine can open the app and label as anyone", err=True)
     if learn:
