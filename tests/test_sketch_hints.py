@@ -8,12 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
+from train.losses.pix2pix import Pix2Pix
+from train.models import build_discriminator
 from train.models.pix2pix import UNetGenerator, arch_kwargs
-from train.runs import RunError
+from train.runs import RunError, load_run
 from train.sketch.hints import MAX_POINTS, HintError, hints_from_picture, patch_side, sample_hints
 from train.sketch.paint import paint
 
-from test_pix2pix import invoke, options, sketch_catalog  # noqa: F401  (a fixture)
+from test_pix2pix import invoke, options, sketch_catalog, train_cli  # noqa: F401  (a fixture)
 from test_sketch_input import drawn_face, png
 from train.loop import train
 
@@ -88,7 +90,9 @@ def test_hints_reach_the_generator():
 
 
 def test_a_hints_run_trains_paints_and_samples_with_hints(sketch_catalog, tmp_path):  # noqa: F811
-    run_dir = train(options(sketch_catalog, tmp_path, iters=2, hints=True))
+    run = train_cli(sketch_catalog, tmp_path, "--labels", "manual", "--hints", "--iters", 2)
+    assert run.options["hints"] is True and run.options["arch"]["G"]["hint_channels"] == 4
+    run_dir = run.dir
     sketch = np.full((32, 32), 255, np.uint8)
     sketch[8:24, 10] = 0
     hints = red_square_picture("RGBA")
@@ -117,3 +121,25 @@ def test_a_run_without_hints_refuses_a_hint_picture_in_one_line(sketch_catalog, 
     res = invoke("sample", run_dir, "--sketch", drawing, "--hints", hint_file, "-o", tmp_path / "out.png")
     assert res.exit_code == 2 and "trained without colour hints" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_fakes_painted_with_other_tags_get_no_hints_and_pairs_repeat_theirs(sketch_catalog, tmp_path):  # noqa: F811
+    """What a hints run's training step gives G: hints for the fakes that keep their own tags (the
+    real face's colours), none for those painted with another face's tags; the mode-seeking half
+    repeats the first half's hints with other noise."""
+    opts = options(sketch_catalog, tmp_path, iters=1, hints=True, tag_swap=0.5, batch=8)
+    spec = load_run(train(opts)).spec
+    D = build_discriminator(Pix2Pix.arch(opts, spec)["D"])
+    labels = spec.sample_tensor(16, torch.Generator().manual_seed(0))
+    loss = Pix2Pix(opts, spec, D, labels, torch.device("cpu"))
+    real = torch.rand(8, 3, 32, 32) * 2 - 1
+    c_real = loss.real_condition(labels[:8], torch.ones(8, 1, 32, 32), torch.Generator().manual_seed(0))
+    for seed in range(20):       # some draws give 4 fakes that keep their tags: at least one shows a hint
+        (sketch, tags, z, hints), paired = loss.fake_inputs(torch.Generator().manual_seed(seed), real, c_real)
+        own = paired.own[:4]
+        if not own.all() and own.any() and hints[:4][own, 3].sum() > 0:
+            break
+    assert hints.shape == (8, 4, 32, 32) and paired.pairs == 4
+    assert torch.equal(hints[4:], hints[:4])                           # pairs: the same hints
+    assert (hints[:4][~own] == 0).all()                                # swapped tags: no hint
+    assert hints[:4][own, 3].sum() > 0                                 # own tags: hints

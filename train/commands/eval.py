@@ -185,7 +185,8 @@ def _print_eval(r: dict) -> None:
 
 @app.command(name="eval")
 def eval_(
-    run: Annotated[Path, typer.Argument(help="Run folder (runs/NNNNN-...).")],
+    run: Annotated[Path, typer.Argument(help="Run folder (runs/NNNNN-...), or pretrained:NAME (a model shipped "
+                                        "with the package).")],
     judge_file: Annotated[Optional[Path], typer.Option("--judge", help="Judge file from `train judge` [the "
                                                        "judge of the run's experiment, else judges/manual.pt].")]
     = None,

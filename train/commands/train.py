@@ -132,7 +132,7 @@ for _model, _loss in LOSSES.items():
 
 @app.command()
 def sample(
-    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    run: Annotated[Path, typer.Argument(help="A run folder, or pretrained:NAME (a model shipped with the package).")],
     tags: Annotated[Optional[str], typer.Option(help="Comma-separated tags, e.g. \"blonde hair, blue eyes\"; "
                                                 "groups left out are drawn from the training distribution. "
                                                 "Without it, each row asks for one tag of the first exclusive "
