@@ -97,3 +97,16 @@ def test_package_data_carries_the_shipped_models():
                     "pretrained_models/*.md"):
         assert pattern in data
     assert pretrained.PRETRAINED_DIR == ROOT / "train" / "pretrained_models"
+
+
+def test_eval_takes_a_pretrained_name(shipped, sketch_catalog, tmp_path):  # noqa: F811
+    judge = tmp_path / "judge.pt"
+    assert invoke("judge", "--db", sketch_catalog, "--epochs", 1, "--no-progress", "-o", judge).exit_code == 0
+    drawings = tmp_path / "drawings"
+    drawings.mkdir()
+    (drawings / "face.png").write_bytes(png(drawn_face()))
+    res = invoke("eval", "pretrained:tiny", "--judge", judge, "--db", sketch_catalog, "--no-download",
+                 "--drawings", drawings, "--json")
+    assert res.exit_code == 0, res.output
+    assert f"wrote {shipped / 'eval.json'}" in res.output.replace("\n", "")
+    pretrained.check(shipped)          # eval.json beside the model: the recorded files are unchanged
