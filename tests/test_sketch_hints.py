@@ -109,6 +109,10 @@ def test_a_hints_run_trains_paints_and_samples_with_hints(sketch_catalog, tmp_pa
     assert out.exists()
     res = invoke("sample", run_dir, "--hints", hint_file, "-o", out)
     assert res.exit_code == 2 and "give --sketch too" in res.output
+    wide = tmp_path / "wide.png"
+    wide.write_bytes(png(Image.new("RGBA", (128, 64), (0, 0, 0, 0))))
+    res = invoke("sample", run_dir, "--sketch", drawing, "--hints", wide, "-o", out)
+    assert res.exit_code == 2 and "not of the hint picture's proportions (128x64)" in res.output
 
 
 def test_a_run_without_hints_refuses_a_hint_picture_in_one_line(sketch_catalog, tmp_path):  # noqa: F811

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from curate.lineart import params_from_json
 
@@ -22,7 +23,7 @@ from train.conditions import ConditionError
 from train.runs import Run, RunError, load_run
 from train.sampling import to_uint8
 from train.sketch.drawing import DrawingError, normalise_drawing
-from train.sketch.hints import hints_from_picture
+from train.sketch.hints import hints_from_picture, read_hint_picture
 
 
 def sketch_run(run_dir: str | Path) -> Run:
@@ -129,6 +130,19 @@ def drawing_files(path: Path) -> list[Path]:
     return [path]
 
 
+def check_proportions(path: Path, hint_size: tuple[int, int]) -> None:
+    """A DrawingError when the drawing's proportions are not the hint picture's (2% apart): laid over it,
+    the hints would land elsewhere than drawn. An unreadable drawing is left to normalise_drawing."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (OSError, ValueError):
+        return
+    if abs(w / h - hint_size[0] / hint_size[1]) > 0.02 * hint_size[0] / hint_size[1]:
+        raise DrawingError(f"{path}: {w}x{h} is not of the hint picture's proportions ({hint_size[0]}x"
+                           f"{hint_size[1]}): hints are laid over the drawing, draw them on a copy of it")
+
+
 def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 0, warn=None,
                    hints: Path | None = None) -> tuple[list[Path], torch.Tensor]:
     """Each drawing normalised as training sketches are (train/sketch/drawing.py), then painted n ways:
@@ -138,10 +152,13 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
     drawings are then not cropped to a face, so that the hints stay where they were drawn."""
     _, params = params_from_json(run.sketch["params"])
     h = None if hints is None else hint_channels(run, hints)
+    hint_size = None if hints is None else read_hint_picture(hints).size
     G = generator(run)
     used, tiles = [], []
     for path in paths:
         try:
+            if hint_size is not None:
+                check_proportions(path, hint_size)
             lines = normalise_drawing(path, run.size, params, crop_face=h is None, name=str(path))
         except DrawingError as e:
             if warn is None:
