@@ -6,7 +6,9 @@ The contract a sketch-to-face trainer (`train pix2pix`) fulfils:
   `"model": "pix2pix"`, `"size"` (32, 64 or 128), `"sketch"` = {"kind": "sketch", "method":
   "xdog", "params": the line-art parameters as `curate.lineart.params_json` wrote them, which
   `params_from_json` reads back}, and, for tag-conditioned runs, `"conditions"` (the
-  `train.conditions.ConditionSpec` JSON: groups with their tags). The page lists such runs.
+  `train.conditions.ConditionSpec` JSON: groups with their tags). The page lists such runs, then
+  the sketch models shipped with the package (`pretrained:NAME`, train.pretrained), whose `dir` is
+  that name: the painter resolves it, and checks the shipped files' hashes, as `train sample` does.
 - A painter: `train.sketch.paint.paint(run_dir, sketch, tags, n, seed) -> list of uint8 [S, S, 3]`:
   `sketch` is the drawing as `train.sketch.drawing.normalise_drawing` made it at the run's size with
   the run's parameters (uint8 [S, S], ink 0, paper 255); `tags` maps a condition group to one
@@ -28,6 +30,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from curate.lineart import LineArtError, XDoGParams, params_from_json
+from train import pretrained
 from train.sketch.paint import paint   # written with `train pix2pix` (issue 13, part 2)
 
 SKETCH_MODELS = ("pix2pix",)
@@ -50,24 +53,26 @@ class SketchRun:
         return self.dir.name
 
 
-def read_sketch_run(run_dir: Path) -> SketchRun | None:
-    """The run's sketch settings, or None when the folder is not a (readable) sketch run."""
+def read_sketch_run(run_dir: Path, named: Path | None = None) -> SketchRun | None:
+    """The run's sketch settings, or None when the folder is not a (readable) sketch run. `named`: what
+    the painter is given instead of the folder (a `pretrained:NAME`)."""
     try:
         options = json.loads((run_dir / "options.json").read_text())
         if options.get("model") not in SKETCH_MODELS:
             return None
         _, params = params_from_json(options["sketch"]["params"])
         groups = {g["name"]: list(g["tags"]) for g in options.get("conditions") or [] if g.get("exclusive")}
-        return SketchRun(run_dir, int(options["size"]), params, groups)
+        return SketchRun(named or run_dir, int(options["size"]), params, groups)
     except (OSError, ValueError, KeyError, TypeError, LineArtError):
         return None
 
 
 def sketch_runs(runs_dir: Path) -> list[SketchRun]:
-    """Sketch runs in `runs_dir`, newest (highest number) first."""
-    if not runs_dir.is_dir():
-        return []
-    found = (read_sketch_run(d) for d in sorted(runs_dir.iterdir(), reverse=True) if d.is_dir())
+    """Sketch runs in `runs_dir`, newest (highest number) first, then the shipped sketch models."""
+    own = sorted((d for d in runs_dir.iterdir() if d.is_dir()), reverse=True) if runs_dir.is_dir() else []
+    found = [read_sketch_run(d) for d in own]
+    found += [read_sketch_run(pretrained.PRETRAINED_DIR / name, Path(pretrained.PREFIX + name))
+              for name in pretrained.known()]
     return [r for r in found if r is not None]
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from curate import safe_load
+from train import pretrained
 from train.conditions import ConditionSpec
 from train.disk import append_whole, write_whole
 from train.models import build_generator
@@ -169,8 +170,19 @@ def read_json(path: Path, missing: str, error: type[Exception] = RunError):
         raise error(f"{path} is not valid JSON: {e}") from e
 
 
+def run_folder(name: str | Path) -> Path:
+    """A user's RUN argument as a folder: a path as it is, `pretrained:NAME` a model shipped with the
+    package (train.pretrained), its files checked against their recorded hashes."""
+    if not pretrained.is_pretrained(name):
+        return Path(name)
+    try:
+        return pretrained.resolve(name)
+    except pretrained.PretrainedError as e:
+        raise RunError(str(e)) from None
+
+
 def load_run(run_dir: str | Path) -> Run:
-    run_dir = Path(run_dir)
+    run_dir = run_folder(run_dir)
     path = run_dir / "options.json"
     options = read_json(path, f"{run_dir} is not a run folder (no options.json)")
     for key in ("model", "size", "z_dim", "arch"):

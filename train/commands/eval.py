@@ -148,7 +148,7 @@ def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed:
         result = score_run(run_dir, judge_path, catalog, n=n, seed=seed, per_class=per_class,
                            inception_weights=inception_weights, download=download, log=log, drawings=drawings,
                            device=device)
-    console.print(f"wrote {run_dir / 'eval.json'}")
+    console.print(f"wrote {run.dir / 'eval.json'}")
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=float))
     else:
@@ -185,7 +185,8 @@ def _print_eval(r: dict) -> None:
 
 @app.command(name="eval")
 def eval_(
-    run: Annotated[Path, typer.Argument(metavar="RUN", help="Run folder (runs/NNNNN-...).")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="Run folder (runs/NNNNN-...), or pretrained:NAME (a "
+                                        "model shipped with the package).")],
     judge_file: Annotated[Optional[Path], typer.Option("--judge", help="Judge file from `train judge` [the "
                                                        "judge of the run's experiment, else judges/manual.pt].")]
     = None,

@@ -132,7 +132,8 @@ for _model, _loss in LOSSES.items():
 
 @app.command()
 def sample(
-    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder, or pretrained:NAME (a model shipped "
+                                        "with the package).")],
     tags: Annotated[Optional[str], typer.Option(help="Comma-separated tags, e.g. \"blonde hair, blue eyes\"; "
                                                 "groups left out are drawn from the training distribution. "
                                                 "Without it, each row asks for one tag of the first exclusive "
@@ -140,6 +141,10 @@ def sample(
     sketch: Annotated[Optional[Path], typer.Option(help="Sketch models: a drawing (any size, grey or colour, white "
                                                    "or transparent paper; a whole figure is cropped to its face) "
                                                    "or a folder of drawings, each painted -n ways.")] = None,
+    hints: Annotated[Optional[Path], typer.Option(help="Sketch models trained with --hints: a picture of colour "
+                                                  "hints laid over the drawing(s), transparent (or white) where "
+                                                  "there is no hint; the drawings are then not cropped to a "
+                                                  "face.")] = None,
     n: Annotated[Optional[int], n_option("Number of images [64; with --sketch: paintings per drawing, 8].")] = None,
     output: Annotated[Path, out_option("PNG grid to write.")] = Path("samples.png"),
     nrow: Annotated[int, typer.Option(help="Images per row (without --sketch).")] = 8,
@@ -161,6 +166,8 @@ def sample(
         device = resolve_device(device)
         if sketch is not None and r.sketch is None:
             fail(f"{run} is a {r.model} run, not a sketch model: --sketch needs a `train pix2pix` run")
+        if hints is not None and sketch is None:
+            fail("--hints colours a drawing: give --sketch too")
         if sketch is None and r.sketch is not None:
             fail(f"{run} is a sketch model ({r.model}): give --sketch FILE or a folder of drawings to paint")
         conditions, row_labels, title = None, None, None
@@ -175,7 +182,7 @@ def sample(
         if sketch is not None:
             files = drawing_files(sketch)
             warn = (lambda text: console.print(text, style="yellow", markup=False)) if len(files) > 1 else None
-            used, images = paint_drawings(r, files, (conditions or [{}])[0], n, seed, warn)
+            used, images = paint_drawings(r, files, (conditions or [{}])[0], n, seed, warn, hints)
             n, nrow = n * len(used), n + 1
             row_labels = [f.name for f in used]
         else:

@@ -14,7 +14,10 @@ additions make it fit this study:
   repeats the first half's sketches and tags with other noise, and G is rewarded for the
   distance between the two paintings per unit of noise distance, `ms_weight / (ratio + eps)`;
 - sketch augmentation (train/sketch/augment.py) makes the XDoG sketches look hand-drawn, drawn
-  from the step's generator, so a resumed run stays exact.
+  from the step's generator, so a resumed run stays exact;
+- colour hints (`--hints`, Zhang et al. 2017; train/sketch/hints.py): G also takes a few colour
+  patches sampled from the real face, and a mask saying where. Fakes painted with another face's
+  tags get none: the real face's colours would contradict the tags they follow.
 
 The real condition is a `Paired` (sketch, tags); the fakes' adds the L1 targets, which fakes
 keep their own tags, the noise and how many of them are mode-seeking pairs.
@@ -30,6 +33,7 @@ from train.diagnostics import mean_pairwise_distance
 from train.models import pix2pix as nets
 from train.option_fields import model_option
 from train.sketch.augment import SketchAugment
+from train.sketch.hints import sample_hints
 from train.sketch.hooks import SKETCH_EVALUATION
 from train.losses.acgan import aux_accuracy, aux_loss
 from train.losses.base import Loss, fake_conditions
@@ -57,7 +61,8 @@ class Pix2Pix(Loss):
     own_nets = True
     d_condition = True
     diffaug_policies = ("color",)   # translation and cutout would move the face away from its sketch
-    defaults = dict(Loss.defaults, z_dim=8, l1_weight=100.0, ms_weight=0.1, tag_swap=0.3, sketch_aug=True)
+    defaults = dict(Loss.defaults, z_dim=8, l1_weight=100.0, ms_weight=0.1, tag_swap=0.3, sketch_aug=True,
+                    hints=False)
     options = {
         # L1 between the painting and the real face
         "l1_weight": model_option("float | None", f"pix2pix: weight of the L1 distance to the real face "
@@ -71,6 +76,10 @@ class Pix2Pix(Loss):
         # hand-drawn-like augmentation of the training sketches
         "sketch_aug": model_option("bool | None", "pix2pix: make the training sketches look hand-drawn (line "
                                    "width, pressure, gaps, jitter) [on].", group="data"),
+        # colour hints beside the sketch (off: the runs before them stay as they were)
+        "hints": model_option("bool | None", "pix2pix: G also takes colour hints (a few colour points sampled "
+                              "from the real face in training; the user's strokes at use, `train sample "
+                              "--hints`) [off].", group="nets"),
     }
     options_are_for = "sketch models (pix2pix)"
 
@@ -94,7 +103,7 @@ class Pix2Pix(Loss):
         # with noise, no dropout (as BicycleGAN's G): two paintings of a sketch would differ by their dropout
         # masks, the mode-seeking term was met that way, and G ignored z (noise_spread 0.006 at 32x32)
         arch = nets.arch_kwargs(opts.size, c_dim, opts.z_dim, opts.ngf, opts.ndf, aux=aux, condition_d=not aux,
-                                dropout=0.0 if opts.z_dim else 0.5)
+                                dropout=0.0 if opts.z_dim else 0.5, hints=bool(opts.hints))
         arch["G"].update(net="pix2pix", sn=sn_g)
         arch["D"].update(net="pix2pix", sn=sn_d, **({"norm": "none"} if sn_d else {}))
         return arch
@@ -126,7 +135,10 @@ class Pix2Pix(Loss):
         z = torch.randn(m, self.opts.z_dim, generator=gen).to(self.device)
         sketch = c_real.sketch[src]
         paired = Paired(sketch, tags, real[src], own[src.cpu()].to(self.device), z, pairs)
-        return (sketch, tags, z), paired
+        if not self.opts.hints:
+            return (sketch, tags, z), paired
+        hints = sample_hints(real[:first], gen) * own.to(self.device)[:, None, None, None]   # swapped: none
+        return (sketch, tags, z, hints[src]), paired
 
     def run_D(self, x, c: Paired, gen):
         return self.D(c.sketch, self.augment(x, gen), c.tags)

@@ -11,7 +11,8 @@
   dominate the first batch norm's statistics, and on the shared faces at 32x32 the L1 error
   after 200 steps stayed at 0.34 instead of 0.29 without noise; at the bottleneck it costs
   nothing (0.29). Dropout (0.5 in the innermost decoder levels, as pix2pix) stays as a
-  regulariser.
+  regulariser. With `hint_channels` (4: `train pix2pix --hints`, train/sketch/hints.py) G also takes
+  colour hints beside the sketch (RGB where hinted, and a mask); none given: no hint anywhere.
 - `PatchDiscriminator`: the 70x70 PatchGAN (3 stride-2 layers, then two stride-1 ones;
   receptive field 70 px; 2 stride-2 layers at 32x32, receptive field 34). It judges the pair
   (sketch, face), concatenated, optionally with the tags as constant maps; it returns one
@@ -51,21 +52,22 @@ def _maps(v: torch.Tensor | None, like: torch.Tensor) -> list[torch.Tensor]:
 
 
 class UNetGenerator(nn.Module):
-    """G(sketch, c, z) -> face [N, 3, S, S] in [-1, 1]."""
+    """G(sketch, c, z, hints) -> face [N, 3, S, S] in [-1, 1]."""
 
     def __init__(self, size: int = 64, in_channels: int = 1, c_dim: int = 0, z_dim: int = 8, ngf: int = 64,
-                 max_mult: int = 8, norm: str = "batch", dropout: float = 0.5, noise_at_input: bool = False):
+                 max_mult: int = 8, norm: str = "batch", dropout: float = 0.5, noise_at_input: bool = False,
+                 hint_channels: int = 0):
         super().__init__()
         if size not in SIZES:
             raise ValueError(f"size must be one of {SIZES}, not {size}")
         self.size, self.in_channels, self.c_dim, self.z_dim = size, in_channels, c_dim, z_dim
-        self.noise_at_input = noise_at_input
+        self.noise_at_input, self.hint_channels = noise_at_input, hint_channels
         levels = int(math.log2(size))                       # down to 1x1
         ch = [ngf * min(2 ** i, max_mult) for i in range(levels)]
         extra = c_dim + z_dim
         self.down = nn.ModuleList()
         for i in range(levels):
-            cin = in_channels + (extra if noise_at_input else c_dim) if i == 0 else ch[i - 1]
+            cin = in_channels + hint_channels + (extra if noise_at_input else c_dim) if i == 0 else ch[i - 1]
             layers: list[nn.Module] = [] if i == 0 else [nn.LeakyReLU(0.2, True)]
             layers.append(nn.Conv2d(cin, ch[i], 4, 2, 1, bias=norm != "batch" or i in (0, levels - 1)))
             if 0 < i < levels - 1:                          # no norm on the first and the 1x1 level
@@ -86,8 +88,9 @@ class UNetGenerator(nn.Module):
             self.up.append(nn.Sequential(*layers))
 
     def forward(self, sketch: torch.Tensor, c: torch.Tensor | None = None, z: torch.Tensor | None = None,
-                ) -> torch.Tensor:
-        """z None: zeros (the net's middle painting); c is required when c_dim > 0."""
+                hints: torch.Tensor | None = None) -> torch.Tensor:
+        """z None: zeros (the net's middle painting); c is required when c_dim > 0; hints None: no hint
+        anywhere (a generator trained without hints refuses them)."""
         n = sketch.shape[0]
         if self.c_dim and c is None:
             raise ValueError(f"this generator is conditioned on {self.c_dim} tag values: give c")
@@ -95,7 +98,7 @@ class UNetGenerator(nn.Module):
             z = sketch.new_zeros(n, self.z_dim)
         cz = torch.cat([v.to(sketch.dtype) for v in (c, z) if v is not None and v.shape[1]], 1) \
             if self.c_dim + self.z_dim else None
-        h = torch.cat([sketch, *_maps(cz if self.noise_at_input else c, sketch)], 1)
+        h = torch.cat([sketch, *self._hints(hints, sketch), *_maps(cz if self.noise_at_input else c, sketch)], 1)
         skips = []
         for block in self.down:
             h = block(h)
@@ -107,6 +110,15 @@ class UNetGenerator(nn.Module):
                 h = torch.cat([h, skips[-1 - i]], 1)
             h = block(h)
         return h
+
+    def _hints(self, hints: torch.Tensor | None, sketch: torch.Tensor) -> list[torch.Tensor]:
+        if not self.hint_channels:
+            if hints is not None:
+                raise ValueError("this generator was trained without colour hints (train pix2pix --hints)")
+            return []
+        if hints is None:
+            return [sketch.new_zeros(sketch.shape[0], self.hint_channels, *sketch.shape[2:])]
+        return [hints.to(sketch.dtype)]
 
 
 class PatchDiscriminator(nn.Module):
@@ -149,11 +161,12 @@ def receptive_field(n_layers: int) -> int:
 
 def arch_kwargs(size: int, c_dim: int = 0, z_dim: int = 8, ngf: int = 64, ndf: int = 64, aux: bool = False,
                 condition_d: bool = True, norm: str = "batch", dropout: float = 0.5,
-                noise_at_input: bool = False) -> dict:
+                noise_at_input: bool = False, hints: bool = False) -> dict:
     """The constructor arguments of (G, D): everything needed to rebuild them (options.json `arch`).
-    `aux`: D also predicts the tags (ACGAN-style); `condition_d`: D sees the tags as maps."""
+    `aux`: D also predicts the tags (ACGAN-style); `condition_d`: D sees the tags as maps; `hints`: G
+    takes colour hints (recorded only then, so the runs before them keep their arch)."""
     g = dict(size=size, in_channels=1, c_dim=c_dim, z_dim=z_dim, ngf=ngf, max_mult=8, norm=norm, dropout=dropout,
-             noise_at_input=noise_at_input)
+             noise_at_input=noise_at_input, **({"hint_channels": 4} if hints else {}))
     d = dict(size=size, in_channels=1, c_dim_in=c_dim if condition_d else 0, aux_dim=c_dim if aux else 0,
              ndf=ndf, n_layers=2 if size == 32 else 3, norm=norm)
     return {"G": g, "D": d}

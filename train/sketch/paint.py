@@ -4,7 +4,8 @@ page (the contract in label_app/painting.py), of `train sample --sketch` and of 
 Sketches are uint8 line maps at the run's size, ink 0 on paper 255, as train/sketch/drawing.py makes
 them from any drawing and as the training sketches were. Tags are the run's condition groups
 ({"hair_color": "blonde hair"}); groups left out are drawn from the training distribution. The
-noise and those draws come from `seed`: the same seed paints the same faces.
+noise and those draws come from `seed`: the same seed paints the same faces. A run trained with
+`--hints` also takes colour hints: a hint picture laid over the drawing (train/sketch/hints.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from curate.lineart import params_from_json
 
@@ -21,6 +23,7 @@ from train.conditions import ConditionError
 from train.runs import Run, RunError, load_run
 from train.sampling import to_uint8
 from train.sketch.drawing import DrawingError, normalise_drawing
+from train.sketch.hints import hints_from_picture, read_hint_picture
 
 
 def sketch_run(run_dir: str | Path) -> Run:
@@ -59,10 +62,24 @@ def conditions(run: Run, tags: list[dict], gen: torch.Generator) -> torch.Tensor
     return spec.encode(spec.complete(tags, gen))
 
 
+def takes_hints(run: Run) -> bool:
+    return bool(run.options["arch"]["G"].get("hint_channels"))
+
+
+def hint_channels(run: Run, picture, name: str | None = None) -> torch.Tensor:
+    """A hint picture at the run's size as G's hint channels [1, 4, S, S]; refused in one line for a run
+    trained without hints."""
+    if not takes_hints(run):
+        raise RunError(f"{run.dir.name} was trained without colour hints: a hint picture needs a run of "
+                       "`train pix2pix --hints`")
+    return hints_from_picture(picture, run.size, name)
+
+
 @torch.no_grad()
 def paint_batch(run: Run, G: torch.nn.Module, sketches: np.ndarray | torch.Tensor, tags: list[dict],
-                seed: int = 0, batch: int = 256) -> torch.Tensor:
-    """One painting per sketch (uint8 [N, S, S] or [N, 1, S, S]) with its tag dict: uint8 [N, 3, S, S]."""
+                seed: int = 0, batch: int = 256, hints: torch.Tensor | None = None) -> torch.Tensor:
+    """One painting per sketch (uint8 [N, S, S] or [N, 1, S, S]) with its tag dict: uint8 [N, 3, S, S].
+    `hints`: hint channels (`hint_channels`) for every sketch [N, 4, S, S] or all of them [1, 4, S, S]."""
     s = torch.as_tensor(np.asarray(sketches))
     s = s[:, None] if s.ndim == 3 else s
     size = run.size
@@ -75,20 +92,25 @@ def paint_batch(run: Run, G: torch.nn.Module, sketches: np.ndarray | torch.Tenso
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(len(s), run.z_dim, generator=gen)
     c = conditions(run, tags, gen)
+    h = None if hints is None else hints.expand(len(s), -1, -1, -1)
     out = [to_uint8(G(s[i:i + batch].float() / 127.5 - 1, None if c is None else c[i:i + batch],
-                      z[i:i + batch]).float()) for i in range(0, len(s), batch)]
+                      z[i:i + batch], None if h is None else h[i:i + batch]).float())
+           for i in range(0, len(s), batch)]
     return torch.cat(out) if out else torch.zeros(0, 3, size, size, dtype=torch.uint8)
 
 
-def paint(run_dir: Path, sketch: np.ndarray, tags: dict[str, str], n: int, seed: int) -> list[np.ndarray]:
-    """`n` paintings of one sketch (uint8 [S, S], ink 0 on paper 255) with `tags`, as uint8 [S, S, 3]."""
+def paint(run_dir: Path, sketch: np.ndarray, tags: dict[str, str], n: int, seed: int,
+          hints=None) -> list[np.ndarray]:
+    """`n` paintings of one sketch (uint8 [S, S], ink 0 on paper 255) with `tags`, as uint8 [S, S, 3].
+    `hints`: a hint picture (RGBA array, file, bytes or PIL image; train.sketch.hints) over the drawing."""
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n}")
     run = sketch_run(run_dir)
     sketch = np.asarray(sketch)
     if sketch.ndim != 2:
         raise ValueError(f"a sketch is one grey picture [S, S], not an array of shape {sketch.shape}")
-    faces = paint_batch(run, generator(run), np.repeat(sketch[None], n, 0), [dict(tags)] * n, seed)
+    h = None if hints is None else hint_channels(run, hints)
+    faces = paint_batch(run, generator(run), np.repeat(sketch[None], n, 0), [dict(tags)] * n, seed, hints=h)
     return list(faces.permute(0, 2, 3, 1).numpy())
 
 
@@ -108,24 +130,42 @@ def drawing_files(path: Path) -> list[Path]:
     return [path]
 
 
+def check_proportions(path: Path, hint_size: tuple[int, int]) -> None:
+    """A DrawingError when the drawing's proportions are not the hint picture's (2% apart): laid over it,
+    the hints would land elsewhere than drawn. An unreadable drawing is left to normalise_drawing."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (OSError, ValueError):
+        return
+    if abs(w / h - hint_size[0] / hint_size[1]) > 0.02 * hint_size[0] / hint_size[1]:
+        raise DrawingError(f"{path}: {w}x{h} is not of the hint picture's proportions ({hint_size[0]}x"
+                           f"{hint_size[1]}): hints are laid over the drawing, draw them on a copy of it")
+
+
 def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 0, warn=None,
-                   ) -> tuple[list[Path], torch.Tensor]:
+                   hints: Path | None = None) -> tuple[list[Path], torch.Tensor]:
     """Each drawing normalised as training sketches are (train/sketch/drawing.py), then painted n ways:
     (the drawings used, uint8 [rows x (1 + n), 3, S, S]: per row the sketch, then its paintings).
     With `warn`, a drawing that cannot be used is named through it and left out (several files);
-    without, its DrawingError stops everything."""
+    without, its DrawingError stops everything. `hints`: a hint picture laid over every drawing; the
+    drawings are then not cropped to a face, so that the hints stay where they were drawn."""
     _, params = params_from_json(run.sketch["params"])
+    h = None if hints is None else hint_channels(run, hints)
+    hint_size = None if hints is None else read_hint_picture(hints).size
     G = generator(run)
     used, tiles = [], []
     for path in paths:
         try:
-            lines = normalise_drawing(path, run.size, params, name=str(path))
+            if hint_size is not None:
+                check_proportions(path, hint_size)
+            lines = normalise_drawing(path, run.size, params, crop_face=h is None, name=str(path))
         except DrawingError as e:
             if warn is None:
                 raise
             warn(f"skipped: {e}")
             continue
-        faces = paint_batch(run, G, np.repeat(lines[None], n, 0), [dict(tags)] * n, seed)
+        faces = paint_batch(run, G, np.repeat(lines[None], n, 0), [dict(tags)] * n, seed, hints=h)
         used.append(path)
         tiles += [torch.from_numpy(lines)[None].expand(3, -1, -1)[None], faces]
     if not used:

@@ -1,0 +1,112 @@
+"""`pretrained:NAME` (train.pretrained): models shipped inside the package, accepted wherever a run
+folder is; their files checked against their recorded SHA-256. No model ships yet: these tests
+build a tiny one into a temporary registry."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from label_app import painting
+from train import pretrained
+from train.loop import train
+from train.runs import RunError, load_run, run_folder
+from train.sketch.paint import paint
+
+from test_pix2pix import invoke, options, sketch_catalog  # noqa: F401  (a fixture)
+from test_sketch_input import drawn_face, png
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def shipped(sketch_catalog, tmp_path, monkeypatch):  # noqa: F811
+    """A registry holding `pretrained:tiny`, a tiny sketch model made ready to ship."""
+    run_dir = train(options(sketch_catalog, tmp_path, iters=1))
+    folder = tmp_path / "registry" / "tiny"
+    folder.mkdir(parents=True)
+    for name in pretrained.RECORDED:
+        shutil.copy(run_dir / name, folder / name)
+    pretrained.write_record(folder)
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "registry")
+    return folder
+
+
+def test_a_pretrained_name_resolves_and_loads(shipped):
+    assert pretrained.known() == ["tiny"]
+    assert run_folder("pretrained:tiny") == shipped and run_folder("runs/00001-x") == Path("runs/00001-x")
+    run = load_run(Path("pretrained:tiny"))       # as typer hands it over
+    assert run.dir == shipped and run.model == "pix2pix"
+    faces = paint(Path("pretrained:tiny"), np.full((32, 32), 255, np.uint8), {}, 2, seed=0)
+    assert len(faces) == 2 and faces[0].shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("name", ["pretrained:nope", "pretrained:../tiny", "pretrained:", "pretrained:tiny/"])
+def test_unknown_names_are_refused_in_one_line_listing_the_known_ones(name, shipped):
+    with pytest.raises(RunError) as e:
+        load_run(name)
+    assert "unknown pretrained model" in str(e.value) and "the known ones: pretrained:tiny" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_the_package_ships_no_model_yet_and_says_so():
+    assert pretrained.known() == []
+    with pytest.raises(RunError, match="no pretrained models ship with this version yet; train one with"):
+        run_folder("pretrained:sketch")
+    res = invoke("sample", "pretrained:sketch", "--sketch", "x.png", "-o", "never.png")
+    assert res.exit_code == 2 and "no pretrained models ship" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_a_changed_byte_is_refused(shipped, tmp_path):
+    run_folder("pretrained:tiny")                   # checked (and its hashes remembered)
+    data = bytearray((shipped / "G_ema.pt").read_bytes())
+    data[len(data) // 2] ^= 1
+    (shipped / "G_ema.pt").write_bytes(bytes(data))
+    with pytest.raises(RunError, match="G_ema.pt does not match its recorded SHA-256"):
+        run_folder("pretrained:tiny")
+    drawing = tmp_path / "face.png"
+    drawing.write_bytes(png(drawn_face()))
+    res = invoke("sample", "pretrained:tiny", "--sketch", drawing, "-o", tmp_path / "out.png")
+    assert res.exit_code == 2 and "does not match its recorded SHA-256" in res.output
+    assert not (tmp_path / "out.png").exists()
+    (shipped / "sha256.json").write_text("{}")
+    with pytest.raises(RunError, match="records no hash for options.json, G_ema.pt"):
+        run_folder("pretrained:tiny")
+
+
+def test_sample_and_the_draw_page_take_a_pretrained_name(shipped, tmp_path):
+    drawing, out = tmp_path / "face.png", tmp_path / "out.png"
+    drawing.write_bytes(png(drawn_face()))
+    res = invoke("sample", "pretrained:tiny", "--sketch", drawing, "-n", 2, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert out.exists()
+    runs = painting.sketch_runs(tmp_path / "no-runs-here")
+    assert [r.name for r in runs] == ["pretrained:tiny"] and runs[0].size == 32
+    faces = painting.find_painter()(runs[0].dir, np.full((32, 32), 255, np.uint8), {}, 1, 0)
+    assert faces[0].shape == (32, 32, 3)
+
+
+def test_package_data_carries_the_shipped_models():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["train"]
+    for pattern in ("pretrained_models/*/*.pt", "pretrained_models/*/*.safetensors", "pretrained_models/*/*.json",
+                    "pretrained_models/*.md"):
+        assert pattern in data
+    assert pretrained.PRETRAINED_DIR == ROOT / "train" / "pretrained_models"
+
+
+def test_eval_takes_a_pretrained_name(shipped, sketch_catalog, tmp_path):  # noqa: F811
+    judge = tmp_path / "judge.pt"
+    assert invoke("judge", "--db", sketch_catalog, "--epochs", 1, "--no-progress", "-o", judge).exit_code == 0
+    drawings = tmp_path / "drawings"
+    drawings.mkdir()
+    (drawings / "face.png").write_bytes(png(drawn_face()))
+    res = invoke("eval", "pretrained:tiny", "--judge", judge, "--db", sketch_catalog, "--no-download",
+                 "--drawings", drawings, "--json")
+    assert res.exit_code == 0, res.output
+    assert f"wrote {shipped / 'eval.json'}" in res.output.replace("\n", "")
+    pretrained.check(shipped)          # eval.json beside the model: the recorded files are unchanged

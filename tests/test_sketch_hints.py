@@ -1,0 +1,149 @@
+"""Colour hints for the sketch model (`train pix2pix --hints`, train/sketch/hints.py): the channels a
+hint picture makes, the hints sampled from real faces in training, and hints reaching the network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from train.losses.pix2pix import Pix2Pix
+from train.models import build_discriminator
+from train.models.pix2pix import UNetGenerator, arch_kwargs
+from train.runs import RunError, load_run
+from train.sketch.hints import MAX_POINTS, HintError, hints_from_picture, patch_side, sample_hints
+from train.sketch.paint import paint
+
+from test_pix2pix import invoke, options, sketch_catalog, train_cli  # noqa: F401  (a fixture)
+from test_sketch_input import drawn_face, png
+from train.loop import train
+
+
+def red_square_picture(mode: str) -> Image.Image:
+    """64x64, a red 8x8 square at (16, 8) (x, y); elsewhere transparent (RGBA) or white (RGB)."""
+    im = Image.new(mode, (64, 64), (0, 0, 0, 0) if mode == "RGBA" else (255, 255, 255))
+    im.paste((255, 0, 0, 255) if mode == "RGBA" else (255, 0, 0), (16, 8, 24, 16))
+    return im
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB"])
+def test_hint_channels_from_a_picture(mode):
+    h = hints_from_picture(png(red_square_picture(mode)), 32)
+    assert h.shape == (1, 4, 32, 32)
+    mask = h[0, 3]
+    want = torch.zeros(32, 32)
+    want[4:8, 8:12] = 1                      # the square, halved
+    assert torch.equal(mask, want)           # the mask: where alpha > 0 (or, without alpha, not white)
+    assert torch.allclose(h[0, :3, 4:8, 8:12], torch.tensor([1.0, -1.0, -1.0])[:, None, None])
+    assert (h[0, :3][:, mask == 0] == 0).all()   # no colour where there is no hint
+
+
+def test_a_faint_stroke_keeps_its_colour_and_a_bad_picture_is_refused():
+    im = Image.new("RGBA", (128, 128), (0, 0, 0, 0))
+    im.paste((0, 0, 255, 255), (10, 10, 11, 60))      # a 1 px blue line: averaged away, its colour kept
+    h = hints_from_picture(im, 32)
+    assert h[0, 3].sum() > 0 and torch.allclose(h[0, :3][:, h[0, 3] > 0], torch.tensor([-1.0, -1.0, 1.0])[:, None])
+    with pytest.raises(HintError, match="cannot read the hint picture"):
+        hints_from_picture(b"not a picture", 32)
+
+
+def test_training_hints_are_the_real_faces_colours_at_the_mask():
+    colours = torch.rand(64, 3) * 2 - 1                       # each face one flat colour
+    faces = colours[:, :, None, None].expand(-1, -1, 64, 64).contiguous()
+    h = sample_hints(faces, torch.Generator().manual_seed(0))
+    assert torch.equal(h, sample_hints(faces, torch.Generator().manual_seed(0)))    # drawn from the generator
+    mask = h[:, 3:]
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    assert (h[:, :3] * (1 - mask) == 0).all()                 # colour only under the mask
+    assert torch.allclose(h[:, :3], colours[:, :, None, None] * mask)   # the face's colour under it
+    patches = mask.sum((1, 2, 3)) / patch_side(64) ** 2
+    assert (patches == 0).any() and (patches > 0).sum() > 40 and patches.max() <= MAX_POINTS
+    # one patch on a face of many colours: the face's mean colour over that patch
+    faces = torch.rand(16, 3, 64, 64) * 2 - 1
+    h = sample_hints(faces, torch.Generator().manual_seed(1), max_points=1)
+    side = patch_side(64)
+    for i in range(16):
+        at = h[i, 3].nonzero()
+        if len(at):
+            (y, x), = [at.min(0).values.tolist()]
+            assert len(at) == side * side
+            want = faces[i, :, y:y + side, x:x + side].mean((1, 2))
+            assert torch.allclose(h[i, :3, y:y + side, x:x + side], want[:, None, None].expand(-1, side, side))
+
+
+def test_hints_reach_the_generator():
+    """Fails if the hints were ignored: only the hints change, and the painting changes."""
+    torch.manual_seed(0)
+    G = UNetGenerator(**arch_kwargs(32, 0, 4, 8, 8, hints=True)["G"]).eval()
+    sketch = torch.ones(2, 1, 32, 32)
+    z = torch.zeros(2, 4)
+    red = hints_from_picture(red_square_picture("RGBA"), 32).expand(2, -1, -1, -1)
+    blue = red.clone()
+    blue[:, :3] = blue[:, :3].flip(1)                # the same mask, another colour
+    with torch.no_grad():
+        a, b, none = G(sketch, None, z, red), G(sketch, None, z, blue), G(sketch, None, z)
+    assert not torch.allclose(a, b) and not torch.allclose(a, none)
+    assert "hint_channels" not in arch_kwargs(32)["G"]         # runs without hints keep their arch
+    with pytest.raises(ValueError, match="trained without colour hints"):
+        UNetGenerator(**arch_kwargs(32)["G"])(sketch, None, z, red)
+
+
+def test_a_hints_run_trains_paints_and_samples_with_hints(sketch_catalog, tmp_path):  # noqa: F811
+    run = train_cli(sketch_catalog, tmp_path, "--labels", "manual", "--hints", "--iters", 2)
+    assert run.options["hints"] is True and run.options["arch"]["G"]["hint_channels"] == 4
+    run_dir = run.dir
+    sketch = np.full((32, 32), 255, np.uint8)
+    sketch[8:24, 10] = 0
+    hints = red_square_picture("RGBA")
+    other = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    other.paste((0, 255, 0, 255), (40, 40, 56, 56))
+    a = paint(run_dir, sketch, {}, 2, seed=0, hints=np.asarray(hints))
+    assert all(np.array_equal(x, y) for x, y in zip(a, paint(run_dir, sketch, {}, 2, seed=0, hints=hints)))
+    assert not np.array_equal(a[0], paint(run_dir, sketch, {}, 2, seed=0, hints=other)[0])
+    drawing, hint_file, out = tmp_path / "face.png", tmp_path / "hints.png", tmp_path / "out.png"
+    drawing.write_bytes(png(drawn_face()))
+    hint_file.write_bytes(png(hints))
+    res = invoke("sample", run_dir, "--sketch", drawing, "--hints", hint_file, "-n", 2, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert out.exists()
+    res = invoke("sample", run_dir, "--hints", hint_file, "-o", out)
+    assert res.exit_code == 2 and "give --sketch too" in res.output
+    wide = tmp_path / "wide.png"
+    wide.write_bytes(png(Image.new("RGBA", (128, 64), (0, 0, 0, 0))))
+    res = invoke("sample", run_dir, "--sketch", drawing, "--hints", wide, "-o", out)
+    assert res.exit_code == 2 and "not of the hint picture's proportions (128x64)" in res.output
+
+
+def test_a_run_without_hints_refuses_a_hint_picture_in_one_line(sketch_catalog, tmp_path):  # noqa: F811
+    run_dir = train(options(sketch_catalog, tmp_path, iters=1))
+    with pytest.raises(RunError, match="trained without colour hints"):
+        paint(run_dir, np.full((32, 32), 255, np.uint8), {}, 1, seed=0, hints=red_square_picture("RGBA"))
+    drawing, hint_file = tmp_path / "face.png", tmp_path / "hints.png"
+    drawing.write_bytes(png(drawn_face()))
+    hint_file.write_bytes(png(red_square_picture("RGBA")))
+    res = invoke("sample", run_dir, "--sketch", drawing, "--hints", hint_file, "-o", tmp_path / "out.png")
+    assert res.exit_code == 2 and "trained without colour hints" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_fakes_painted_with_other_tags_get_no_hints_and_pairs_repeat_theirs(sketch_catalog, tmp_path):  # noqa: F811
+    """What a hints run's training step gives G: hints for the fakes that keep their own tags (the
+    real face's colours), none for those painted with another face's tags; the mode-seeking half
+    repeats the first half's hints with other noise."""
+    opts = options(sketch_catalog, tmp_path, iters=1, hints=True, tag_swap=0.5, batch=8)
+    spec = load_run(train(opts)).spec
+    D = build_discriminator(Pix2Pix.arch(opts, spec)["D"])
+    labels = spec.sample_tensor(16, torch.Generator().manual_seed(0))
+    loss = Pix2Pix(opts, spec, D, labels, torch.device("cpu"))
+    real = torch.rand(8, 3, 32, 32) * 2 - 1
+    c_real = loss.real_condition(labels[:8], torch.ones(8, 1, 32, 32), torch.Generator().manual_seed(0))
+    for seed in range(20):       # some draws give 4 fakes that keep their tags: at least one shows a hint
+        (sketch, tags, z, hints), paired = loss.fake_inputs(torch.Generator().manual_seed(seed), real, c_real)
+        own = paired.own[:4]
+        if not own.all() and own.any() and hints[:4][own, 3].sum() > 0:
+            break
+    assert hints.shape == (8, 4, 32, 32) and paired.pairs == 4
+    assert torch.equal(hints[4:], hints[:4])                           # pairs: the same hints
+    assert (hints[:4][~own] == 0).all()                                # swapped tags: no hint
+    assert hints[:4][own, 3].sum() > 0                                 # own tags: hints

@@ -1,0 +1,90 @@
+"""Models shipped inside the package, named `pretrained:NAME` wherever a run folder is accepted
+(`train sample`, `train eval`, the app's Draw page): train.runs.run_folder turns such a name into
+the folder, and a user's own runs are given by their path as before.
+
+A shipped model is a run folder under `train/pretrained_models/NAME/`: its `options.json`, its
+final generator `G_ema.pt` (tensors and plain values only, loaded as every run's is:
+curate.safe_load), and `sha256.json`, the SHA-256 of each of those files, checked before the
+folder is handed out: a changed byte is refused, and so is a file the record does not name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+PREFIX = "pretrained:"
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained_models"
+RECORD = "sha256.json"
+RECORDED = ("options.json", "G_ema.pt")     # what a shipped model must hold, each with its hash
+NONE_YET = "no pretrained models ship with this version yet; train one with `train pix2pix`"
+
+
+class PretrainedError(Exception):
+    """An unknown `pretrained:` name, or a shipped model whose files do not match their record."""
+
+
+def is_pretrained(name: str | Path) -> bool:
+    return str(name).startswith(PREFIX)
+
+
+def known() -> list[str]:
+    """The names of the models that ship (folders holding a hash record), sorted."""
+    if not PRETRAINED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / RECORD).is_file())
+
+
+def resolve(name: str | Path) -> Path:
+    """`pretrained:NAME` -> its folder, its files checked against their record. Unknown names are
+    refused in one line that lists the known ones."""
+    short = str(name)[len(PREFIX):]
+    names = known()
+    if short not in names:      # only listed names: never a path
+        listed = f"the known ones: {', '.join(PREFIX + n for n in names)}" if names else NONE_YET
+        raise PretrainedError(f"unknown pretrained model {str(name)!r}: {listed}")
+    folder = PRETRAINED_DIR / short
+    check(folder)
+    return folder
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check(folder: Path) -> None:
+    """Every recorded file present with its recorded hash (each file hashed once per size and time)."""
+    try:
+        record = json.loads((folder / RECORD).read_text())
+    except (OSError, ValueError) as e:
+        raise PretrainedError(f"{folder.name}: its hash record {RECORD} cannot be read ({e})") from None
+    missing = [f for f in RECORDED if f not in record]
+    if missing:
+        raise PretrainedError(f"{folder.name}: {RECORD} records no hash for {', '.join(missing)}")
+    for file, want in record.items():
+        path = folder / Path(file).name
+        if not path.is_file():
+            raise PretrainedError(f"{folder.name}: {file} is missing")
+        stat = path.stat()
+        if _hash(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns) != want:
+            raise PretrainedError(f"{folder.name}: {file} does not match its recorded SHA-256: changed or "
+                                  "damaged since it shipped; reinstall the package")
+
+
+@lru_cache(maxsize=16)
+def _hash(path: str, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    return sha256(Path(path))
+
+
+def write_record(folder: Path) -> Path:
+    """The hash record of a run folder made ready to ship (options.json, G_ema.pt)."""
+    record = {f: sha256(folder / f) for f in RECORDED}
+    path = folder / RECORD
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path

@@ -1,0 +1,106 @@
+"""Colour hints for the sketch model (`train pix2pix --hints`), Zhang et al. 2017's way.
+
+A hint is 4 channels beside the sketch: RGB in [-1, 1] where a colour is hinted, 0 elsewhere, and
+a 0/1 mask saying where. In training, hints are sampled from the real face: a random number of
+small patches (geometric, as Zhang et al.: many faces get none or few, a few get many), each
+filled with the face's mean colour there. At use they come from a hint picture laid over the drawing:
+RGBA, transparent where there is no hint (a picture without transparency: white means no hint).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from curate.images import DEFAULT_MAX_PIXELS, ImageError
+
+HINT_CHANNELS = 4       # R, G, B in [-1, 1] where hinted (0 elsewhere), and the mask
+MAX_POINTS = 10         # patches per face in training at most
+POINTS_P = 0.125        # geometric: P(k patches) = p (1 - p)^k, so 1 face in 8 gets none (Zhang et al.'s p)
+WHITE = 250             # without transparency, pixels with every channel >= this are paper, not hints
+
+
+class HintError(ValueError):
+    """A hint picture that cannot be used; the message names it and says why."""
+
+
+def patch_side(size: int) -> int:
+    """The side of a training hint patch: 3 px at 64 px, scaled with the model's size."""
+    return max(1, round(3 * size / 64))
+
+
+def sample_hints(faces: torch.Tensor, gen: torch.Generator, max_points: int = MAX_POINTS) -> torch.Tensor:
+    """Hints [N, 4, S, S] sampled from real faces [N, 3, S, S] in [-1, 1], drawn from `gen` (CPU) so a
+    resumed run draws the same: per face a geometric number of patches (at most `max_points`), each
+    holding the face's mean colour over it, the mask 1 there."""
+    n, _, size, _ = faces.shape
+    side = patch_side(size)
+    u = torch.rand(n, generator=gen).clamp(min=1e-7)
+    points = torch.clamp((u.log() / np.log1p(-POINTS_P)).floor(), max=max_points).long()   # geometric by inversion
+    corners = torch.randint(0, size - side + 1, (n, max_points, 2), generator=gen)
+    mask = torch.zeros(n, 1, size, size, device=faces.device)
+    colour = torch.zeros(n, 3, size, size, device=faces.device)
+    for i in range(n):
+        for y, x in corners[i, :int(points[i])].tolist():
+            patch = faces[i, :, y:y + side, x:x + side].float()
+            colour[i, :, y:y + side, x:x + side] = patch.mean((1, 2))[:, None, None]
+            mask[i, :, y:y + side, x:x + side] = 1
+    return torch.cat([colour * mask, mask], 1)
+
+
+def no_hints(n: int, size: int, like: torch.Tensor | None = None) -> torch.Tensor:
+    """Hint channels saying "no hint anywhere"."""
+    return torch.zeros(n, HINT_CHANNELS, size, size, device=None if like is None else like.device)
+
+
+def read_hint_picture(source, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """A hint picture (path, bytes, PIL image or HxWx3/4 uint8 array) as RGBA: transparency kept; a
+    picture without it gets alpha 0 where it is white (paper) and 255 elsewhere."""
+    label = name or (str(source) if not isinstance(source, (bytes, bytearray, np.ndarray, Image.Image))
+                     else "the hint picture")
+    try:
+        if isinstance(source, Image.Image):
+            picture = source
+        elif isinstance(source, np.ndarray):
+            picture = Image.fromarray(np.ascontiguousarray(source.astype(np.uint8)))
+        else:
+            data = bytes(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb").read()
+            picture = _open(data, max_pixels)     # not curate.images.decode: it flattens transparency
+    except (ImageError, OSError, ValueError, TypeError) as e:
+        raise HintError(f"{label}: cannot read the hint picture ({e})") from None
+    if picture.width * picture.height > max_pixels:
+        raise HintError(f"{label}: {picture.width}x{picture.height} pixels exceeds the limit of {max_pixels:,}")
+    if "A" in picture.getbands() or "transparency" in picture.info:
+        return picture.convert("RGBA")
+    rgb = np.asarray(picture.convert("RGB"))
+    alpha = np.where((rgb >= WHITE).all(-1), 0, 255).astype(np.uint8)
+    return Image.fromarray(np.dstack([rgb, alpha]))      # HxWx4 uint8: RGBA
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The picture, its size checked before decoding (a decompression bomb is refused unread)."""
+    picture = Image.open(io.BytesIO(data))
+    if picture.width * picture.height > max_pixels:
+        raise ImageError(f"{picture.width}x{picture.height} pixels exceeds the limit of {max_pixels:,}")
+    picture.load()
+    return picture
+
+
+def hints_from_picture(source, size: int, name: str | None = None) -> torch.Tensor:
+    """A hint picture -> hint channels [1, 4, size, size]: centred on square (transparent) paper, as a
+    drawing is, resized with its colours averaged over the covered part only (premultiplied alpha),
+    the mask 1 where alpha > 0 after resizing."""
+    rgba = read_hint_picture(source, name)
+    w, h = rgba.size
+    if w != h:
+        side = max(w, h)
+        square = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+        square.paste(rgba, ((side - w) // 2, (side - h) // 2))
+        rgba = square
+    small = np.asarray(rgba.convert("RGBa").resize((size, size), Image.BOX).convert("RGBA"), dtype=np.float32)
+    mask = torch.from_numpy(small[..., 3] > 0).float()[None]
+    colour = torch.from_numpy(small[..., :3] / 127.5 - 1).permute(2, 0, 1) * mask
+    return torch.cat([colour, mask])[None]
