@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,14 @@ def make_tiny_catalog(path: Path) -> Path:
 def tiny_catalog(tmp_path) -> Path:
     """A catalog file with 24 synthetic faces, manual hair/eye colours, and splits."""
     return make_tiny_catalog(tmp_path / "tiny.db")
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept():
+    """Streamlit's AppTest leaves `sys.modules["__main__"]` pointing at the app's script; a later
+    test that starts processes with `spawn` then runs the page in each child (which dies). Put
+    the test runner's own back after every test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
