@@ -153,3 +153,28 @@ def test_a_hostile_run_folder_is_refused_in_one_line_naming_the_file_and_key(tmp
     (run_dir / "options.json").write_text(json.dumps(saved))
     res = invoke("sample", run_dir, "-n", 4, "-o", tmp_path / "grid.png")
     assert res.exit_code == 2 and "options.json" in res.output and "'z_dim'" in res.output, res.output
+
+
+def test_sample_caps_n_generates_in_batches_and_spells_columns_as_curate_does(tmp_path):
+    """`train sample -n 100000000` tried to allocate 40 GB: capped with a one-line refusal; the
+    generator runs batch by batch; images per row are --columns, as in `curate stats` (--nrow still
+    works, with a hint)."""
+    import numpy as np
+    from PIL import Image
+
+    from train.sampling import generate
+    run_dir = old_run(tmp_path)
+    res = invoke("sample", run_dir, "-n", 100_000_000, "-o", tmp_path / "big.png")
+    assert res.exit_code == 2 and "at most 10,000" in res.output and "Traceback" not in res.output
+    run = load_run(run_dir)
+    G = run.generator()
+    calls = []
+    G.register_forward_hook(lambda module, args, out: calls.append(len(out)))
+    images, _ = generate(run, 10, G=G, batch=4)
+    assert calls == [4, 4, 2] and images.shape[0] == 10
+    res = invoke("sample", run_dir, "-n", 20, "--columns", 4, "-o", tmp_path / "cols.png")
+    assert res.exit_code == 0, res.output
+    res = invoke("sample", run_dir, "-n", 20, "--nrow", 4, "-o", tmp_path / "nrow.png")
+    assert res.exit_code == 0 and "--nrow is now --columns" in res.output
+    cols, nrow = (np.asarray(Image.open(tmp_path / f"{name}.png")) for name in ("cols", "nrow"))
+    assert cols.shape == nrow.shape and cols.shape[0] == 5 * (64 + 4) + 4    # 5 rows of 4 (32 px shown at 64)

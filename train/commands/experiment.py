@@ -19,7 +19,7 @@ from curate.conventions import DbOption, DryRunOption, JsonOption, ProgressOptio
     out_option
 
 from train.app import app, fail
-from train.commands.eval import _judge_with_progress, _log, _print_eval, _print_scores, console
+from train.commands.eval import _judge_with_progress, _log, _print_eval, _print_scores, console, whole_epochs
 from train.commands.train import parse_train_args, print_refused
 from train.data import DataError, RareTagsError
 from curate.taggers.classifier import JudgeError
@@ -189,8 +189,8 @@ def experiment(
                                                    "reused, interrupted ones resumed exactly, the rest "
                                                    "trained.")] = None,
     inception_weights: Annotated[Optional[Path], typer.Option(help="InceptionV3 weights.")] = None,
-    judge_epochs: Annotated[Optional[int], typer.Option(min=1, max=1000, help="Epochs of the judge's training "
-                                                        "[10].")] = None,
+    judge_epochs: Annotated[Optional[float], typer.Option(min=1, max=1000, help="Epochs of the judge's "
+                                                          "training, a whole number [10].")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A first look in minutes: --iters "
                                         f"{QUICK['iters']} --judge-epochs {QUICK['judge_epochs']} -n {QUICK['n']} "
                                         f"and {QUICK['per_class']} faces per class in the evaluation; options "
@@ -225,6 +225,7 @@ def experiment(
         if resume is not None:
             plan, overrides = _resumed_plan(ctx, resume, seeds, db, progress)
         else:
+            judge_epochs = whole_epochs(judge_epochs, "--judge-epochs") if judge_epochs is not None else None
             asked = dict(plan_file=plan_file, run=run, seeds=seeds, judge_labels=judge_labels, judge_file=judge_file,
                          n=n, name=name, inception_weights=inception_weights, judge_epochs=judge_epochs, quick=quick)
             plan, overrides = _new_plan(ctx, asked, db, progress)

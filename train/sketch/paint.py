@@ -108,12 +108,12 @@ def drawing_files(path: Path) -> list[Path]:
     return [path]
 
 
-def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 0, warn=None,
+def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 0, warn=None, on_drawing=None,
                    ) -> tuple[list[Path], torch.Tensor]:
     """Each drawing normalised as training sketches are (train/sketch/drawing.py), then painted n ways:
     (the drawings used, uint8 [rows x (1 + n), 3, S, S]: per row the sketch, then its paintings).
     With `warn`, a drawing that cannot be used is named through it and left out (several files);
-    without, its DrawingError stops everything."""
+    without, its DrawingError stops everything. `on_drawing()` after each drawing (for a bar)."""
     _, params = params_from_json(run.sketch["params"])
     G = generator(run)
     used, tiles = [], []
@@ -125,6 +125,9 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
                 raise
             warn(f"skipped: {e}")
             continue
+        finally:
+            if on_drawing is not None:
+                on_drawing()
         faces = paint_batch(run, G, np.repeat(lines[None], n, 0), [dict(tags)] * n, seed)
         used.append(path)
         tiles += [torch.from_numpy(lines)[None].expand(3, -1, -1)[None], faces]
