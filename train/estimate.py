@@ -84,7 +84,9 @@ def _judge_seconds(plan: Plan, size: int, faces: int, per_face: float) -> tuple[
 
 def _training_seconds(plan: Plan, overrides: dict, folder: Path) -> tuple[float, float, Path]:
     """(seconds a step, seconds of a run's setup) of the first configuration, and the throwaway run."""
-    opts = plan.run_options(plan.configurations[0], plan.seeds[0], folder, {**overrides, "progress": False})
+    # its face cache in the throwaway folder unless one is given: a dry run leaves nothing behind
+    opts = plan.run_options(plan.configurations[0], plan.seeds[0], folder,
+                            {"cache_dir": str(folder / "cache"), **overrides, "progress": False})
     opts.iters, opts.epochs, opts.experiment = TIMED_STEPS, None, None
     opts.log_every, opts.diag_every, opts.checkpoint_every, opts.sample_every = 1, NOT_NOW, NOT_NOW, NOT_NOW
     started = time.perf_counter()

@@ -230,7 +230,8 @@ def experiment(
                          n=n, name=name, inception_weights=inception_weights, judge_epochs=judge_epochs, quick=quick)
             plan, overrides = _new_plan(ctx, asked, db, progress)
         _print_shared(plan)
-        console.print(str(estimate_plan(plan, overrides)), markup=False)
+        if resume is None:        # a resumed one reuses what is done: the whole plan's time would mislead
+            console.print(str(estimate_plan(plan, overrides)), markup=False)
         if dry_run:
             typer.echo(json.dumps(plan.to_json(), indent=2))
             return
