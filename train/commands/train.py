@@ -211,7 +211,7 @@ def _paint(r, sketch: Path, conditions, n: int, seed: int, console, show: bool):
     files = drawing_files(sketch)
     warn = (lambda text: console.print(text, style="yellow", markup=False)) if len(files) > 1 else None
     with Progress(TextColumn("painting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, disable=not show) as bar:
+                  TimeRemainingColumn(), console=console, disable=not show or len(files) < 2) as bar:   # one: instant
         task = bar.add_task("drawings", total=len(files))
         used, images = paint_drawings(r, files, (conditions or [{}])[0], n, seed, warn,
                                       on_drawing=lambda: bar.advance(task))
