@@ -143,6 +143,9 @@ def test_shared_options_are_spelled_the_same_everywhere():
     (["curate", "export"], "--labels"), (["curate", "suspects"], "--labels"), (["train", "acgan"], "--labels"),
     (["curate", "tag"], "--model-dir"), (["curate", "i2v", "download"], "--model-dir"),
     (["curate", "suspects"], "--judge-source"),
+    *[(p, "--columns") for p in (["curate", "stats"], ["train", "sample"])],
+    *[(["train", "experiment"], o) for o in ("--quick", "--judge-epochs")],
+    (["train", "sample"], "--progress"),
 ])
 def test_the_commands_that_need_an_option_have_it(path, option):
     cmd = dict((tuple(p), c) for p, c in COMMANDS)[tuple(path)]
@@ -207,6 +210,20 @@ def test_usage_errors_begin_error_as_every_other_error(program, args):
     assert r.exit_code == 2
     last = r.output.strip().splitlines()[-1]
     assert last.startswith("error: ") and "Error:" not in r.output, r.output
+def test_images_per_row_are_columns_and_epochs_are_written_alike_everywhere(tiny_catalog, tmp_path):
+    """issue 25: images per row are --columns (the old --nrow is hidden, and says so); the judge's
+    --epochs takes a number as the models' does (10.0), refusing a fraction in one line."""
+    for path, cmd in COMMANDS:
+        p = by_name(cmd, "--nrow")
+        assert p is None or p.hidden, f"{' '.join(path)}: --nrow shown; images per row are --columns"
+    out = tmp_path / "judge.pt"
+    r = runner.invoke(train.cli.app, ["judge", "--db", str(tiny_catalog), "--epochs", "1.0", "--width", "4",
+                                      "-o", str(out), "--no-progress", "--json"])
+    assert r.exit_code == 0 and out.is_file(), r.output
+    r = runner.invoke(train.cli.app, ["judge", "--db", str(tiny_catalog), "--epochs", "2.5"])
+    assert r.exit_code == 2 and "whole number" in r.output
+    r = runner.invoke(train.cli.app, ["experiment", "--db", str(tiny_catalog), "--judge-epochs", "2.5"])
+    assert r.exit_code == 2 and "--judge-epochs" in r.output and "whole number" in r.output
 
 
 def test_the_old_word_source_says_what_replaced_it(tiny_catalog):

@@ -180,7 +180,8 @@ def test_an_interrupted_experiment_resumes_exactly(tiny_catalog, tmp_path):
     folder = new_folder(tmp_path / "experiments", plan.name)
     save_plan(folder, plan)
     with pytest.raises(ExperimentStopped, match="stopped at step 1 of 3"), interrupted_after(1):
-        run_experiment(folder, plan, train_judge=_small_judge, log=lambda m: None)
+        run_experiment(folder, plan, train_judge=_small_judge, log=lambda m: None,
+                       overrides={"cache_dir": str(tmp_path / "cache")})     # given on the command line, not planned
     (stopped,) = (folder / "runs").iterdir()
     assert not (stopped / "G_ema.pt").exists()
     r = runner.invoke(app, ["runs", "--runs-dir", str(folder / "runs"), "--json"])
@@ -188,7 +189,8 @@ def test_an_interrupted_experiment_resumes_exactly(tiny_catalog, tmp_path):
 
     with Catalog(tiny_catalog) as cat:      # the catalog moves on meanwhile: said, not silent
         cat.add_labels([(cat.face_ids("ok", None)[0], "blue eyes", 1.0)], "later", "someone")
-    r = runner.invoke(app, ["experiment", "--resume", str(folder), "--no-progress"])
+    r = runner.invoke(app, ["experiment", "--resume", str(folder), "--no-progress", "--cache-dir",
+                            str(tmp_path / "cache")])
     assert r.exit_code == 0, r.output
     assert "changed since the experiment began" in r.output
     assert "resuming at step 1 of 3" in r.output and "training cgan" in r.output
@@ -196,7 +198,8 @@ def test_an_interrupted_experiment_resumes_exactly(tiny_catalog, tmp_path):
     assert len(list((folder / "runs").iterdir())) == 2 and (folder / "report" / "index.html").is_file()
     assert json.loads((stopped / "eval.json").read_text())["judge"]["path"] == str(folder / "judge.pt")
     # exactly as if it had never stopped: the same weights as the run trained straight through
-    opts = plan.run_options(plan.configurations[0], 0, tmp_path / "straight", {"progress": False})
+    opts = plan.run_options(plan.configurations[0], 0, tmp_path / "straight",
+                            {"progress": False, "cache_dir": str(tmp_path / "cache")})
     straight = load_checkpoint(train(opts) / "G_ema.pt")["state"]
     resumed = load_checkpoint(stopped / "G_ema.pt")["state"]
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
@@ -323,3 +326,90 @@ def test_train_runs_shows_common_and_same_faces():
     assert key_options(options) == ""
     options.update(common=["manual"], same_faces=True)
     assert key_options(options) == "--common manual --same-faces"
+
+
+def test_a_quick_look_is_quick_and_says_how_long_before_it_starts(tiny_catalog, tmp_path):
+    """--quick sets the steps, the judge's epochs and the evaluation's sizes together; options given
+    explicitly win; the plan's time is estimated from a few timed steps and said first (issue 25)."""
+    def dry(*args):
+        r = runner.invoke(app, ["experiment", "--db", str(tiny_catalog), "--run", "acgan:manual,cgan:manual",
+                                "--min-per-tag", "1", "--batch", "4", "--ngf", "8", "--ndf", "8", "--dry-run",
+                                "--no-progress", *args])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout), r.output
+    plan, output = dry("--quick")
+    assert (plan["n"], plan["judge_epochs"], plan["per_class"]) == (500, 2, 100)
+    assert [c["options"]["iters"] for c in plan["configurations"]] == [200, 200]
+    assert "about " in output and " minutes: judge ~" in output and "training ~" in output
+    assert "(2 runs x 200 steps), evaluation ~" in output
+    plan, output = dry("--quick", "-n", "16", "--judge-epochs", "1", "--iters", "3")     # explicit wins
+    assert (plan["n"], plan["judge_epochs"], plan["configurations"][0]["options"]["iters"]) == (16, 1, 3)
+    assert "(2 runs x 3 steps)" in output
+    plan, _ = dry()
+    assert (plan["n"], plan["judge_epochs"], plan["per_class"]) == (5000, 10, 500)      # as before
+    # the judge trains for the plan's epochs
+    seen = []
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    loaded = Plan.from_json(dry("--judge-epochs", "3", "--iters", "1")[0], "dry run")
+    run_experiment(folder, loaded, train_judge=lambda cat, o: seen.append(o.epochs) or _small_judge(cat, o),
+                   log=lambda m: None, overrides={"cache_dir": str(tmp_path / "cache")})
+    assert seen == [3]
+    r = runner.invoke(app, ["experiment", "--help"])
+    assert "--quick" in r.output and "--judge-epochs" in r.output
+
+
+def test_a_plan_may_not_say_where_files_go(tiny_catalog, tmp_path):
+    """issue 24 item 2: --cache-dir (any option the metadata marks as a path) in a plan file's options
+    or run specs, or in an experiment's plan.json, is refused in one line; on the command line it
+    is where the runs' caches go, and it is not written into plan.json."""
+    def run(*args):
+        return runner.invoke(app, ["experiment", "--db", str(tiny_catalog), "--min-per-tag", "1", "--dry-run",
+                                   "--no-progress", *args])
+    plan_file = tmp_path / "plan.json"
+    for plan in ({"runs": ["acgan:manual"], "options": ["--cache-dir", str(tmp_path / "elsewhere")]},
+                 {"runs": ["acgan:manual --cache-dir=/elsewhere"]}, {"runs": ["acgan:manual"],
+                                                                       "options": "--cache-dir /elsewhere"}):
+        plan_file.write_text(json.dumps(plan))
+        r = run("--plan", str(plan_file))
+        assert r.exit_code == 2 and "--cache-dir" in r.output and "on the command line" in r.output, r.output
+    assert not (tmp_path / "elsewhere").exists()
+    r = run("--run", "acgan:manual --cache-dir /elsewhere")
+    assert r.exit_code == 2 and "--cache-dir" in r.output
+    r = run("--run", "acgan:manual", "--cache-dir", str(tmp_path / "cache"))
+    assert r.exit_code == 0, r.output
+    saved = json.loads(r.stdout)
+    assert saved["configurations"][0]["options"]["cache_dir"] is None and "--cache-dir" not in saved["train_args"]
+    # a plan.json changed afterwards: refused on --resume, before anything runs
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    saved["configurations"][0]["options"]["cache_dir"] = "/elsewhere"
+    (folder / "plan.json").write_text(json.dumps(saved))
+    r = runner.invoke(app, ["experiment", "--resume", str(folder), "--no-progress"])
+    assert r.exit_code == 2 and "'cache_dir'" in r.output and "--cache-dir on the command line" in r.output
+    assert r.output.count("\n") <= 2 and not (folder / "judge.pt").exists()
+
+
+def test_a_plan_is_checked_whole_before_anything_runs(tiny_catalog, tmp_path):
+    """issue 24 item 7: a wrong type, deeply nested JSON or a seed beyond every RNG is refused in one
+    line naming the key, before the judge trains."""
+    plan_file = tmp_path / "plan.json"
+    for text, key in ((json.dumps({"runs": ["acgan:manual"], "n": "lots"}), "'n'"),
+                      ("[" * 100000 + "]" * 100000, "nested"),
+                      (json.dumps({"runs": ["acgan:manual"], "seeds": [2 ** 70]}), "seed"),
+                      (json.dumps({"runs": "acgan:manual", "seeds": True}), "'seeds'"),
+                      (json.dumps({"runs": [3]}), "'runs'"), (json.dumps({"runs": ["acgan:manual"], "name": 5}),
+                                                             "'name'")):
+        plan_file.write_text(text)
+        r = runner.invoke(app, ["experiment", "--db", str(tiny_catalog), "--plan", str(plan_file), "--no-progress",
+                                "-o", str(tmp_path / "exp")])
+        assert r.exit_code == 2 and key in r.output, (text[:60], r.output)
+        assert isinstance(r.exception, SystemExit) and not (tmp_path / "exp").exists()
+    r = runner.invoke(app, ["experiment", "--db", str(tiny_catalog), "--seeds", str(2 ** 70), "--no-progress",
+                            "-o", str(tmp_path / "exp")])
+    assert r.exit_code == 2 and "--seeds" in r.output and not (tmp_path / "exp").exists()
+    folder = tmp_path / "nested"
+    folder.mkdir()
+    (folder / "plan.json").write_text("[" * 100000 + "]" * 100000)
+    r = runner.invoke(app, ["experiment", "--resume", str(folder), "--no-progress"])
+    assert r.exit_code == 2 and "nested" in r.output and isinstance(r.exception, SystemExit)

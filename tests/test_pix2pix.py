@@ -215,6 +215,27 @@ def test_sample_paints_a_drawing_file_and_a_folder(sketch_run, tmp_path):
     assert h == 2 * (2 * 34 + 2) and w > 2 * (3 * 34 + 2)
 
 
+def test_sample_of_many_drawings_shows_progress_and_writes_a_page_per_few_drawings(sketch_run, tmp_path,
+                                                                                    monkeypatch):
+    """issue 24 item 13: 490 drawings ran 9 minutes without a bar into one 33,324 px tall grid; now a bar
+    (--progress/--no-progress) and a page per DRAWINGS_PER_PAGE drawings, the files written named."""
+    import train.commands.train as train_commands
+    monkeypatch.setattr(train_commands, "DRAWINGS_PER_PAGE", 2)
+    folder = tmp_path / "drawings"
+    folder.mkdir()
+    for name in "abc":
+        (folder / f"{name}.png").write_bytes(png(drawn_face()))
+    out = tmp_path / "out.png"
+    res = invoke("sample", sketch_run, "--sketch", folder, "-n", 2, "-o", out, "--progress")
+    assert res.exit_code == 0, res.output
+    assert "painting" in res.output and "3/3" in res.output          # the bar
+    assert f"6 images -> {out}, {tmp_path / 'out-2.png'}" in res.output
+    assert np.asarray(Image.open(out)).shape[0] == 2 * (2 * 34 + 2)          # two drawings on page 1
+    assert np.asarray(Image.open(tmp_path / "out-2.png")).shape[0] == 2 * 34 + 2 + 2    # one on page 2
+    res = invoke("sample", sketch_run, "--sketch", folder, "-n", 2, "-o", out, "--no-progress")
+    assert res.exit_code == 0 and "painting" not in res.output
+
+
 def photo() -> bytes:
     rng = np.random.default_rng(0)
     y, x = np.mgrid[:128, :128] / 128

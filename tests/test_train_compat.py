@@ -126,3 +126,55 @@ def test_names_are_printed_as_written_never_as_markup(tiny_catalog, tmp_path):
                  "--runs-dir", tmp_path / "runs")
     assert res.exit_code == 0, res.output
     assert "'[/x]'" in res.output and "red [dark] hair" in res.output
+
+
+def test_a_hostile_run_folder_is_refused_in_one_line_naming_the_file_and_key(tmp_path):
+    """options.json from elsewhere: a net of 5 TB, a wrong type or a missing key is refused when the
+    folder is read, naming options.json and the key, instead of a traceback or an allocation."""
+    import json
+    run_dir = old_run(tmp_path)
+    saved = json.loads((run_dir / "options.json").read_text())
+    assert load_run(run_dir).z_dim == 8           # the old folder itself still loads
+    hostile = [({"arch": {**saved["arch"], "G": {**saved["arch"]["G"], "ngf": 100000}}}, "arch.G.ngf"),
+               ({"size": "big"}, "'size'"), ({"z_dim": 10 ** 9}, "z_dim"), ({"arch": {}}, "'arch'"),
+               ({"arch": {**saved["arch"], "D": {**saved["arch"]["D"], "evil": 1}}}, "arch.D.evil"),
+               ({"conditions": [{"name": "hair_color"}]}, "'conditions'"), ({"ngf": 100000}, "'ngf'"),
+               ({"batch": "64"}, "'batch'")]
+    for change, key in hostile:
+        (run_dir / "options.json").write_text(json.dumps({**saved, **change}))
+        res = invoke("sample", run_dir, "-n", 4, "-o", tmp_path / "grid.png")
+        if key in ("'ngf'", "'batch'"):      # not read by sample: refused where they become options
+            res = invoke("acgan", "--resume", run_dir, "--iters", 4, "--no-progress", "--dry-run")
+        assert res.exit_code == 2, (change, res.output)
+        assert res.exception is None or isinstance(res.exception, SystemExit), (change, res.exception)
+        assert key in res.output, (change, res.output)
+        assert "Traceback" not in res.output
+    saved.pop("z_dim")
+    (run_dir / "options.json").write_text(json.dumps(saved))
+    res = invoke("sample", run_dir, "-n", 4, "-o", tmp_path / "grid.png")
+    assert res.exit_code == 2 and "options.json" in res.output and "'z_dim'" in res.output, res.output
+
+
+def test_sample_caps_n_generates_in_batches_and_spells_columns_as_curate_does(tmp_path):
+    """`train sample -n 100000000` tried to allocate 40 GB: capped with a one-line refusal; the
+    generator runs batch by batch; images per row are --columns, as in `curate stats` (--nrow still
+    works, with a hint)."""
+    import numpy as np
+    from PIL import Image
+
+    from train.sampling import generate
+    run_dir = old_run(tmp_path)
+    res = invoke("sample", run_dir, "-n", 100_000_000, "-o", tmp_path / "big.png")
+    assert res.exit_code == 2 and "at most 10,000" in res.output and "Traceback" not in res.output
+    run = load_run(run_dir)
+    G = run.generator()
+    calls = []
+    G.register_forward_hook(lambda module, args, out: calls.append(len(out)))
+    images, _ = generate(run, 10, G=G, batch=4)
+    assert calls == [4, 4, 2] and images.shape[0] == 10
+    res = invoke("sample", run_dir, "-n", 20, "--columns", 4, "-o", tmp_path / "cols.png")
+    assert res.exit_code == 0, res.output
+    res = invoke("sample", run_dir, "-n", 20, "--nrow", 4, "-o", tmp_path / "nrow.png")
+    assert res.exit_code == 0 and "--nrow is now spelled --columns" in res.output
+    cols, nrow = (np.asarray(Image.open(tmp_path / f"{name}.png")) for name in ("cols", "nrow"))
+    assert cols.shape == nrow.shape and cols.shape[0] == 5 * (64 + 4) + 4    # 5 rows of 4 (32 px shown at 64)

@@ -34,6 +34,7 @@ from train.eval.score import score_run
 from curate.taggers.classifier import JudgeOptions
 from train.loop import train
 from train.options import TrainOptions, resume_options
+from train.plan_checks import PlanError, check_saved_plan
 from train.eval.report import build_report
 from train.run_index import steps
 from train.runs import Run, RunError, load_run, numbered_dir, read_json, safe_slug
@@ -69,6 +70,7 @@ class Plan:
     judge_file: str | None = None        # a judge given by the user; None: the folder's judge.pt
     n: int = 5000                        # generated faces per evaluation
     per_class: int = 500
+    judge_epochs: int = 10               # the judge's training (plans before --judge-epochs: 10)
     eval_seed: int = 0
     inception_weights: str | None = None
     shared: dict = field(default_factory=dict)   # decided once for every run: tags left out, faces
@@ -156,9 +158,18 @@ def save_plan(folder: Path, plan: Plan) -> None:
 
 
 def load_plan(folder: str | Path) -> Plan:
+    """The experiment's plan.json, checked whole (train.plan_checks) before anything runs."""
     path = Path(folder) / PLAN
-    data = read_json(path, f"{folder} is not an experiment folder (no {PLAN})", ExperimentError)
-    return Plan.from_json(data, str(path))
+    try:
+        data = read_json(path, f"{folder} is not an experiment folder (no {PLAN})", ExperimentError)
+    except RecursionError:
+        raise ExperimentError(f"{path} is nested too deeply to be an experiment plan") from None
+    plan = Plan.from_json(data, str(path))
+    try:
+        check_saved_plan(plan, str(path))
+    except PlanError as e:
+        raise ExperimentError(str(e)) from None
+    return plan
 
 
 def judge_path(folder: Path, plan: Plan) -> Path:
@@ -249,7 +260,7 @@ def run_experiment(folder: Path, plan: Plan, console=None, train_judge=None, on_
                 raise ExperimentError(f"no judge at {judge} (train one with `train judge`)")
             size = plan.configurations[0].options["size"]
             train_judge(catalog, JudgeOptions(source=plan.judge_labels, size=size, seed=plan.eval_seed,
-                                              catalog=plan.catalog)).save(judge)
+                                              epochs=plan.judge_epochs, catalog=plan.catalog)).save(judge)
     run_dirs = [train_or_resume(plan.run_options(config, seed, folder, overrides), overrides, console)
                 for seed in plan.seeds for config in plan.configurations]
     with Catalog(plan.catalog, create=False) as catalog:

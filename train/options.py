@@ -13,6 +13,8 @@ leaves out, so the study's models keep exactly the values they always had.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass
 
 from train.augment import parse_policy
@@ -175,11 +177,43 @@ class TrainOptions:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainOptions":
+        """Saved options (a run's options.json, a plan's configuration) as TrainOptions; a value of
+        the wrong type or beyond SAVED_LIMITS is refused (ValueError naming the key)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        saved = {k: v for k, v in d.items() if k in names}
+        check_saved_types(saved)
+        return cls(**saved)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainOptions)}
+HINTS = typing.get_type_hints(TrainOptions)      # the fields' types, evaluated
+# saved options beyond these are refused: a run folder from elsewhere must not ask for a net that fills the memory
+SAVED_LIMITS = {"ngf": 1024, "ndf": 1024, "z_dim": 4096, "batch": 65536}
+
+
+def _fits(value, hint) -> bool:
+    """Whether a JSON value is of a field's type (a whole number passes for a float, never a boolean)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(_fits(v, typing.get_args(hint)[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def check_saved_types(saved: dict) -> None:
+    """Raise ValueError naming the first saved option of the wrong type or beyond SAVED_LIMITS."""
+    for key, value in saved.items():
+        if not _fits(value, HINTS[key]):
+            hint = HINTS[key]
+            raise ValueError(f"option {key!r} is {value!r}, not {getattr(hint, '__name__', None) or hint}")
+        if key in SAVED_LIMITS and value is not None and value > SAVED_LIMITS[key]:
+            raise ValueError(f"option {key!r} is {value}, more than {SAVED_LIMITS[key]}")
 # the models' own options, each with the loss classes that declare it
 MODEL_OPTIONS = {name: [loss for loss in dict.fromkeys(LOSSES.values()) if name in loss.options]
                  for name in FIELDS if any(name in loss.options for loss in LOSSES.values())}

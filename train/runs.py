@@ -42,6 +42,7 @@ from train import pretrained
 from train.conditions import ConditionSpec
 from train.disk import append_whole, write_whole
 from train.models import build_generator
+from train.run_checks import RunOptionsError, check_run_options
 
 CHECKPOINT_KEYS = ("step", "G", "D", "G_ema", "opt_G", "opt_D")
 METRICS = ["step", "epoch", "kimg", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "gp",
@@ -185,9 +186,10 @@ def load_run(run_dir: str | Path) -> Run:
     run_dir = run_folder(run_dir)
     path = run_dir / "options.json"
     options = read_json(path, f"{run_dir} is not a run folder (no options.json)")
-    for key in ("model", "size", "z_dim", "arch"):
-        if key not in options:
-            raise RunError(f"{path} lacks {key!r}: not a run of this tool")
+    try:
+        check_run_options(options, path)    # a hostile or damaged folder: one line, not a traceback
+    except RunOptionsError as e:
+        raise RunError(str(e)) from None
     return Run(run_dir, options)
 
 

@@ -4,6 +4,7 @@ of the sample grids a run writes while it trains, and grids as pictures."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -91,6 +92,26 @@ def labelled_grid(images: torch.Tensor, nrow: int, row_labels: list[str] | None 
         ImageDraw.Draw(out).text((6, 11), title, fill="black", font=font, anchor="lm")
         img = out
     return img
+
+
+def page_paths(output: Path, pages: int) -> list[Path]:
+    """out.png, out-2.png, out-3.png ...: one file a page."""
+    return [output if k == 0 else output.with_name(f"{output.stem}-{k + 1}{output.suffix}") for k in range(pages)]
+
+
+def write_pages(images: torch.Tensor, columns: int, output: Path, rows_per_page: int,
+                row_labels: list[str] | None = None, title: str | None = None) -> list[Path]:
+    """`labelled_grid`s of at most `rows_per_page` rows each, as out.png, out-2.png ...: a grid of
+    hundreds of rows is a picture no one can open. Returns the files written."""
+    rows = (len(images) + columns - 1) // columns
+    pages = max(1, (rows + rows_per_page - 1) // rows_per_page)
+    per_page = rows_per_page * columns
+    written = []
+    for k, path in enumerate(page_paths(output, pages)):
+        labels = row_labels[k * rows_per_page:(k + 1) * rows_per_page] if row_labels else None
+        labelled_grid(images[k * per_page:(k + 1) * per_page], columns, labels, title).save(path)
+        written.append(path)
+    return written
 
 
 def fixed_sample_rows(spec: ConditionSpec | None) -> list[str] | None:

@@ -53,6 +53,14 @@ def _open(db: Path) -> Catalog:
     return Catalog(db, create=False)
 
 
+def whole_epochs(value: float, flag: str) -> int:
+    """The judge's epochs: a float-looking whole number (10.0) is taken, as the models' --epochs is a float;
+    a fraction is refused (the judge keeps its best whole epoch)."""
+    if value != int(value):
+        fail(f"{flag} {value:g}: the judge trains whole epochs (the best on val is kept); write a whole number")
+    return int(value)
+
+
 def _judge_with_progress(catalog: Catalog, options: JudgeOptions, show: bool = True, device: str = "cpu"):
     with Progress(TextColumn("judge"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
                   TextColumn("val acc. {task.fields[acc]}"), TimeElapsedColumn(), console=console,
@@ -88,7 +96,8 @@ def judge(
     out: Annotated[Optional[Path], out_option("Judge file [judges/<labels>.pt], the source's name made safe "
                                               "as a file name.")] = None,
     size: Annotated[int, typer.Option(help="Input size; generated faces are resized to it.")] = 32,
-    epochs: Annotated[int, typer.Option(help="Passes over the train split (the best epoch on val is kept).")] = 10,
+    epochs: Annotated[float, typer.Option(help="Passes over the train split, a whole number (10 or 10.0, as the "
+                                          "models' --epochs is written; the best epoch on val is kept).")] = 10,
     width: Annotated[int, typer.Option(help="Channels of the first conv stage.")] = 16,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle).")] = 2e-3,
@@ -100,6 +109,7 @@ def judge(
     """Train the attribute classifier that scores generated faces; prints its real test accuracy (the ceiling)."""
     if size < 8 or epochs < 1 or width < 1 or batch < 2:
         fail("--size must be >= 8, --epochs and --width >= 1, --batch >= 2")
+    epochs = whole_epochs(epochs, "--epochs")
     out = out or Path("judges") / f"{safe_slug(labels, 'labels')}.pt"    # a source name is never a path
     options = JudgeOptions(source=labels, size=size, width=width, epochs=epochs, batch=batch, lr=lr, seed=seed,
                            catalog=str(db))

@@ -19,17 +19,19 @@ from curate.conventions import DbOption, DryRunOption, JsonOption, ProgressOptio
     out_option
 
 from train.app import app, fail
-from train.commands.eval import _judge_with_progress, _log, _print_eval, _print_scores, console
+from train.commands.eval import _judge_with_progress, _log, _print_eval, _print_scores, console, whole_epochs
 from train.commands.train import parse_train_args, print_refused
 from train.data import DataError, RareTagsError
 from curate.taggers.classifier import JudgeError
 from train.eval.metrics import WeightsError
 from train.eval.report import ReportError
+from train.estimate import estimate_plan
 from train.experiment import (Configuration, ExperimentError, ExperimentStopped, Plan, catalog_changed, load_plan,
                               new_folder, run_experiment, save_plan, share_faces)
 from train.losses import LOSSES
 from train.loop import TrainingStopped
 from train.options import RESUMABLE, TrainOptions
+from train.plan_checks import check_plan_file, check_seed, movable_paths, refuse_paths, without_paths
 from train.run_index import list_runs
 from train.runs import RunError
 from train.tag_counts import tag_counts_table
@@ -38,11 +40,14 @@ from train.tag_counts import tag_counts_table
 NOT_PER_RUN = {"labels": "write MODEL:LABELS", "seed": "give train experiment --seeds",
                "resume": "give train experiment --resume EXPERIMENT", "dry_run": "give train experiment --dry-run",
                "runs_dir": "runs go into the experiment folder", "db": "give train experiment --db",
-               "progress": "give train experiment --progress/--no-progress"}
+               "progress": "give train experiment --progress/--no-progress",
+               "cache_dir": "give train experiment --cache-dir (for every run)"}
 # `train MODEL` defaults that an experiment changes (small and quick, and never refused for a rare tag)
 EXPERIMENT_DEFAULTS = {"size": 32, "iters": 2000, "drop_rare": True}
 DEFAULT_RUNS = "acgan:manual,acgan:animeface,cgan:manual"   # offline: animeface needs no download
-PLAN_KEYS = ("runs", "seeds", "options", "name", "judge_labels", "judge", "n")
+PLAN_KEYS = ("runs", "seeds", "options", "name", "judge_labels", "judge", "n", "judge_epochs")
+# --quick: a first look in minutes (steps, judge epochs, generated faces); options given explicitly win
+QUICK = {"iters": 200, "judge_epochs": 2, "n": 500, "per_class": 100}
 
 
 def split_specs(values: list[str]) -> list[str]:
@@ -101,15 +106,27 @@ def read_plan_file(path: Path) -> dict:
         raise ValueError(f"--plan {path}: no such file") from None
     except (ValueError, UnicodeDecodeError) as e:       # JSON and TOML errors are ValueErrors
         raise ValueError(f"--plan {path}: not a valid plan file ({e})") from e
+    except RecursionError:
+        raise ValueError(f"--plan {path}: nested too deeply to be a plan") from None
     if not isinstance(data, dict):
         raise ValueError(f"--plan {path}: not a table of {', '.join(PLAN_KEYS)}")
     if "configurations" in data:           # an experiment's own plan.json
-        return {"runs": [c["spec"] for c in data["configurations"]], "seeds": data.get("seeds"),
+        configurations = data["configurations"]
+        if not isinstance(configurations, list) or not all(isinstance(c, dict) for c in configurations):
+            raise ValueError(f"--plan {path}: 'configurations' is not a list of configurations")
+        data = {"runs": [c.get("spec") for c in configurations], "seeds": data.get("seeds"),
                 "options": data.get("train_args", []), "name": data.get("name"),
-                "judge_labels": data.get("judge_labels"), "judge": data.get("judge_file"), "n": data.get("n")}
+                "judge_labels": data.get("judge_labels"), "judge": data.get("judge_file"), "n": data.get("n"),
+                "judge_epochs": data.get("judge_epochs")}
     unknown = [k for k in data if k not in PLAN_KEYS]
     if unknown:
         raise ValueError(f"--plan {path}: unknown key {unknown[0]!r} (known: {', '.join(PLAN_KEYS)})")
+    check_plan_file(data, f"--plan {path}")
+    runs = data.get("runs") or []
+    for spec in [runs] if isinstance(runs, str) else runs:
+        refuse_paths(spec.split(), f"--plan {path}: run {spec!r}")
+    options = data.get("options") or []
+    refuse_paths(options.split() if isinstance(options, str) else options, f"--plan {path}: 'options'")
     return data
 
 
@@ -121,6 +138,8 @@ def parse_seeds(text) -> list[int]:
         raise ValueError(f"--seeds {text!r}: write whole numbers, comma-separated (e.g. 0,1,2)") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds {text!r}: give at least one seed, each once")
+    for seed in seeds:
+        check_seed(seed, "--seeds")
     return seeds
 
 
@@ -170,6 +189,12 @@ def experiment(
                                                    "reused, interrupted ones resumed exactly, the rest "
                                                    "trained.")] = None,
     inception_weights: Annotated[Optional[Path], typer.Option(help="InceptionV3 weights.")] = None,
+    judge_epochs: Annotated[Optional[float], typer.Option(min=1, max=1000, help="Epochs of the judge's "
+                                                          "training, a whole number [10].")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A first look in minutes: --iters "
+                                        f"{QUICK['iters']} --judge-epochs {QUICK['judge_epochs']} -n {QUICK['n']} "
+                                        f"and {QUICK['per_class']} faces per class in the evaluation; options "
+                                        "given explicitly win.")] = False,
     progress: ProgressOption = True,
     dry_run: DryRunOption = False,
 ) -> None:
@@ -200,9 +225,13 @@ def experiment(
         if resume is not None:
             plan, overrides = _resumed_plan(ctx, resume, seeds, db, progress)
         else:
-            plan, overrides = _new_plan(ctx, plan_file, run, seeds, db, judge_labels, judge_file, n, name,
-                                        inception_weights, progress), {}
+            judge_epochs = whole_epochs(judge_epochs, "--judge-epochs") if judge_epochs is not None else None
+            asked = dict(plan_file=plan_file, run=run, seeds=seeds, judge_labels=judge_labels, judge_file=judge_file,
+                         n=n, name=name, inception_weights=inception_weights, judge_epochs=judge_epochs, quick=quick)
+            plan, overrides = _new_plan(ctx, asked, db, progress)
         _print_shared(plan)
+        if resume is None:        # a resumed one reuses what is done: the whole plan's time would mislead
+            console.print(str(estimate_plan(plan, overrides)), markup=False)
         if dry_run:
             typer.echo(json.dumps(plan.to_json(), indent=2))
             return
@@ -235,7 +264,8 @@ def _resumed_plan(ctx: typer.Context, folder: Path, seeds: Optional[str], db: Pa
     run (the overrides), more or other seeds, the catalog's path. Anything else is refused."""
     plan = load_plan(folder)
     clash = [f"--{p.replace('_file', '').replace('_', '-')}" for p in
-             ("run", "plan_file", "judge_labels", "judge_file", "n", "name", "out", "inception_weights")
+             ("run", "plan_file", "judge_labels", "judge_file", "n", "name", "out", "inception_weights",
+              "judge_epochs", "quick")
              if _given(ctx, p)]
     _, given, written = parse_train_args(plan.configurations[0].options["model"], list(ctx.args))
     clash += [f"--{w.replace('_', '-')}" for w in sorted(written) if w not in RESUMABLE or w in ("iters", "epochs")]
@@ -254,28 +284,36 @@ def _resumed_plan(ctx: typer.Context, folder: Path, seeds: Optional[str], db: Pa
     return plan, overrides
 
 
-def _new_plan(ctx: typer.Context, plan_file, run, seeds, db: Path, judge_labels, judge_file, n, name,
-              inception_weights, progress: bool):
+def _new_plan(ctx: typer.Context, asked: dict, db: Path, progress: bool):
     """A plan from the command line (and a plan file), every run spec read by its model's parser,
-    with the faces and tags shared by every run decided on the catalog."""
-    from_file = read_plan_file(plan_file) if plan_file else {}
+    with the faces and tags shared by every run decided on the catalog; and the options that say
+    where every run's files go (--cache-dir), applied to the runs, never written in the plan."""
+    from_file = read_plan_file(asked["plan_file"]) if asked["plan_file"] else {}
     options = from_file.get("options", [])
-    shared = (shlex.split(options) if isinstance(options, str) else list(options)) + list(ctx.args)
+    shared = (shlex.split(options) if isinstance(options, str) else list(options)) + without_paths(list(ctx.args))
+    quick = asked["quick"]
+    if quick and not any(a.split("=")[0] in ("--iters", "--epochs") for a in shared):
+        shared = ["--iters", str(QUICK["iters"])] + shared      # first: a run spec's own --iters wins
     configurations = [parse_spec(spec, shared, str(db), progress)
-                      for spec in split_specs(run or from_file.get("runs") or [DEFAULT_RUNS])]
+                      for spec in split_specs(asked["run"] or from_file.get("runs") or [DEFAULT_RUNS])]
     seen: dict[str, str] = {}
     for c in configurations:
         same = seen.setdefault(json.dumps(c.options, sort_keys=True), c.spec)
         if same != c.spec:
             raise ValueError(f"--run {same!r} and --run {c.spec!r} are the same configuration")
-    judge = judge_file or from_file.get("judge")
+    judge = asked["judge_file"] or from_file.get("judge")
+    seeds, name = asked["seeds"], asked["name"]
     plan = Plan(catalog=str(db), configurations=configurations,
                 seeds=parse_seeds(seeds if seeds is not None else from_file.get("seeds", "0")),
                 name=name or from_file.get("name") or "-".join(dict.fromkeys(c.options["model"]
                                                                              for c in configurations)),
-                train_args=shared, judge_labels=judge_labels or from_file.get("judge_labels") or "manual",
-                judge_file=str(judge) if judge else None, n=n or from_file.get("n") or 5000,
-                inception_weights=str(inception_weights) if inception_weights else None)
+                train_args=shared, judge_labels=asked["judge_labels"] or from_file.get("judge_labels") or "manual",
+                judge_file=str(judge) if judge else None,
+                n=asked["n"] or from_file.get("n") or (QUICK["n"] if quick else 5000),
+                per_class=QUICK["per_class"] if quick else 500,
+                judge_epochs=asked["judge_epochs"] or from_file.get("judge_epochs") or (
+                    QUICK["judge_epochs"] if quick else 10),
+                inception_weights=str(asked["inception_weights"]) if asked["inception_weights"] else None)
     if plan.n < 2:
         raise ValueError("-n must be at least 2")
     with Catalog(db, create=False) as catalog:
@@ -284,7 +322,7 @@ def _new_plan(ctx: typer.Context, plan_file, run, seeds, db: Path, judge_labels,
             raise ValueError(f"{db} has no labels from {plan.judge_labels!r} for the judge (known: "
                              f"{', '.join(sorted(known)) or 'none'})")
         share_faces(catalog, plan)
-    return plan
+    return plan, movable_paths(list(ctx.args))
 
 
 def _trained_judge(catalog, options, progress: bool):

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+    TimeRemainingColumn
 from typer import _click          # typer vendors click: its parser raises these
 from typer.main import get_command
 
 from db import Catalog, CatalogError
-from curate.conventions import DeviceOption, make_console, n_option, out_option, resolve_device
+from curate.conventions import DeviceOption, ProgressOption, make_console, n_option, old_spelling, out_option, \
+    resolve_device
 
 from train.animate import animate_run
 from train.app import app, fail
@@ -28,7 +31,7 @@ from train.losses import LOSSES
 from train.loop import TrainingStopped, stopped_early, train
 from train.options import TrainOptions, resume_options
 from train.runs import RunError, load_run
-from train.sampling import fixed_sample_rows, generate, labelled_grid
+from train.sampling import fixed_sample_rows, generate, write_pages
 from train.sketch.drawing import DrawingError
 from train.sketch.paint import drawing_files, paint_drawings
 from train.tag_counts import merged_counts, tag_counts_table
@@ -130,6 +133,11 @@ for _model, _loss in LOSSES.items():
     app.command(name=_model, help=_loss.help)(_make_command(_model))
 
 
+MAX_SAMPLES = 10_000       # images (or paintings per drawing) one `train sample` makes: beyond, memory runs out
+DRAWINGS_PER_PAGE = 16     # rows of a --sketch grid per file: out.png, out-2.png ...
+ROWS_PER_PAGE = 128        # rows of a face grid per file
+
+
 @app.command()
 def sample(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder, or pretrained:NAME (a model shipped "
@@ -140,27 +148,37 @@ def sample(
                                                 "group (hair colour), written beside the row.")] = None,
     sketch: Annotated[Optional[Path], typer.Option(help="Sketch models: a drawing (any size, grey or colour, white "
                                                    "or transparent paper; a whole figure is cropped to its face) "
-                                                   "or a folder of drawings, each painted -n ways.")] = None,
+                                                   "or a folder of drawings, each painted -n ways; "
+                                                   f"{DRAWINGS_PER_PAGE} drawings a page (out.png, out-2.png "
+                                                   "...).")] = None,
     hints: Annotated[Optional[Path], typer.Option(help="Sketch models trained with --hints: a picture of colour "
                                                   "hints laid over the drawing(s), transparent (or white) where "
                                                   "there is no hint; the drawings are then not cropped to a "
                                                   "face.")] = None,
-    n: Annotated[Optional[int], n_option("Number of images [64; with --sketch: paintings per drawing, 8].")] = None,
-    output: Annotated[Path, out_option("PNG grid to write.")] = Path("samples.png"),
-    nrow: Annotated[int, typer.Option(help="Images per row (without --sketch).")] = 8,
+    n: Annotated[Optional[int], n_option(f"Number of images [64; with --sketch: paintings per drawing, 8; at most "
+                                         f"{MAX_SAMPLES:,}].")] = None,
+    output: Annotated[Path, out_option("PNG grid to write (more pages: out-2.png, ...).")] = Path("samples.png"),
+    columns: Annotated[Optional[int], typer.Option(help="Images per row (without --sketch) [8].")] = None,
+    nrow: Annotated[Optional[int], typer.Option(hidden=True, help="Old name of --columns.")] = None,
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
     ema: Annotated[bool, typer.Option(help="Use the EMA generator.")] = True,
     device: DeviceOption = "auto",
+    progress: ProgressOption = True,
 ) -> None:
     """Generate a grid of faces from a trained run, optionally with given tags (faces under 64 px are
     enlarged in the picture); a sketch model paints drawings (rows: drawings; columns: the sketch as the
-    model sees it, then its paintings)."""
+    model sees it, then its paintings). Prints the files written."""
     console = make_console(stderr=True)
+    if nrow is not None:
+        old_spelling("--nrow", "--columns")   # as `curate stats` spells it
+    columns = columns if columns is not None else nrow if nrow is not None else 8
     n = n if n is not None else (8 if sketch is not None else 64)
     if output.suffix.lower() != ".png":
         fail(f"{output}: write a .png file")
-    if n < 1 or nrow < 1:
-        fail("-n and --nrow must be at least 1")
+    if n < 1 or columns < 1:
+        fail("-n and --columns must be at least 1")
+    if n > MAX_SAMPLES:
+        fail(f"-n {n:,}: at most {MAX_SAMPLES:,} images a call (run it again with another --seed for more)")
     try:
         r = load_run(run)
         device = resolve_device(device)
@@ -170,29 +188,44 @@ def sample(
             fail("--hints colours a drawing: give --sketch too")
         if sketch is None and r.sketch is not None:
             fail(f"{run} is a sketch model ({r.model}): give --sketch FILE or a folder of drawings to paint")
-        conditions, row_labels, title = None, None, None
-        if tags:
-            if r.spec is None or not r.conditional:
-                fail(f"{run} is an unconditional {r.model} run: --tags needs a conditional run")
-            conditions, title = [r.spec.parse_tags(tags)], tags
-        elif r.conditional and sketch is None and (rows := fixed_sample_rows(r.spec)):
-            group = next(g.name for g in r.spec.groups if g.exclusive)
-            row_labels = [rows[i % len(rows)] for i in range((n + nrow - 1) // nrow)]
-            conditions = [{group: row_labels[i // nrow]} for i in range(n)]
+        conditions, row_labels, title = _sample_conditions(r, run, tags, sketch, n, columns)
         if sketch is not None:
-            files = drawing_files(sketch)
-            warn = (lambda text: console.print(text, style="yellow", markup=False)) if len(files) > 1 else None
-            used, images = paint_drawings(r, files, (conditions or [{}])[0], n, seed, warn, hints)
-            n, nrow = n * len(used), n + 1
-            row_labels = [f.name for f in used]
+            images, row_labels, columns = _paint(r, sketch, conditions, n, seed, console, progress, hints)
+            n, per_page = len(images) - len(row_labels), DRAWINGS_PER_PAGE
         else:
             G = r.generator(ema=ema, device=device, warn=lambda text: console.print(text, style="yellow"))
             images, _ = generate(r, n, conditions, seed=seed, G=G, device=device)
+            per_page = ROWS_PER_PAGE
     except (RunError, ConditionError, DrawingError, ValueError) as e:
         fail(str(e))
     output.parent.mkdir(parents=True, exist_ok=True)
-    labelled_grid(images, nrow, row_labels, title).save(output)
-    typer.echo(f"{n} images -> {output}")
+    written = write_pages(images, columns, output, per_page, row_labels, title)
+    typer.echo(f"{n} images -> {', '.join(map(str, written))}")
+
+
+def _sample_conditions(r, run: Path, tags, sketch, n: int, columns: int):
+    """(conditions, row labels, title) of `train sample`: the tags asked, or one tag a row."""
+    if tags:
+        if r.spec is None or not r.conditional:
+            fail(f"{run} is an unconditional {r.model} run: --tags needs a conditional run")
+        return [r.spec.parse_tags(tags)], None, tags
+    if r.conditional and sketch is None and (rows := fixed_sample_rows(r.spec)):
+        group = next(g.name for g in r.spec.groups if g.exclusive)
+        row_labels = [rows[i % len(rows)] for i in range((n + columns - 1) // columns)]
+        return [{group: row_labels[i // columns]} for i in range(n)], row_labels, None
+    return None, None, None
+
+
+def _paint(r, sketch: Path, conditions, n: int, seed: int, console, show: bool, hints: Path | None = None):
+    """Every drawing painted n ways, with a bar: (images, a row label per drawing, images per row)."""
+    files = drawing_files(sketch)
+    warn = (lambda text: console.print(text, style="yellow", markup=False)) if len(files) > 1 else None
+    with Progress(TextColumn("painting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console, disable=not show or len(files) < 2) as bar:   # one: instant
+        task = bar.add_task("drawings", total=len(files))
+        used, images = paint_drawings(r, files, (conditions or [{}])[0], n, seed, warn, hints,
+                                      on_drawing=lambda: bar.advance(task))
+    return images, [f.name for f in used], n + 1
 
 
 @app.command()

@@ -144,12 +144,13 @@ def check_proportions(path: Path, hint_size: tuple[int, int]) -> None:
 
 
 def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 0, warn=None,
-                   hints: Path | None = None) -> tuple[list[Path], torch.Tensor]:
+                   hints: Path | None = None, on_drawing=None) -> tuple[list[Path], torch.Tensor]:
     """Each drawing normalised as training sketches are (train/sketch/drawing.py), then painted n ways:
     (the drawings used, uint8 [rows x (1 + n), 3, S, S]: per row the sketch, then its paintings).
     With `warn`, a drawing that cannot be used is named through it and left out (several files);
     without, its DrawingError stops everything. `hints`: a hint picture laid over every drawing; the
-    drawings are then not cropped to a face, so that the hints stay where they were drawn."""
+    drawings are then not cropped to a face, so that the hints stay where they were drawn.
+    `on_drawing()` after each drawing (for a bar)."""
     _, params = params_from_json(run.sketch["params"])
     h = None if hints is None else hint_channels(run, hints)
     hint_size = None if hints is None else read_hint_picture(hints).size
@@ -165,6 +166,9 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
                 raise
             warn(f"skipped: {e}")
             continue
+        finally:
+            if on_drawing is not None:
+                on_drawing()
         faces = paint_batch(run, G, np.repeat(lines[None], n, 0), [dict(tags)] * n, seed, hints=h)
         used.append(path)
         tiles += [torch.from_numpy(lines)[None].expand(3, -1, -1)[None], faces]
