@@ -26,6 +26,7 @@ from train.runs import load_run
 from train.step import Step
 from train.training.metrics_log import MetricsCollector
 from train.training.progress import StepProgress
+from train.estimate import TIMED_STEPS
 
 from test_train import TINY, interrupted_after, invoke, same_final_checkpoints, tiny_options
 
@@ -174,12 +175,17 @@ def test_a_stopped_experiment_exits_130_too(tiny_catalog, tmp_path):
     with Catalog(tiny_catalog) as cat:
         train_judge(cat, JudgeOptions(size=16, width=4, feature_dim=8, epochs=1, batch=8)).save(tmp_path / "judge.pt")
     folder = tmp_path / "exp"
-    with interrupted_after(1):
-        res = invoke("experiment", "--db", tiny_catalog, "--judge", tmp_path / "judge.pt", "--run", "acgan:manual",
-                     "-o", folder, "--cache-dir", tmp_path / "cache", "--iters", 3, "--batch", 4, "--ngf", 8,
-                     "--ndf", 8, "--z-dim", 8, "--min-per-tag", 1, "-n", 16, "--no-progress")
+    args = ["experiment", "--db", tiny_catalog, "--judge", tmp_path / "judge.pt", "--run", "acgan:manual",
+            "--cache-dir", tmp_path / "cache", "--iters", 3, "--batch", 4, "--ngf", 8, "--ndf", 8, "--z-dim", 8,
+            "--min-per-tag", 1, "-n", 16, "--no-progress"]
+    with interrupted_after(TIMED_STEPS + 1):      # the plan's timing steps, then the run's first step
+        res = invoke(*args, "-o", folder)
     assert res.exit_code == 130, res.output
     assert f"continue with `train experiment --resume {folder}`" in res.output
+    with interrupted_after(1):                    # while the plan is being timed: nothing starts
+        res = invoke(*args, "-o", tmp_path / "exp2")
+    assert res.exit_code == 130 and "stopped while timing the plan: no run was started" in res.output, res.output
+    assert not (tmp_path / "exp2" / "runs").exists()
 
 
 def test_progress_has_real_figures_from_the_first_step():

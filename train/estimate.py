@@ -22,13 +22,17 @@ from curate.taggers.classifier import JudgeOptions, build_net, fit, load_labelle
 from db import Catalog
 
 from train.experiment import Plan
-from train.loop import train
+from train.loop import stopped_early, train
 from train.runs import load_run
 from train.sampling import generate
 
 TIMED_STEPS = 4          # the first is a warm-up: the time per step is the last three's
 TIMED_BATCHES = 3
 NOT_NOW = 10 ** 9        # checkpoints, grids and diagnostics: none during the timed steps
+
+
+class EstimateStopped(Exception):
+    """Ctrl-C (or SIGTERM) while the plan was being timed: nothing of the experiment has started."""
 
 
 @dataclass
@@ -91,6 +95,8 @@ def _training_seconds(plan: Plan, overrides: dict, folder: Path) -> tuple[float,
     opts.log_every, opts.diag_every, opts.checkpoint_every, opts.sample_every = 1, NOT_NOW, NOT_NOW, NOT_NOW
     started = time.perf_counter()
     run_dir = Path(train(opts))
+    if stopped_early(run_dir):   # the user stopped the timing run: stop the command, not just the timing
+        raise EstimateStopped("stopped while timing the plan: no run was started")
     wall = time.perf_counter() - started
     with open(run_dir / "metrics.csv") as f:
         seconds = [float(r["seconds"]) for r in csv.DictReader(f)]

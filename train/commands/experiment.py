@@ -25,7 +25,7 @@ from train.data import DataError, RareTagsError
 from curate.taggers.classifier import JudgeError
 from train.eval.metrics import WeightsError
 from train.eval.report import ReportError
-from train.estimate import estimate_plan
+from train.estimate import EstimateStopped, estimate_plan
 from train.experiment import (Configuration, ExperimentError, ExperimentStopped, Plan, catalog_changed, load_plan,
                               new_folder, run_experiment, save_plan, share_faces)
 from train.losses import LOSSES
@@ -251,6 +251,8 @@ def experiment(
         fail(f"{e.source!r}: {e}")
     except ExperimentStopped as e:
         fail(f"{e}; continue with `train experiment --resume {folder}`", code=130)   # stopped by its user
+    except EstimateStopped as e:
+        fail(str(e), code=130)
     except TrainingStopped as e:
         fail(f"training stopped: {e}", code=1)
     except (ExperimentError, RunError, JudgeError, WeightsError, CatalogError, ReportError, DataError,
