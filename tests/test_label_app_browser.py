@@ -88,6 +88,10 @@ def test_three_faces_by_keyboard(running_app, tmp_path):
         start = int(heading.inner_text().split("#")[1])
         # The hotkey script loads in its own iframe, a moment after the page.
         page.wait_for_function("() => window.__labelAppListening === true", timeout=30_000)
+        # and the page done running (a rerun still under way could replace the listening iframe:
+        # a key pressed then was lost once, with the app's first page now loading torch)
+        expect(page.locator("[data-testid='stStatusWidget']")).to_be_hidden(timeout=30_000)
+        page.wait_for_function("() => window.__labelAppListening === true", timeout=30_000)
 
         # Face 1: R (blue hair) then S (red eyes) -> auto-advance.
         page.keyboard.press("r")
