@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from db import DEFAULT_DB, Catalog, CatalogError
+from curate.shared_files import shared_path
 from curate.text import visible
 from curate.conventions import (DbOption, DeviceOption, JsonOption, ProgressOption, labels_option, make_console,
                                 n_option, out_option, resolve_device)
@@ -29,15 +30,10 @@ from train.runs import RunError, load_run, safe_slug
 console = make_console(stderr=True)
 # The project's real hand drawings sit in ../shared beside a checkout: found from the working
 # directory or, wherever the command runs, from this file's checkout.
-SHARED_DRAWINGS = Path("shared") / "data" / "sketches"
-
-
 def default_drawings() -> Path | None:
     """../shared/data/sketches beside the working directory or beside this checkout, if there."""
-    for root in (Path.cwd().parent, Path(__file__).resolve().parents[3]):
-        if (root / SHARED_DRAWINGS).is_dir():
-            return root / SHARED_DRAWINGS
-    return None
+    found = shared_path("data", "sketches")
+    return found if found is not None and found.is_dir() else None
 
 
 def _log(message: str) -> None:
