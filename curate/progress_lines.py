@@ -101,8 +101,12 @@ class LineProgress:
                 self.console.print(self.text(task), markup=False, highlight=False)
 
     def text(self, task: LineTask) -> str:
+        """`description: done/total (%), extra; times`; a task with no total that has counted
+        nothing (a stage that names itself, as `train eval`'s) leaves the count out."""
         done = f"{task.completed:g}" + (f"/{task.total:g} ({100 * task.completed / task.total:.0f}%)"
                                         if task.total else "")
+        if task.total is None and not task.completed:
+            done = ""
         if self.line is not None:
             extra = self.line(task.fields)
         else:
@@ -112,7 +116,8 @@ class LineProgress:
         rate = (task.completed - task.first) / elapsed if elapsed > 0 else 0.0
         if task.total and rate > 0 and task.completed < task.total:
             times += f", ~{clock((task.total - task.completed) / rate)} left"
-        return f"{task.description}: {done}" + (f", {extra}" if extra else "") + f"; {times}"
+        said = ", ".join(part for part in (done, extra) if part)
+        return task.description + (f": {said}" if said else "") + f"; {times}"
 
     def start(self) -> None:
         self.last_print = time.monotonic()

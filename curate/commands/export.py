@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from db import SPLITS, CatalogError
 
@@ -15,6 +14,7 @@ from curate.app import DEFAULT_DB_PATH, DbOption, app, fail, make_console, open_
 from curate.conventions import ProgressOption, labels_option, old_spelling, out_option, output_given, \
     overwrite_option
 from curate.export import ALL_FACES, FORMATS, ExportOptions, ExportResult, export
+from curate.progress_lines import progress_display
 from curate.text import visible
 
 console = make_console()
@@ -72,12 +72,14 @@ def export_command(
 def _export_with_progress(db: Path, options: ExportOptions, show: bool) -> ExportResult:
     columns = (TextColumn("export", style="bold"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
-    progress = Progress(*columns, console=err_console, disable=not show)
-    task = progress.add_task("export", total=None)
+    progress = progress_display(*columns, console=err_console, disable=not show)   # off a terminal: plain lines
+    task: list[int] = []
 
     def step(done: int, total: int) -> None:   # the bar shows from the first face: an error before is one line
-        progress.start()
-        progress.update(task, completed=done, total=total)
+        if not task:
+            progress.start()
+            task.append(progress.add_task("export", total=total))
+        progress.update(task[0], completed=done, total=total)
     catalog = open_catalog(db, create=False)
     try:
         return export(catalog, options, step)

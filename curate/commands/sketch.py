@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from curate.conventions import JobsOption, ProgressOption, make_console
 
 from curate.app import DEFAULT_DB_PATH, DbOption, app, fail, open_catalog
 from curate.derive import DeriveSummary, derive
 from curate.lineart import METHODS, LineArtError, make_params, params_json
+from curate.progress_lines import progress_display
 
 
 def _parse_params(values: list[str]) -> dict[str, str]:
@@ -55,7 +55,7 @@ def sketch(
     catalog = open_catalog(db, create=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not progress) as bar:
+    with progress_display(*columns, console=console, disable=not progress, line=lambda fields: fields["rate"]) as bar:
         task = bar.add_task(f"sketch ({method})", total=None, rate="")
         start, done = time.perf_counter(), [0]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from db import CatalogError
 
@@ -197,8 +197,8 @@ def i2v_download(
     pinned sha256, if any); its sha256 is printed and recorded beside it, and every later
     load checks the file against that record.
     """
-    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), TextColumn("{task.fields[mb]}"),
-                  TimeRemainingColumn(), console=console) as bar:
+    with progress_display(TextColumn("{task.description}", markup=False), BarColumn(), TextColumn("{task.fields[mb]}"),
+                          TimeRemainingColumn(), console=console, line=lambda fields: fields["mb"]) as bar:
         tasks: dict[str, int] = {}
 
         def step(name: str, done: int, total: int | None) -> None:

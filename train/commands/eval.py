@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from db import DEFAULT_DB, Catalog, CatalogError
+from curate.progress_lines import progress_display
 from curate.shared_files import shared_path
 from curate.text import visible
 from curate.conventions import (DbOption, DeviceOption, JsonOption, ProgressOption, labels_option, make_console,
@@ -58,9 +59,9 @@ def whole_epochs(value: float, flag: str) -> int:
 
 
 def _judge_with_progress(catalog: Catalog, options: JudgeOptions, show: bool = True, device: str = "cpu"):
-    with Progress(TextColumn("judge"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
-                  TextColumn("val acc. {task.fields[acc]}"), TimeElapsedColumn(), console=console,
-                  disable=not show) as bar:
+    with progress_display(TextColumn("judge"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
+                          TextColumn("val acc. {task.fields[acc]}"), TimeElapsedColumn(), console=console,
+                          disable=not show, line=lambda fields: f"val acc. {fields['acc']}") as bar:
         task = bar.add_task("judge", total=options.epochs, acc="–")
         return train_judge(catalog, options, device=device,
                            progress=lambda e, n, acc: bar.update(task, completed=e, acc=f"{acc:.1%}"))
@@ -142,10 +143,10 @@ def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed:
         check_weights(inception_weights)    # a bad file fails now, not after generating
     db = db or Path(run.options.get("catalog") or j.options.catalog or DEFAULT_DB)
     # transient: each stage is printed whole by log(); the bar's last line, cut to the terminal's
-    # width, would say it again cut short
-    with _open(db) as catalog, Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
-                                        TimeElapsedColumn(), console=console, disable=not show,
-                                        transient=True) as bar:
+    # width, would say it again cut short. Off a terminal: plain lines, the stage and the time so far
+    with _open(db) as catalog, progress_display(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                                                TimeElapsedColumn(), console=console, disable=not show,
+                                                transient=True) as bar:
         stage = bar.add_task("evaluating", total=None)
 
         def log(message: str) -> None:   # each stage of the evaluation is a step of the bar

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from typer import _click          # typer vendors click: its parser raises these
 from typer.main import get_command
 
 from db import Catalog, CatalogError
 from curate.conventions import DeviceOption, ProgressOption, make_console, n_option, old_spelling, out_option, \
     resolve_device
+from curate.progress_lines import progress_display
 
 from train.animate import animate_run
 from train.app import app, fail
@@ -220,9 +220,10 @@ def _paint(r, sketch: Path, conditions, n: int, seed: int, console, show: bool, 
     """Every drawing painted n ways, with a bar: (images, a row label per drawing, images per row)."""
     files = drawing_files(sketch)
     warn = (lambda text: console.print(text, style="yellow", markup=False)) if len(files) > 1 else None
-    with Progress(TextColumn("painting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, disable=not show or len(files) < 2) as bar:   # one: instant
-        task = bar.add_task("drawings", total=len(files))
+    with progress_display(TextColumn("painting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          TimeRemainingColumn(), console=console,
+                          disable=not show or len(files) < 2) as bar:   # one drawing: instant, no bar
+        task = bar.add_task("painting drawings", total=len(files))   # a plain line's words; the bar shows "painting"
         used, images = paint_drawings(r, files, (conditions or [{}])[0], n, seed, warn, hints,
                                       on_drawing=lambda: bar.advance(task))
     return images, [f.name for f in used], n + 1
