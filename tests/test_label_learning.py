@@ -7,11 +7,13 @@ import time
 
 from typer.testing import CliRunner
 
+from curate.quality.active_source import useful_picks
 from db import Catalog
 from label_app import keyboard, launch, learning
 from label_app.learning import Learner, judge_command
 from label_app.safe_text import md
 
+from test_active_learning import judge as plant_judge   # the planted judge of the queue tests
 from test_label_app import start
 
 SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -88,3 +90,30 @@ def test_the_page_shows_the_retrain(tiny_catalog, monkeypatch):
         if at.session_state["learn_generation"] == 1:
             break
     assert any(md("the queue re-ranked") in c.value for c in at.sidebar.caption) and not at.exception
+
+
+def test_a_killed_retrain_leaves_the_old_judge_in_use(tiny_catalog, monkeypatch):
+    """The real retrain (`curate tag --tagger judge`), killed while it trains: the catalog keeps the
+    judge it had, whole (same version, same probabilities), and the queue still builds on it."""
+    with Catalog(tiny_catalog) as cat:
+        plant_judge(cat)
+        monkeypatch.setenv("PROGRESS_EVERY", "0")      # the child's log gets a line per epoch: we see it train
+        command = [c for c in judge_command(str(tiny_catalog)) if c != "--no-progress"] + ["--epochs", "1000"]
+        it = Learner(str(tiny_catalog), every=1, command=command)
+        try:
+            label(cat, range(1, 2), who="bob")
+            before = cat.distributions("judge", "hair_color")
+            picks_before = useful_picks(cat, "hair_color", "judge")
+            it.poll(cat)
+            for _ in range(1200):                    # until the child has begun training (its log says so)
+                if it.state == "running" and it.log.exists() and "/" in it.log.read_text():
+                    break
+                time.sleep(0.05)
+            assert it.state == "running", it.log.read_text()
+            it.process.kill()                          # no SIGTERM courtesy: killed outright
+            it.process.wait(30)
+            assert it.wait(10) and it.state == "failed" and it.generation == 0, it.log.read_text()
+        finally:
+            it.stop()
+        assert cat.distributions("judge", "hair_color") == before
+        assert useful_picks(cat, "hair_color", "judge") == picks_before
