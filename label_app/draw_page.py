@@ -4,6 +4,8 @@ Left: a canvas (streamlit-drawable-canvas, the `draw` extra; its toolbar has und
 and clear) and an upload button. Middle: the drawing as the model sees it, normalised like
 the training sketches (train/sketch/drawing.py), or why it cannot be used. Right: the sketch run,
 tag pickers for the run's exclusive groups (hair colour, eye colour), and the painted faces.
+For a run trained with colour hints, a hint brush and a hint upload below the canvas
+(label_app/draw_hints.py); the hints go to the painter with the drawing.
 Painting goes through the contract of label_app/painting.py; without a painter or a sketch
 run the page says that no sketch model is available.
 """
@@ -18,7 +20,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from label_app import painting
+from label_app import draw_hints, painting
 from label_app.safe_text import md
 from train.runs import RunError
 from train.sketch.drawing import DrawingError, normalise_drawing
@@ -66,20 +68,21 @@ def picture_input(ss) -> tuple[object | None, str]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _normalised(key: str, _picture, name: str, size: int, _params) -> np.ndarray | str:
+def _normalised(key: str, _picture, name: str, size: int, _params, crop_face: bool) -> np.ndarray | str:
     """The line map, or the reason the picture cannot be used (cached by `key`: content and settings)."""
     try:
-        return normalise_drawing(_picture, size=size, params=_params, name=name)
+        return normalise_drawing(_picture, size=size, params=_params, crop_face=crop_face, name=name)
     except DrawingError as e:
         return str(e)
 
 
-def normalise(picture, name: str, run: painting.SketchRun | None) -> np.ndarray | str:
+def normalise(picture, name: str, run: painting.SketchRun | None, crop_face: bool = True) -> np.ndarray | str:
+    """`crop_face=False` with hints, as `train sample --hints`: the hints stay where they were drawn."""
     size = run.size if run else 64
     params = run.params if run else None
     raw = picture.tobytes() if isinstance(picture, np.ndarray) else bytes(picture)
-    key = hashlib.sha256(raw + repr((name, size, params)).encode()).hexdigest()
-    return _normalised(key, picture, name, size, params)
+    key = hashlib.sha256(raw + repr((name, size, params, crop_face)).encode()).hexdigest()
+    return _normalised(key, picture, name, size, params, crop_face)
 
 
 def run_controls(runs: list[painting.SketchRun]) -> tuple[painting.SketchRun, dict[str, str], int, int]:
@@ -101,11 +104,11 @@ def run_controls(runs: list[painting.SketchRun]) -> tuple[painting.SketchRun, di
     return run, tags, n, int(seed)
 
 
-def show_faces(faces: list[np.ndarray], seconds: float) -> None:
+def show_faces(faces: list[np.ndarray], seconds: float, hinted: bool) -> None:
     cols = st.columns(4)
     for i, face in enumerate(faces):
         cols[i % 4].image(Image.fromarray(np.asarray(face, dtype=np.uint8)), width=128)
-    st.caption(f"{len(faces)} faces painted in {seconds * 1000:.0f} ms")
+    st.caption(f"{len(faces)} faces painted {'with colour hints ' if hinted else ''}in {seconds * 1000:.0f} ms")
 
 
 def render(runs_dir: Path, painter=None) -> None:
@@ -130,24 +133,26 @@ def render(runs_dir: Path, painter=None) -> None:
             run = None
         else:
             run, tags, n, seed = run_controls(runs)
+    with left:
+        hints = draw_hints.hint_input(run, picture, CANVAS_SIDE, ss.draw_nonce)
     lines = None
     with mid:
         st.markdown("#### As the model sees it")
         if picture is None:
             st.caption("Draw with the mouse or a pen, or upload a drawing.")
         else:
-            lines = normalise(picture, name, run)
+            lines = normalise(picture, name, run, crop_face=hints is None)
             if isinstance(lines, str):
                 st.warning(md(lines))
                 lines = None
             else:
-                st.image(Image.fromarray(lines), width=192)
+                st.image(Image.fromarray(draw_hints.with_hints(lines, hints)), width=192)
     if run is not None and lines is not None:
         with right:
             started = time.perf_counter()
             try:
-                faces = painter(run.dir, lines, tags, n, seed)
+                faces = painter(run.dir, lines, tags, n, seed, hints=hints)
             except (RunError, ValueError, OSError) as e:   # ConditionError is a ValueError
                 st.error(md(f"{run.name}: {e}"))
             else:
-                show_faces(faces, time.perf_counter() - started)
+                show_faces(faces, time.perf_counter() - started, hints is not None)

@@ -6,14 +6,19 @@ The contract a sketch-to-face trainer (`train pix2pix`) fulfils:
   `"model": "pix2pix"`, `"size"` (32, 64 or 128), `"sketch"` = {"kind": "sketch", "method":
   "xdog", "params": the line-art parameters as `curate.lineart.params_json` wrote them, which
   `params_from_json` reads back}, and, for tag-conditioned runs, `"conditions"` (the
-  `train.conditions.ConditionSpec` JSON: groups with their tags). The page lists such runs, then
+  `train.conditions.ConditionSpec` JSON: groups with their tags), and, for runs trained with colour
+  hints (`train pix2pix --hints`), `"hints": true` (or G's arch with `hint_channels`). The page lists such runs, then
   the sketch models shipped with the package (`pretrained:NAME`, train.pretrained), whose `dir` is
   that name: the painter resolves it, and checks the shipped files' hashes, as `train sample` does.
-- A painter: `train.sketch.paint.paint(run_dir, sketch, tags, n, seed) -> list of uint8 [S, S, 3]`:
+- A painter: `train.sketch.paint.paint(run_dir, sketch, tags, n, seed, hints=None) -> list of uint8 [S, S, 3]`:
   `sketch` is the drawing as `train.sketch.drawing.normalise_drawing` made it at the run's size with
   the run's parameters (uint8 [S, S], ink 0, paper 255); `tags` maps a condition group to one
   of its tags ({"hair_color": "blonde hair"}); groups left out are drawn from the training
-  distribution; `n` paintings, the same for the same seed. It raises `train.runs.RunError`
+  distribution; `n` paintings, the same for the same seed. `hints`: None, or a hint picture laid over
+  the drawing (uint8 RGBA [H, W, 4] of the drawing's proportions, transparent where there is no hint;
+  train/sketch/hints.py): only for runs trained with hints, and then the drawing is normalised
+  whole (`crop_face=False`), as `train sample --hints` does, so the hints stay where they were drawn.
+  It raises `train.runs.RunError`
   or `train.conditions.ConditionError` (ValueErrors) with a one-line reason.
 
 `find_painter()` gives the painter; where there is none (None) or no sketch run, the page says
@@ -38,7 +43,7 @@ SKETCH_MODELS = ("pix2pix",)
 
 class Painter(Protocol):
     def __call__(self, run_dir: Path, sketch: np.ndarray, tags: dict[str, str], n: int,
-                 seed: int) -> list[np.ndarray]: ...
+                 seed: int, hints: np.ndarray | None = None) -> list[np.ndarray]: ...
 
 
 @dataclass
@@ -47,6 +52,7 @@ class SketchRun:
     size: int
     params: XDoGParams
     groups: dict[str, list[str]] = field(default_factory=dict)   # exclusive condition group -> tags
+    hints: bool = False                                           # trained with colour hints (--hints)
 
     @property
     def name(self) -> str:
@@ -62,7 +68,8 @@ def read_sketch_run(run_dir: Path, named: Path | None = None) -> SketchRun | Non
             return None
         _, params = params_from_json(options["sketch"]["params"])
         groups = {g["name"]: list(g["tags"]) for g in options.get("conditions") or [] if g.get("exclusive")}
-        return SketchRun(named or run_dir, int(options["size"]), params, groups)
+        hints = bool(options.get("hints") or ((options.get("arch") or {}).get("G") or {}).get("hint_channels"))
+        return SketchRun(named or run_dir, int(options["size"]), params, groups, hints)
     except (OSError, ValueError, KeyError, TypeError, LineArtError):
         return None
 

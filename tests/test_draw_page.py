@@ -35,7 +35,7 @@ def drawing_png() -> bytes:
     return buf.getvalue()
 
 
-def make_sketch_run(runs: Path, number: int = 1, size: int = 32) -> Path:
+def make_sketch_run(runs: Path, number: int = 1, size: int = 32, hints: bool = False) -> Path:
     run = runs / f"{number:05d}-pix2pix-manual"
     run.mkdir(parents=True)
     conditions = [{"name": "hair_color", "exclusive": True, "tags": HAIR, "freq": [0.4, 0.4, 0.2]},
@@ -43,7 +43,7 @@ def make_sketch_run(runs: Path, number: int = 1, size: int = 32) -> Path:
     (run / "options.json").write_text(json.dumps({
         "model": "pix2pix", "size": size, "z_dim": 8, "arch": {},
         "sketch": {"kind": "sketch", "method": "xdog", "params": params_json("xdog", XDoGParams())},
-        "conditions": conditions}))
+        "conditions": conditions, **({"hints": True} if hints else {})}))
     return run
 
 
@@ -52,9 +52,11 @@ class RecordingPainter:
 
     def __init__(self):
         self.calls = []
+        self.hints = []          # the hint picture of each call (None without)
 
-    def __call__(self, run_dir, sketch, tags, n, seed):
+    def __call__(self, run_dir, sketch, tags, n, seed, hints=None):
         self.calls.append((Path(run_dir), sketch.copy(), dict(tags), n, seed))
+        self.hints.append(None if hints is None else np.array(hints))
         tint = np.array([200, 160, 40], np.uint8) if tags.get("hair_color") == "blonde hair" else np.array([90, 90, 90])
         return [np.where(sketch[..., None] < 128, 0, tint).astype(np.uint8) for _ in range(n)]
 
@@ -117,7 +119,7 @@ def test_upload_tags_and_painted_faces(tiny_catalog, tmp_path, monkeypatch):
 def test_bad_drawings_and_painter_errors_are_one_line_messages(tiny_catalog, tmp_path, monkeypatch):
     from train.runs import RunError
 
-    def broken(run_dir, sketch, tags, n, seed):
+    def broken(run_dir, sketch, tags, n, seed, hints=None):
         raise RunError(f"{run_dir} has neither G_ema.pt nor a checkpoint yet")
     monkeypatch.setattr(painting, "find_painter", lambda: broken)
     make_sketch_run(tmp_path / "runs")

@@ -29,8 +29,8 @@ APP = Path(__file__).resolve().parent / "draw_app_with_test_painter.py"
 
 
 @pytest.fixture
-def draw_app(tiny_catalog, tmp_path):
-    make_sketch_run(tmp_path / "runs", size=64)
+def draw_app(tiny_catalog, tmp_path, request):
+    make_sketch_run(tmp_path / "runs", size=64, hints=getattr(request, "param", False))   # param: with hints
     port = free_port()
     env = dict(os.environ, LABEL_APP_DB=str(tiny_catalog), LABEL_APP_RUNS=str(tmp_path / "runs"))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
@@ -90,3 +90,37 @@ def test_draw_with_the_mouse_and_see_painted_faces(draw_app, tmp_path):
         expect(page.get_by_text("faces painted in")).to_have_count(0)
         browser.close()
     assert (tmp_path / "draw_page.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("draw_app", [True], indirect=True)
+def test_hints_painted_with_the_hint_brush_reach_the_painter(draw_app, tmp_path):
+    """A run trained with hints: lines on the line canvas, a stroke of the hint brush on the hint
+    canvas below it; the faces are then painted with colour hints (the stand-in painter is given them)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        page.goto(draw_app)
+        page.get_by_label("Your name").fill("kim")
+        page.get_by_role("button", name="Start labelling").click()
+        page.get_by_text("Face #", exact=False).first.wait_for(timeout=30_000)
+        page.get_by_text("Draw", exact=True).click()
+        lines = page.locator(".st-key-draw-canvas-0 canvas").last
+        hints = page.locator(".st-key-draw-hints-0 canvas").last
+        expect(lines).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Hint colour")).to_be_visible(timeout=30_000)
+        box = lines.bounding_box()
+        cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.35
+        stroke(page, [(cx + r * math.cos(a / 20 * math.pi), cy + 1.15 * r * math.sin(a / 20 * math.pi))
+                      for a in range(41)])
+        for ex in (-0.35, 0.35):
+            stroke(page, [(cx + ex * r - 8, cy - 0.1 * r), (cx + ex * r + 8, cy - 0.1 * r)])
+        expect(page.get_by_text("4 faces painted in")).to_be_visible(timeout=30_000)
+        hints.scroll_into_view_if_needed()
+        box = hints.bounding_box()
+        hx, hy = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.3
+        stroke(page, [(hx - 30, hy), (hx + 30, hy)])                  # hair colour, over the forehead
+        expect(page.get_by_text("4 faces painted with colour hints in")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "draw_hints.png"), full_page=True)
+        browser.close()

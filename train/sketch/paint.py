@@ -130,6 +130,12 @@ def drawing_files(path: Path) -> list[Path]:
     return [path]
 
 
+def same_proportions(size: tuple[int, int], hint_size: tuple[int, int]) -> bool:
+    """Whether a drawing of `size` (w, h) and a hint picture of `hint_size` have the same proportions
+    (2% apart at most), so that the hint picture can be laid over the drawing."""
+    return abs(size[0] / size[1] - hint_size[0] / hint_size[1]) <= 0.02 * hint_size[0] / hint_size[1]
+
+
 def check_proportions(path: Path, hint_size: tuple[int, int]) -> None:
     """A DrawingError when the drawing's proportions are not the hint picture's (2% apart): laid over it,
     the hints would land elsewhere than drawn. An unreadable drawing is left to normalise_drawing."""
@@ -138,7 +144,7 @@ def check_proportions(path: Path, hint_size: tuple[int, int]) -> None:
             w, h = im.size
     except (OSError, ValueError):
         return
-    if abs(w / h - hint_size[0] / hint_size[1]) > 0.02 * hint_size[0] / hint_size[1]:
+    if not same_proportions((w, h), hint_size):
         raise DrawingError(f"{path}: {w}x{h} is not of the hint picture's proportions ({hint_size[0]}x"
                            f"{hint_size[1]}): hints are laid over the drawing, draw them on a copy of it")
 
