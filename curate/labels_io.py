@@ -126,9 +126,10 @@ class _FaceMatcher:
 
 
 def read_label_csv(catalog: Catalog, path: str | os.PathLike, source: str,
-                   skip_unmatched: bool = False) -> LabelFile:
+                   skip_unmatched: bool = False, annotator: str | None = None) -> LabelFile:
     """Check every row of a label CSV against the catalog; raise CatalogError naming the
-    file and row at the first problem. Labels equal to `source`'s current ones are dropped."""
+    file and row at the first problem. Labels equal to `source`'s current ones are dropped
+    (with `annotator`: to that person's own current ones)."""
     path = Path(path)
     if not path.is_file():
         raise CatalogError(f"{path}: no such file")
@@ -174,7 +175,7 @@ def read_label_csv(catalog: Catalog, path: str | os.PathLike, source: str,
         for tag, value in labels:
             _check_conflict(given, where, rowno, face_id, cells.get("file") or face_id, tag, value, index)
             out.labels.append((face_id, tag, value))
-    _drop_unchanged(catalog, out, source, index)
+    _drop_unchanged(catalog, out, source, index, annotator)
     return out
 
 
@@ -263,9 +264,12 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _drop_unchanged(catalog: Catalog, lf: LabelFile, source: str, index: dict) -> None:
-    """Re-importing a file must not double its labels: drop those already current."""
-    current = {(r["face_id"], r["key"]): (r["tag"], r["value"]) for r in catalog.current_labels(source)}
+def _drop_unchanged(catalog: Catalog, lf: LabelFile, source: str, index: dict, annotator: str | None) -> None:
+    """Re-importing a file must not double its labels: drop those already current. A named
+    annotator's file is compared with their own labels: a second person who agrees with the first
+    is a second opinion (what a consensus counts), not a repeat."""
+    current = {(r["face_id"], r["key"]): (r["tag"], r["value"])
+               for r in catalog.current_labels(source, annotator=annotator)}
     kept = []
     for face_id, tag, value in lf.labels:
         group, exclusive = index[tag]
@@ -283,7 +287,7 @@ def import_labels(catalog: Catalog, path: str | os.PathLike, source: str, annota
     """Read, check and store a label CSV as events of `source`, all or nothing."""
     if not source or not source.strip():
         raise CatalogError("--target needs a name (e.g. manual)")
-    lf = read_label_csv(catalog, path, source, skip_unmatched)
+    lf = read_label_csv(catalog, path, source, skip_unmatched, annotator)
     written = catalog.add_labels(lf.labels, source, annotator) if lf.labels else 0
     return ImportResult(lf.path, source, lf.rows, lf.matched, lf.unmatched, written, lf.unchanged)
 

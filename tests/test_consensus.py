@@ -204,3 +204,26 @@ def test_pure_parts():
     labels = np.array([[0, 0], [1, 1], [0, 1], [np.nan, 1]])
     k = pairwise_kappa(labels, 2)
     assert k[0, 0] == 1 and k[0, 1] == k[1, 0] and 0 < k[0, 1] < 1
+
+
+def test_a_second_annotator_who_agrees_is_imported_as_their_own_opinion(tmp_path):
+    """`curate labels import --annotator bob` of labels that agree with ann's: bob's labels are
+    written (a second opinion the consensus counts), while ann importing her own file again writes nothing."""
+    path = tmp_path / "two.db"
+    with Catalog(path) as cat:
+        ids = add_faces(cat, 4)
+    csv = tmp_path / "labels.csv"
+    csv.write_text("face_id,hair_color\n" + "".join(f"{f},{HAIR[i % 3]}\n" for i, f in enumerate(ids)))
+
+    def imported(who: str) -> str:
+        r = runner.invoke(app, ["labels", "import", str(csv), "--target", "manual", "--annotator", who,
+                                "--db", str(path)])
+        assert r.exit_code == 0, r.output
+        return r.output
+
+    assert "4 labels written" in imported("ann")
+    assert "4 labels written" in imported("bob")
+    assert "0 labels written" in imported("ann")                # her own file again: nothing doubled
+    with Catalog(path) as cat:
+        by = {(f, who) for f, _, who, _ in cat.annotator_labels("manual", ["hair_color"])}
+    assert by == {(f, who) for f in ids for who in ("ann", "bob")}
