@@ -7,8 +7,9 @@ what a consensus of several people is worth.
 
 [1] The next face. The shared labels are the oracle. Start from --start faces labelled at random
     (train split), then add batches of --batch faces chosen by one queue order, retrain the judge
-    (curate/taggers/classifier.py, a fresh net each time) on what is labelled and score it on the
-    test split (mean accuracy over hair and eye colour). Orders, side by side on the same start:
+    (curate/taggers/classifier.py, a fresh net each time, --steps steps whatever the labels: with a
+    fixed number of epochs a small set would also get fewer steps) on what is labelled and score it
+    on the test split (mean accuracy over hair and eye colour). Orders, side by side on the same start:
       useful      the app's "most useful next": ActiveLab (curate/quality/active.py) over labelled
                   and unlabelled faces together, the mean of the two groups' scores, lowest first;
                   as in the app, a face is never ranked for the person who labelled it, so with one
@@ -35,8 +36,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -68,9 +71,12 @@ def load(size: int):
     return pool, test, heads
 
 
-def train_and_score(opts: JudgeOptions, heads, pool, rows: np.ndarray, test, seed: int):
-    """A judge trained on `rows` of the pool: (its mean test accuracy, per head the pool's probabilities)."""
+def train_and_score(opts: JudgeOptions, heads, pool, rows: np.ndarray, test, seed: int, steps: int = 0):
+    """A judge trained on `rows` of the pool (for `steps` steps, else `opts.epochs` epochs): (its mean
+    test accuracy, per head the pool's probabilities)."""
     idx = torch.from_numpy(np.sort(rows))
+    if steps:   # the same number of steps whatever the labels: accuracy then follows the labels, not the compute
+        opts = replace(opts, epochs=max(1, math.ceil(steps * opts.batch / len(rows))))
     judge = fit_judge(opts, heads, pool.images[idx], [pool.tags[i] for i in idx.tolist()], seed=seed)
     score = mean_accuracy(accuracy(heads, judge.predict(test.images), test.tags))
     return score, judge.outputs(pool.images)[1]
@@ -110,7 +116,8 @@ def simulate(order: str, seed: int, args, data, full: float) -> list[tuple[int, 
     curve = []
     for r in range(args.rounds + 1):
         started = time.time()
-        score, probs = train_and_score(args.judge, heads, pool, np.flatnonzero(times > 0), test, seed * 1000 + r)
+        score, probs = train_and_score(args.judge, heads, pool, np.flatnonzero(times > 0), test, seed * 1000 + r,
+                                       args.steps)
         spent = int(times.sum())
         curve.append((spent, score))
         print(f"  {order:<10} seed {seed} labels {spent:5d} (faces {int((times > 0).sum()):5d})  "
@@ -129,7 +136,8 @@ def part_queue(args, data) -> dict:
     pool, test, heads = data
     results = {"full": {}, "curves": {o: {} for o in ORDERS}, "needed": {o: {} for o in ORDERS}}
     for seed in args.seeds:
-        full, _ = train_and_score(args.judge, heads, pool, np.arange(len(pool.face_ids)), test, seed * 1000 + 999)
+        full, _ = train_and_score(args.judge, heads, pool, np.arange(len(pool.face_ids)), test, seed * 1000 + 999,
+                                  args.steps)
         results["full"][seed] = full
         print(f"[1] seed {seed}: a judge on all {len(pool.face_ids)} train faces: test accuracy {full:.3f}; "
               f"target {args.reach:.0%} of it = {args.reach * full:.3f}", flush=True)
@@ -314,12 +322,14 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=24)
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=700, help="[1]: judge steps per round, whatever the labels "
+                    "(700 = 6.3 epochs of the whole pool); 0: --epochs epochs of what is labelled")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     if args.quick:
-        args.seeds, args.rounds, args.epochs, args.size = "0", 2, 1, 16
+        args.seeds, args.rounds, args.epochs, args.size, args.steps = "0", 2, 1, 16, 20
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.judge = JudgeOptions(size=args.size, width=args.width, epochs=args.epochs)
     torch.set_num_threads(args.threads)
