@@ -5,7 +5,7 @@ Queries are methods of `Catalog`, grouped by table family in mixins, one module 
 faces.py (sources, faces, the crop pipeline's bookkeeping), vocabulary.py (tag groups and tags),
 labels.py (label events, current labels, sources, history), splits.py, derived.py (line art),
 tagging.py (tagger bookkeeping, distributions), labelling.py (the app's queue, progress, face
-status changes), training.py; catalog.py combines them with the connection, transactions and
+status changes), kept.py (label arrays the queues read, kept in step with new events), training.py; catalog.py combines them with the connection, transactions and
 migrations (schema.py); base.py holds the error and constants they share.
 """
 

@@ -21,6 +21,7 @@ import sqlite_utils
 from db.base import BUSY_TIMEOUT_S, DEFAULT_DB, SPLITS, CatalogError, explain  # noqa: F401 (db's API)
 from db.derived import DerivedMixin
 from db.faces import FacesMixin
+from db.kept import KeptMixin
 from db.labelling import LabellingMixin
 from db.labels import LabelsMixin
 from db.schema import MIGRATIONS, SCHEMA_VERSION
@@ -34,7 +35,7 @@ from db.vocabulary import VocabularyMixin
 _FOUND_SOUND: set[tuple[str, int, int]] = set()
 
 
-class Catalog(FacesMixin, VocabularyMixin, LabelsMixin, SplitsMixin, DerivedMixin, TaggingMixin,
+class Catalog(FacesMixin, VocabularyMixin, LabelsMixin, KeptMixin, SplitsMixin, DerivedMixin, TaggingMixin,
               LabellingMixin, TrainingMixin):
     """A catalog file (or `Catalog()` in memory, for tests).
 
@@ -136,6 +137,12 @@ class Catalog(FacesMixin, VocabularyMixin, LabelsMixin, SplitsMixin, DerivedMixi
             lines = [line for row in problems for line in row.splitlines() if not line.startswith("***")]
             raise explain(self.path, sqlite3.DatabaseError("quick_check: " + "; ".join(lines[:2])))
         _FOUND_SOUND.add(key)
+
+    def change_count(self) -> tuple[int, int]:
+        """A value that changes whenever the catalog's contents may have: a commit by any other
+        connection, this process's or another's (PRAGMA data_version), or a change made through
+        this one (total_changes). What a cache of answers read from this connection is keyed on."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes
 
     def query(self, sql: str, params: Iterable = ()) -> list[dict]:
         cur = self.conn.execute(sql, tuple(params))

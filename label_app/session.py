@@ -6,7 +6,10 @@ and the benchmark drive the very same code. Each browser session owns one.
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
+from collections.abc import Mapping
 from dataclasses import replace
 
 from db import Catalog, CatalogError
@@ -15,16 +18,39 @@ from curate.quality.active_source import ACTIVE_ORDERS, active_picks
 from curate.quality.suspects import likely_labels, queue_ranking
 
 
-def ranked_queue(catalog: Catalog, spec: q.QueueSpec, limit: int | None = None) -> tuple[list[int], dict[int, str]]:
+# Queues built lately, per catalog connection: (spec, limit) -> (the catalog's change count then,
+# queue, reasons). A filter changed back, or another order tried and left, comes back at once
+# while nothing was written; any write, here or by another connection, builds it anew.
+_BUILT: "weakref.WeakKeyDictionary[Catalog, dict]" = weakref.WeakKeyDictionary()
+_BUILT_LOCK = threading.Lock()
+_BUILT_KEPT = 8
+
+
+def ranked_queue(catalog: Catalog, spec: q.QueueSpec, limit: int | None = None
+                 ) -> tuple[list[int], Mapping[int, str]]:
     """The catalog's queue for `spec` and, for the orders that pick faces for a reason ("useful",
     "second-opinion"), face id -> why it was picked. The judge orders are ranked here:
-    curate.quality.active_source for those two, curate.quality.suspects for the others."""
+    curate.quality.active_source for those two, curate.quality.suspects for the others.
+    Built again only once the catalog changed (see _BUILT)."""
     spec = catalog.validate_spec(spec)
+    state = catalog.change_count()
+    with _BUILT_LOCK:
+        built = _BUILT.setdefault(catalog, {})
+        hit = built.get((spec, limit))
+    if hit is not None and hit[0] == state:
+        return list(hit[1]), hit[2]
     if spec.order in ACTIVE_ORDERS:
         picks = active_picks(catalog, spec)
-        ranking = {f: p.score for f, p in picks.items()}
-        return catalog.build_queue(spec, limit, ranking=ranking), {f: p.reason for f, p in picks.items()}
-    return catalog.build_queue(spec, limit, ranking=queue_ranking(catalog, spec)), {}
+        queue, reasons = catalog.build_queue(spec, limit, ranking=(picks.face_ids, picks.scores)), picks.reasons()
+    else:
+        queue, reasons = catalog.build_queue(spec, limit, ranking=queue_ranking(catalog, spec)), {}
+    with _BUILT_LOCK:
+        for key in [k for k, (then, _, _) in built.items() if then != state]:     # built before a change
+            del built[key]
+        built[(spec, limit)] = (state, queue, reasons)
+        while len(built) > _BUILT_KEPT:
+            del built[next(iter(built))]
+    return list(queue), reasons
 
 
 def build_queue(catalog: Catalog, spec: q.QueueSpec, limit: int | None = None) -> list[int]:
@@ -50,7 +76,7 @@ class LabelSession:
         self.first_action: float | None = None
         self.spec = q.QueueSpec()
         self.queue: list[int] = []
-        self.reasons: dict[int, str] = {}   # face id -> why the queue's order picked it
+        self.reasons: Mapping[int, str] = {}   # face id -> why the queue's order picked it
         self.pos = 0
         self.current: int | None = None
         self.set_spec(spec or q.QueueSpec(source=self.sources[0] if self.sources else None))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from curate.quality import crowdlab_arrays
 from curate.quality.active import NEW_FACE, ONE_LABEL, SECOND_OPINION, active_learning_scores, most_useful
 from db import Catalog, CatalogError
 from db import labelling as q
@@ -87,6 +88,60 @@ def test_a_new_face_the_model_cannot_tell_comes_first():
     picks = most_useful([], np.zeros((0, 1)), np.zeros((0, 3)), [7, 8, 9], new)
     assert min(picks, key=lambda f: picks[f].score) == 8
     assert picks[8].reason.startswith(f"{NEW_FACE}, the model's top probability 0.33")
+
+
+def random_labels(rng, faces: int, annotators: int, classes: int, share: float) -> np.ndarray:
+    """Faces x annotators: each face labelled by one annotator (in turn) and, with chance `share`, by
+    each other; few classes, so that people agree, disagree and tie."""
+    labels = np.where(rng.random((faces, annotators)) < share, rng.integers(0, classes, (faces, annotators)), np.nan)
+    labels[np.arange(faces), np.arange(faces) % annotators] = rng.integers(0, classes, faces)
+    return labels
+
+
+@pytest.mark.parametrize("annotators,share,classes", [(1, 0.0, 4), (3, 0.0, 4), (2, 0.3, 4), (4, 0.5, 4),
+                                                     (9, 0.9, 4), (3, 0.5, 13), (12, 0.9, 13)])
+def test_activelab_is_cleanlabs_to_the_bit(annotators, share, classes):
+    """crowdlab_arrays replaces cleanlab's per-face Python loops: its scores must be cleanlab's, exactly
+    (one annotator per face, several without overlap, several with ties; a face holding every class;
+    13 classes, whose row sums numpy adds pairwise)."""
+    from cleanlab.multiannotator import get_active_learning_scores, get_label_quality_multiannotator
+    import warnings
+
+    rng = np.random.default_rng(annotators)
+    labels = random_labels(rng, 400, annotators, classes, share)
+    probs = rng.dirichlet(np.ones(classes), 400)
+    probs[:20] = 1 / classes                                      # the model cannot tell
+    probs[20:30, 0] = 0.0                                         # a class it rules out
+    new = rng.dirichlet(np.full(classes, 0.5), 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = get_active_learning_scores(labels, probs, new)
+        unlabelled_only = get_active_learning_scores(None, None, new)
+        if share:
+            crowdlab = get_label_quality_multiannotator(labels, probs, consensus_method="best_quality",
+                                                        return_weights=True, verbose=False)
+    got = crowdlab_arrays.active_learning_scores(labels, probs, new)
+    assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    assert np.array_equal(crowdlab_arrays.active_learning_scores(None, None, new)[1], unlabelled_only[1])
+    if share:
+        quality, model_weight, annotator_weight = crowdlab_arrays.consensus_quality(labels, probs)
+        assert np.array_equal(quality, crowdlab["label_quality"]["consensus_quality_score"].to_numpy())
+        assert model_weight == crowdlab["model_weight"]
+        assert np.array_equal(annotator_weight, crowdlab["annotator_weight"])
+
+
+def test_the_empirical_distribution_is_cleanlabs_quirk_and_all():
+    """cleanlab counts a face's float labels into the first columns, smallest label first: so must this."""
+    from cleanlab.internal.util import value_counts
+
+    rng = np.random.default_rng(7)
+    labels = random_labels(rng, 300, 5, 3, 0.7)
+    got = crowdlab_arrays.empirical_label_distribution(labels, 3)
+    for row, mine in zip(labels, got):
+        given = row[~np.isnan(row)]
+        assert np.array_equal(mine, value_counts(given, num_classes=3) / len(given))
+    lone = np.flatnonzero((~np.isnan(labels)).sum(1) == 1)[0]          # one label of any class: column 0
+    assert got[lone].tolist() == [1.0, 0.0, 0.0]
 
 
 def test_bad_input_is_one_line():

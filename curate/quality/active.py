@@ -17,11 +17,13 @@ Pure functions of arrays; the catalog is read around them (curate/quality/active
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Mapping
+from typing import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from curate.quality import crowdlab_arrays
 from db import CatalogError
 
 NEW_FACE = "new face: no label yet"
@@ -37,6 +39,65 @@ class Pick:
     reason: str
 
 
+class Picks(Mapping):
+    """Face id -> Pick, held as arrays (a queue of a million faces), each reason written when asked
+    for: `labels` = how many people labelled the face (0: a new face, whose reason names `top`, the
+    model's top probability); `second`: the "second opinion needed" order's reason."""
+
+    def __init__(self, face_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray, top: np.ndarray,
+                 second: bool = False):
+        self.face_ids, self.scores, self.labels, self.top, self.second = face_ids, scores, labels, top, second
+        self._by_id: np.ndarray | None = None
+
+    def _index(self, face_id: int) -> int:
+        if self._by_id is None:
+            self._by_id = np.argsort(self.face_ids, kind="stable")
+        at = int(np.searchsorted(self.face_ids, face_id, sorter=self._by_id))
+        if at == len(self.face_ids) or self.face_ids[self._by_id[at]] != face_id:
+            raise KeyError(face_id)
+        return int(self._by_id[at])
+
+    def __getitem__(self, face_id: int) -> Pick:
+        i = self._index(face_id)
+        score = float(self.scores[i])
+        if self.second:
+            return Pick(score, f"{SECOND_OPINION} ({score:.2f})")
+        if self.labels[i] == 0:
+            return Pick(score, f"{NEW_FACE}, the model's top probability {float(self.top[i]):.2f} "
+                               f"(ActiveLab score {score:.2f})")
+        return Pick(score, f"{ONE_LABEL if self.labels[i] == 1 else MORE_OPINIONS} (ActiveLab score {score:.2f})")
+
+    def __iter__(self):
+        return iter(self.face_ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self.face_ids)
+
+    def without(self, face_ids: set[int]) -> "Picks":
+        """These picks less the faces `face_ids`."""
+        keep = ~np.isin(self.face_ids, np.fromiter(face_ids, np.int64, len(face_ids)))
+        return Picks(self.face_ids[keep], self.scores[keep], self.labels[keep], self.top[keep], self.second)
+
+    def reasons(self) -> "Reasons":
+        return Reasons(self)
+
+
+class Reasons(Mapping):
+    """Face id -> why the queue's order picked it (`Picks`' reasons), written when asked for."""
+
+    def __init__(self, picks: Picks):
+        self.picks = picks
+
+    def __getitem__(self, face_id: int) -> str:
+        return self.picks[face_id].reason
+
+    def __iter__(self):
+        return iter(self.picks)
+
+    def __len__(self) -> int:
+        return len(self.picks)
+
+
 def check_probabilities(pred_probs: np.ndarray, what: str) -> None:
     """CatalogError, one line, unless `pred_probs` is faces x (two tags or more) of finite numbers."""
     if pred_probs.ndim != 2 or (pred_probs.size and pred_probs.shape[1] < 2):
@@ -45,13 +106,12 @@ def check_probabilities(pred_probs: np.ndarray, what: str) -> None:
         raise CatalogError(f"{what}: the model's probabilities hold NaN or infinite values (rerun the judge)")
 
 
-def active_learning_scores(labels: np.ndarray, pred_probs: np.ndarray, pred_probs_unlabelled: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def active_learning_scores(labels: np.ndarray, pred_probs: np.ndarray, pred_probs_unlabelled: np.ndarray,
+                           scaled_top: Callable[[float], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """ActiveLab scores (low = most useful to label next) of the labelled faces (rows of `labels`,
     faces x annotators with NaN where missing, and of `pred_probs`) and of the unlabelled ones
-    (rows of `pred_probs_unlabelled`); either side may be empty."""
-    from cleanlab.multiannotator import get_active_learning_scores   # brings pandas: loaded when used
-
+    (rows of `pred_probs_unlabelled`); either side may be empty. cleanlab's
+    `get_active_learning_scores`, computed by curate.quality.crowdlab_arrays (`scaled_top`: see there)."""
     if not len(labels) and not len(pred_probs_unlabelled):
         raise CatalogError("no face has the model's probabilities yet: run `curate tag --tagger judge` first")
     for probs, what in ((pred_probs, "labelled faces"), (pred_probs_unlabelled, "unlabelled faces")):
@@ -59,31 +119,42 @@ def active_learning_scores(labels: np.ndarray, pred_probs: np.ndarray, pred_prob
             check_probabilities(probs, what)
     if len(labels) != len(pred_probs):
         raise CatalogError(f"{len(labels)} labelled faces but {len(pred_probs)} rows of probabilities")
-    with warnings.catch_warnings():     # cleanlab's notes (unused classes, one annotator) are ours to say
-        warnings.simplefilter("ignore")
-        scored, scored_new = get_active_learning_scores(
-            labels if len(labels) else None, pred_probs if len(labels) else None,
-            pred_probs_unlabelled if len(pred_probs_unlabelled) else None)
+    scored, scored_new = crowdlab_arrays.active_learning_scores(
+        labels if len(labels) else None, pred_probs if len(labels) else None,
+        pred_probs_unlabelled if len(pred_probs_unlabelled) else None, scaled_top)
     return np.asarray(scored, float), np.asarray(scored_new, float)
+
+
+def activelab_picks(face_ids: list[int], labels: np.ndarray, pred_probs: np.ndarray,
+                    new_face_ids: list[int], pred_probs_new: np.ndarray,
+                    scaled_top: Callable[[float], np.ndarray] | None = None) -> Picks:
+    """ActiveLab's picks of labelled faces (`face_ids`, rows of `labels` and `pred_probs`) and
+    unlabelled ones (`new_face_ids`, rows of `pred_probs_new`; `scaled_top`: see
+    curate.quality.crowdlab_arrays.active_learning_scores)."""
+    scored, scored_new = active_learning_scores(labels, pred_probs, pred_probs_new, scaled_top)
+    count = (~np.isnan(labels)).sum(1) if len(labels) else np.zeros(0, int)
+    top = pred_probs_new.max(1) if len(pred_probs_new) else np.zeros(0)
+    return Picks(np.concatenate([np.asarray(face_ids, np.int64), np.asarray(new_face_ids, np.int64)]),
+                 np.concatenate([scored, scored_new]), np.concatenate([count, np.zeros(len(new_face_ids), int)]),
+                 np.concatenate([np.zeros(len(face_ids)), top]))
 
 
 def most_useful(face_ids: list[int], labels: np.ndarray, pred_probs: np.ndarray,
                 new_face_ids: list[int], pred_probs_new: np.ndarray) -> dict[int, Pick]:
     """Face id -> Pick for labelled faces (`face_ids`, rows of `labels` and `pred_probs`) and
     unlabelled ones (`new_face_ids`, rows of `pred_probs_new`): ActiveLab's score and the reason."""
-    scored, scored_new = active_learning_scores(labels, pred_probs, pred_probs_new)
-    count = (~np.isnan(labels)).sum(1) if len(labels) else np.zeros(0, int)
-    out = {f: Pick(float(s), f"{ONE_LABEL if n == 1 else MORE_OPINIONS} (ActiveLab score {float(s):.2f})")
-           for f, s, n in zip(face_ids, scored, count)}
-    for f, s, p in zip(new_face_ids, scored_new, pred_probs_new):
-        out[f] = Pick(float(s), f"{NEW_FACE}, the model's top probability {float(p.max()):.2f} "
-                                f"(ActiveLab score {float(s):.2f})")
-    return out
+    return dict(activelab_picks(face_ids, labels, pred_probs, new_face_ids, pred_probs_new).items())
+
+
+def lone_label_picks(face_ids: list[int], labels: np.ndarray, quality: np.ndarray) -> Picks:
+    """The picks of the faces exactly one person labelled (rows of `labels`), scored by their
+    consensus quality (`quality`, CROWDLAB's, per row): lowest first is the most needed."""
+    once = (~np.isnan(labels)).sum(1) == 1
+    return Picks(np.asarray(face_ids, np.int64)[once], np.asarray(quality, float)[once],
+                 np.ones(int(once.sum()), int), np.zeros(int(once.sum())), second=True)
 
 
 def second_opinions(face_ids: list[int], labels: np.ndarray, quality: np.ndarray) -> dict[int, Pick]:
     """Face id -> Pick of the faces exactly one person labelled (rows of `labels`), scored by their
     consensus quality (`quality`, CROWDLAB's, per row): lowest first is the most needed."""
-    once = (~np.isnan(labels)).sum(1) == 1
-    return {f: Pick(float(q), f"{SECOND_OPINION} ({float(q):.2f})")
-            for f, q, one in zip(face_ids, quality, once) if one}
+    return dict(lone_label_picks(face_ids, labels, quality).items())

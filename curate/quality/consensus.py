@@ -68,17 +68,21 @@ class GroupConsensus:
 def label_matrix(group: str, rows: list[tuple[int, str, str]], tags: list[str]) -> LabelMatrix:
     """(face id, annotator, tag) rows -> the matrix, faces and annotators sorted, over the `tags`
     (in that order) that the rows use."""
-    used = {t for _, _, t in rows}
+    return label_matrix_of(group, [f for f, _, _ in rows], [a for _, a, _ in rows], [t for _, _, t in rows], tags)
+
+
+def label_matrix_of(group: str, face_ids: list[int], annotators: list[str], row_tags: list[str],
+                    tags: list[str]) -> LabelMatrix:
+    """`label_matrix` of rows given as three columns (one (face, annotator) pair per row)."""
+    used = set(row_tags)
     tags = [t for t in tags if t in used]
-    faces = sorted({f for f, _, _ in rows})
-    annotators = sorted({a for _, a, _ in rows})
-    face_pos = {f: i for i, f in enumerate(faces)}
-    who_pos = {a: j for j, a in enumerate(annotators)}
+    faces, face_row = np.unique(np.asarray(face_ids, np.int64), return_inverse=True)
+    who = sorted(set(annotators))
+    who_pos = {a: j for j, a in enumerate(who)}
     tag_pos = {t: k for k, t in enumerate(tags)}
-    labels = np.full((len(faces), len(annotators)), np.nan)
-    for f, a, t in rows:
-        labels[face_pos[f], who_pos[a]] = tag_pos[t]
-    return LabelMatrix(group, faces, annotators, tags, labels)
+    labels = np.full((len(faces), len(who)), np.nan)
+    labels[face_row.reshape(-1), [who_pos[a] for a in annotators]] = [tag_pos[t] for t in row_tags]
+    return LabelMatrix(group, faces.tolist(), who, tags, labels)
 
 
 def check_matrix(m: LabelMatrix, source: str) -> None:
@@ -100,8 +104,15 @@ def model_probabilities(face_ids: list[int], tags: list[str], dists: dict[int, d
     """Faces x tags: the model's probabilities of `tags`, renormalised over them (a tag the model
     does not know gets 0; a face whose probability mass lies wholly outside them, uniform)."""
     probs = np.array([[dists[f].get(t, 0.0) for t in tags] for f in face_ids], float).reshape(len(face_ids), len(tags))
+    return renormalised(probs)
+
+
+def renormalised(probs: np.ndarray) -> np.ndarray:
+    """Each row over its sum (uniform where the row sums to 0)."""
     total = probs.sum(1, keepdims=True)
-    return np.where(total > 0, probs / np.where(total > 0, total, 1), 1 / len(tags))
+    if (total > 0).all():
+        return probs / total
+    return np.where(total > 0, probs / np.where(total > 0, total, 1), 1 / probs.shape[1])
 
 
 def crowdlab(m: LabelMatrix, pred_probs: np.ndarray) -> GroupConsensus:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from curate.quality.agreement import worst_disagreements
 from db import Catalog, CatalogError
 from db.labelling import MANUAL, QueueSpec
+from db.tagging import DistributionMatrix
 
 RANKINGS = ("self_confidence", "normalized_margin")
 # A judge right on fewer held-out faces than this, or than this many times what always naming the
@@ -69,15 +69,27 @@ def judge_distributions(catalog: Catalog, source: str, group: str, judge: str = 
                         ) -> dict[int, tuple[dict[str, float], bool, str]]:
     """The judge's stored distributions for `group`, checked to have been learned from `source`."""
     dists = catalog.distributions(judge, group)
-    if not dists:
+    _check_judge(catalog, source, group, judge, {v for _, _, v in dists.values()})
+    return dists
+
+
+def judge_matrix(catalog: Catalog, source: str, group: str, judge: str = JUDGE) -> DistributionMatrix:
+    """`judge_distributions` as arrays (`Catalog.distribution_matrix`), checked the same way."""
+    m = catalog.distribution_matrix(judge, group)
+    _check_judge(catalog, source, group, judge, set(m.versions))
+    return m
+
+
+def _check_judge(catalog: Catalog, source: str, group: str, judge: str, versions: set[str]) -> None:
+    """CatalogError, one line, unless the judge has distributions of `group`, all learned from `source`."""
+    if not versions:
         raise CatalogError(f"no {judge!r} probabilities for {group} yet: run "
                            f"`curate tag --tagger judge --labels {source}` first")
-    for version in sorted({v for _, _, v in dists.values()}):
+    for version in sorted(versions):
         learned = (catalog.tagger_version(version) or {}).get("learned_from")
         if learned != source:
             raise CatalogError(f"the {judge!r} probabilities ({version}) were learned from {learned!r}, not "
                                f"{source!r}: run `curate tag --tagger judge --labels {source}` first")
-    return dists
 
 
 @dataclass
@@ -128,30 +140,35 @@ def rank_group(catalog: Catalog, source: str, group: str, judge: str = JUDGE,
 
     if rank not in RANKINGS:
         raise CatalogError(f"rank must be one of {', '.join(RANKINGS)}, not {rank!r}")
-    given = {f: labels[group][0] for f, labels in
-             catalog.labelled_faces(source, split=None, groups=[group]).items() if group in labels}
-    if not given:
+    catalog.require_label_source(source)
+    catalog.group(group)                                           # raises on an unknown group
+    labelled, given_tags = catalog.current_tags(source, group)     # ok faces, ascending
+    if not labelled:
         raise CatalogError(f"label source {source!r} has no {group} labels")
-    used = sorted(set(given.values()))
+    used = sorted(set(given_tags))
     if len(used) < 2:
         raise CatalogError(f"label source {source!r} gives every face the same {group} ({used[0]}): "
                            f"with one tag there is nothing to tell apart")
-    dists = judge_distributions(catalog, source, group, judge)
-    tags = [t for t in catalog.group(group)["tags"] if t in used and any(t in p for p, _, _ in dists.values())]
-    faces = sorted(f for f in given if f in dists and given[f] in tags)
-    if len(tags) < 2 or not faces:
+    m = judge_matrix(catalog, source, group, judge)
+    known = {m.tags[j] for j in np.flatnonzero(m.named.any(0))}
+    tags = [t for t in catalog.group(group)["tags"] if t in used and t in known]
+    tag_index = {t: i for i, t in enumerate(tags)}
+    ids, given_index = np.array(labelled, np.int64), np.array([tag_index.get(t, -1) for t in given_tags])
+    row = np.minimum(np.searchsorted(m.face_ids, ids), max(len(m.face_ids) - 1, 0))
+    keep = (given_index >= 0) & (m.face_ids[row] == ids) if len(m.face_ids) else np.zeros(len(ids), bool)
+    faces, labels = ids[keep], given_index[keep]
+    if len(tags) < 2 or not len(faces):
         raise CatalogError(f"the {judge!r} probabilities and the {source!r} labels of {group} share "
                            f"{len(tags)} tag(s): rerun `curate tag --tagger judge --labels {source}`")
-    probs = np.array([[dists[f][0].get(t, 0.0) for t in tags] for f in faces])
+    probs = m.probs[np.ix_(row[keep], [m.tags.index(t) for t in tags])]
     probs = probs / probs.sum(1, keepdims=True).clip(1e-12)
-    labels = np.array([tags.index(given[f]) for f in faces])
     scores = get_label_quality_scores(labels, probs, method=rank)
     flagged = np.zeros(len(faces), bool)
     if len(faces) > len(tags):   # fewer faces than tags: no per-class thresholds to estimate
         flagged = find_label_issues(labels, probs, filter_by=FILTER, n_jobs=1)
     order = np.argsort(scores, kind="stable")
-    return GroupRanking(group, tags, [faces[i] for i in order], [given[faces[i]] for i in order], probs[order],
-                        scores[order], {faces[i] for i in np.flatnonzero(flagged)})
+    return GroupRanking(group, tags, faces[order].tolist(), [tags[i] for i in labels[order]], probs[order],
+                        scores[order], set(faces[flagged].tolist()))
 
 
 def find_suspects(catalog: Catalog, source: str = "manual", group: str | None = None, judge: str = JUDGE,
@@ -174,49 +191,78 @@ def find_suspects(catalog: Catalog, source: str = "manual", group: str | None = 
                                f"first")
     out: list[Suspect] = []
     for name in groups:
-        ranking = rank_group(catalog, source, name, judge, rank)
-        others: dict[int, list[str]] = {}
-        for other in compare:
-            for r in worst_disagreements(catalog, source, other, n=None):
-                if r["key"] == name and r["confidence"] >= min_confidence:
-                    others.setdefault(r["face_id"], []).append(f"{other} says {r['tag_b']} {r['value_b']:.2f}")
-        for f, given, p, score in zip(ranking.face_ids, ranking.given, ranking.probs, ranking.scores):
-            flagged = f in ranking.flagged
-            if not flagged and f not in others:
-                continue
-            likely, p_given = ranking.tags[int(p.argmax())], float(p[ranking.tags.index(given)])
-            reasons = [f"confident learning ({judge})"] if flagged else []
-            out.append(Suspect(f, name, given, likely, float(p.max()), p_given, float(score), flagged,
-                               reasons + others.get(f, [])))
+        out += _group_suspects(catalog, source, name, judge, compare, min_confidence, rank)[0]
     out.sort(key=lambda s: (s.score, s.face_id))
     return out
 
 
+def _group_suspects(catalog: Catalog, source: str, group: str, judge: str, compare: list[str],
+                    min_confidence: float, rank: str) -> tuple[list[Suspect], GroupRanking]:
+    """One exclusive group's suspects (unsorted) and its ranking (see `find_suspects`)."""
+    ranking = rank_group(catalog, source, group, judge, rank)
+    others: dict[int, list[str]] = {}
+    for other in compare:
+        for f, tag, value in catalog.confident_disagreements(source, other, group, min_confidence):
+            others.setdefault(f, []).append(f"{other} says {tag} {value:.2f}")
+    out = []
+    faces = np.array(ranking.face_ids, np.int64)
+    flagged = np.isin(faces, np.fromiter(ranking.flagged, np.int64, len(ranking.flagged)))
+    named = np.fromiter(others, np.int64, len(others))
+    for i in np.flatnonzero(flagged | np.isin(faces, named)).tolist():    # the few suspects, in ranking order
+        f, given, p = ranking.face_ids[i], ranking.given[i], ranking.probs[i]
+        likely, p_given = ranking.tags[int(p.argmax())], float(p[ranking.tags.index(given)])
+        reasons = [f"confident learning ({judge})"] if flagged[i] else []
+        out.append(Suspect(f, group, given, likely, float(p.max()), p_given, float(ranking.scores[i]),
+                           bool(flagged[i]), reasons + others.get(f, [])))
+    return out, ranking
+
+
 def margins(catalog: Catalog, group: str, judge: str = JUDGE) -> dict[int, float]:
     """Face id -> the judge's top probability minus its second (low = undecided) in `group`."""
-    out = {}
-    for f, (probs, _, _) in catalog.distributions(judge, group).items():
-        top = sorted(probs.values(), reverse=True) + [0.0]
-        out[f] = top[0] - top[1]
-    return out
+    ids, margin = margin_arrays(catalog, group, judge)
+    return dict(zip(ids.tolist(), margin.tolist()))
+
+
+def margin_arrays(catalog: Catalog, group: str, judge: str = JUDGE) -> tuple[np.ndarray, np.ndarray]:
+    """`margins` as (face ids, margins): the top two of the probabilities a face's distribution
+    names, the second 0.0 where it names one."""
+    m = catalog.distribution_matrix(judge, group)
+    return m.face_ids, m.per_row(("margin",), _margin)
+
+
+def _margin(m: DistributionMatrix) -> np.ndarray:
+    named = np.where(m.named, m.probs, -np.inf)
+    if named.shape[1] < 2:
+        named = np.hstack([named, np.full((len(named), 1), -np.inf)])
+    top = np.partition(named, -2, axis=1)
+    return top[:, -1] - np.where(m.named.sum(1) >= 2, top[:, -2], 0.0)
 
 
 def review_order(catalog: Catalog, source: str, group: str, judge: str = JUDGE) -> list[int]:
     """The faces `source` labelled in `group`, in the order a person should review them: the
     suspects (`find_suspects`) first, then the rest by label quality. The app's "likely label
     errors first" queue."""
-    first = [s.face_id for s in find_suspects(catalog, source, group, judge)]
-    return list(dict.fromkeys(first + rank_group(catalog, source, group, judge).face_ids))
+    catalog.require_label_source(source)
+    compare = [r["source"] for r in catalog.label_sources() if r["source"] not in (source, judge)]
+    exclusive_groups(catalog, group)
+    ranking = rank_group(catalog, source, group, judge)
+    faces = np.array(ranking.face_ids, np.int64)
+    disputed = [f for other in compare for f, _, _ in catalog.confident_disagreements(source, other, group,
+                                                                                      MIN_CONFIDENCE)]
+    suspect = np.isin(faces, np.fromiter(ranking.flagged, np.int64, len(ranking.flagged))) | np.isin(faces, disputed)
+    first = faces[suspect][np.lexsort((faces[suspect], ranking.scores[suspect]))]   # as find_suspects sorts them
+    return first.tolist() + faces[~suspect].tolist()
 
 
-def queue_ranking(catalog: Catalog, spec: QueueSpec) -> dict[int, float] | None:
-    """The sort keys (face id -> key, lowest first) of the app's judge orders for a validated
-    `spec`, handed to `Catalog.build_queue`: "margin" = most undecided first, "suspects" =
-    `review_order`. None for the orders the catalog ranks itself."""
+def queue_ranking(catalog: Catalog, spec: QueueSpec) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sort keys (face ids, their keys: lowest first) of the app's judge orders for a
+    validated `spec`, handed to `Catalog.build_queue`: "margin" = most undecided first,
+    "suspects" = `review_order`. None for the orders the catalog ranks itself."""
     if spec.order == "margin":
-        return margins(catalog, spec.group, spec.source)
+        return margin_arrays(catalog, spec.group, spec.source)
     if spec.order == "suspects":
-        return {f: i for i, f in enumerate(review_order(catalog, MANUAL, spec.group, spec.source))}
+        order = review_order(catalog, MANUAL, spec.group, spec.source)
+        return np.array(order, np.int64), np.arange(len(order), dtype=np.float64)
     return None
 
 
