@@ -4,6 +4,7 @@ what a consensus of several people is worth.
     python benchmarks/active_learning.py                 # both parts, 3 seeds (~1 h on one busy core)
     python benchmarks/active_learning.py --part queue    # [1] only;  --part consensus: [2] only
     python benchmarks/active_learning.py --quick         # 2 rounds, 1 seed, 1 epoch: checks the script runs
+    python benchmarks/active_learning.py --from-log a.log b.log   # [1]'s summary and plot again, from outputs
 
 [1] The next face. The shared labels are the oracle. Start from --start faces labelled at random
     (train split), then add batches of --batch faces chosen by one queue order, retrain the judge
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from dataclasses import replace
@@ -141,11 +143,25 @@ def part_queue(args, data) -> dict:
         results["full"][seed] = full
         print(f"[1] seed {seed}: a judge on all {len(pool.face_ids)} train faces: test accuracy {full:.3f}; "
               f"target {args.reach:.0%} of it = {args.reach * full:.3f}", flush=True)
-        for order in ORDERS:
+        for order in args.orders:
             curve = simulate(order, seed, args, data, full)
             results["curves"][order][seed] = curve
             results["needed"][order][seed] = labels_to_reach(curve, args.reach * full)
     return results
+
+
+def from_logs(paths: list[Path]) -> tuple[dict, list[int]]:
+    """The results of [1] read back from the per-round lines of earlier runs' output (several
+    runs may each hold some seeds or orders): to print the summary and plot again without training."""
+    results = {"full": {}, "curves": {o: {} for o in ORDERS}, "needed": {o: {} for o in ORDERS}}
+    for path in paths:
+        text = path.read_text()
+        for seed, acc in re.findall(r"\[1\] seed (\d+): a judge on all \d+ train faces: test accuracy ([\d.]+)", text):
+            results["full"][int(seed)] = float(acc)
+        for order, seed, spent, acc in re.findall(r"  (\w+) +seed (\d+) labels +(\d+) \(faces +\d+\)  accuracy ([\d.]+)",
+                                                  text):
+            results["curves"][order].setdefault(int(seed), []).append((int(spent), float(acc)))
+    return results, sorted(results["full"])
 
 
 def summary_queue(results: dict, args) -> list[str]:
@@ -154,12 +170,18 @@ def summary_queue(results: dict, args) -> list[str]:
              f"(start {args.start}, batches of {args.batch}; '>{most}': not within the rounds)",
              f"{'order':<12}" + "".join(f"{'seed ' + str(s):>10}" for s in args.seeds) + f"{'mean':>10}{'range':>14}"]
     spans = {}
-    for order in ORDERS:
+    for order in args.orders:
         vals = [results["needed"][order][s] for s in args.seeds]
         shown = [f"{v:>10}" if v is not None else f"{'>' + str(most):>10}" for v in vals]
         nums = [v if v is not None else most + args.batch for v in vals]   # a lower bound where never reached
         spans[order] = (min(nums), max(nums), float(np.mean(nums)))
         lines.append(f"{order:<12}" + "".join(shown) + f"{np.mean(nums):>10.0f}{f'{min(nums)}-{max(nums)}':>14}")
+    budgets = [b for b in (args.start + args.batch, args.start + 4 * args.batch, args.start + 9 * args.batch)
+               if b <= most]
+    lines.append("judge test accuracy at a budget, mean over seeds (range): "
+                 + "; ".join(f"{b} labels: " + ", ".join(
+                     f"{o} {np.mean(at(results, o, args.seeds, b)):.3f} ({min(at(results, o, args.seeds, b)):.3f}-"
+                     f"{max(at(results, o, args.seeds, b)):.3f})" for o in args.orders) for b in budgets))
     u, r = spans["useful"], spans["random"]
     met = u[1] <= 0.5 * r[0]
     lines.append(f"goal (useful at most half of random, beyond the spread: worst useful {u[1]} <= half the best "
@@ -169,13 +191,18 @@ def summary_queue(results: dict, args) -> list[str]:
     return lines
 
 
+def at(results: dict, order: str, seeds: list[int], spent: int) -> list[float]:
+    """Each seed's accuracy after `spent` labels."""
+    return [dict(results["curves"][order][s])[spent] for s in seeds]
+
+
 def plot_queue(results: dict, args, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     colours = {"useful": "tab:green", "confidence": "tab:orange", "random": "tab:grey"}
-    for order in ORDERS:
+    for order in args.orders:
         for i, seed in enumerate(args.seeds):
             xs, ys = zip(*results["curves"][order][seed])
             ax.plot(xs, ys, color=colours[order], alpha=0.8, marker=".", label=order if i == 0 else None)
@@ -325,12 +352,26 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=700, help="[1]: judge steps per round, whatever the labels "
                     "(700 = 6.3 epochs of the whole pool); 0: --epochs epochs of what is labelled")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--orders", default=",".join(ORDERS), help="[1]: the orders to simulate")
+    ap.add_argument("--from-log", type=Path, nargs="+", help="[1]: print the summary and plot again from the "
+                    "output of earlier runs (their per-round lines), training nothing")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     if args.quick:
         args.seeds, args.rounds, args.epochs, args.size, args.steps = "0", 2, 1, 16, 20
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.orders = [o for o in args.orders.split(",") if o]
+    if args.from_log:
+        results, args.seeds = from_logs(args.from_log)
+        args.orders = [o for o in ORDERS if all(s in results["curves"][o] for s in args.seeds)]
+        for order in args.orders:
+            for seed in args.seeds:
+                results["needed"][order][seed] = labels_to_reach(results["curves"][order][seed],
+                                                                 args.reach * results["full"][seed])
+        plot_queue(results, args, args.out)
+        print("\n".join(["[1] the next face"] + summary_queue(results, args) + [f"plot: {args.out}"]))
+        return
     args.judge = JudgeOptions(size=args.size, width=args.width, epochs=args.epochs)
     torch.set_num_threads(args.threads)
     started = time.time()
