@@ -182,6 +182,8 @@ def summary_queue(results: dict, args) -> list[str]:
                  + "; ".join(f"{b} labels: " + ", ".join(
                      f"{o} {np.mean(at(results, o, args.seeds, b)):.3f} ({min(at(results, o, args.seeds, b)):.3f}-"
                      f"{max(at(results, o, args.seeds, b)):.3f})" for o in args.orders) for b in budgets))
+    if not {"useful", "random"} <= spans.keys():
+        return lines
     u, r = spans["useful"], spans["random"]
     met = u[1] <= 0.5 * r[0]
     lines.append(f"goal (useful at most half of random, beyond the spread: worst useful {u[1]} <= half the best "

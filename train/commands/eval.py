@@ -143,10 +143,11 @@ def _eval_one(run_dir: Path, judge_path: Path, db: Optional[Path], n: int, seed:
         check_weights(inception_weights)    # a bad file fails now, not after generating
     db = db or Path(run.options.get("catalog") or j.options.catalog or DEFAULT_DB)
     # transient: each stage is printed whole by log(); the bar's last line, cut to the terminal's
-    # width, would say it again cut short. Off a terminal: plain lines, the stage and the time so far
+    # width, would say it again cut short. Off a terminal no bar: the stages log() prints are the
+    # progress (a plain progress line would say each of them twice)
     with _open(db) as catalog, progress_display(SpinnerColumn(), TextColumn("{task.description}", markup=False),
-                                                TimeElapsedColumn(), console=console, disable=not show,
-                                                transient=True) as bar:
+                                                TimeElapsedColumn(), console=console,
+                                                disable=not show or not console.is_terminal, transient=True) as bar:
         stage = bar.add_task("evaluating", total=None)
 
         def log(message: str) -> None:   # each stage of the evaluation is a step of the bar
