@@ -366,7 +366,9 @@ def main() -> None:
     args.orders = [o for o in args.orders.split(",") if o]
     if args.from_log:
         results, args.seeds = from_logs(args.from_log)
-        args.orders = [o for o in ORDERS if all(s in results["curves"][o] for s in args.seeds)]
+        longest = max(len(c) for o in ORDERS for c in results["curves"][o].values())
+        args.orders = [o for o in ORDERS if all(len(results["curves"][o].get(s, ())) == longest for s in args.seeds)]
+        args.rounds = longest - 1
         for order in args.orders:
             for seed in args.seeds:
                 results["needed"][order][seed] = labels_to_reach(results["curves"][order][seed],

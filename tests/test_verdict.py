@@ -3,7 +3,10 @@ each figure, beyond the spread over seeds or not), the warnings, and the configu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from train.eval.alerts import judge_warnings, min_steps, run_warnings
+from train.eval.published import disagreements, load_published
 from train.eval.spread import full_options, group_runs
 from train.eval.verdict import alike_key, compare_figure, verdict, with_arrow
 from train.options import TrainOptions
@@ -110,3 +113,37 @@ def test_configurations_are_named_short_with_their_options_folded_apart():
     assert groups[2].name.startswith("dcgan · unconditional")
     assert "none" not in groups[0].name and "l1-weight" not in full_options(groups[0].options)
     assert "--l1-weight 100.0" in full_options(groups[1].options) and "--size 64" in full_options(groups[0].options)
+
+
+PUBLISHED = {"where": "the README", "findings": [
+    {"figure": "judge FID", "better": "animeface", "worse": "manual", "seeds": 3,
+     "setup": {"model": "acgan", "size": 32}}]}
+
+
+def _found(fid_manual, fid_animeface, size=32):
+    alike = [alike_key({"model": "acgan", "labels": lab, "size": size}) for lab in ("manual", "animeface")]
+    figures = [{"judge FID": fid_manual}, {"judge FID": fid_animeface}]
+    return verdict(["acgan · manual", "acgan · animeface"], ["manual", "animeface"], alike, figures,
+                   KINDS, fmt).findings
+
+
+def test_a_result_against_the_published_table_is_said_loudly():
+    contradicts = disagreements(_found([5.0, 5.5, 6.0], [7.0, 8.0, 9.0]), PUBLISHED)
+    assert len(contradicts) == 1 and contradicts[0].startswith("this contradicts the published result: here manual "
+                                                               "is better on judge FID beyond the spread")
+    assert "the README found animeface better than manual on judge FID beyond the spread of 3 seeds" in contradicts[0]
+    within = disagreements(_found([6.0, 8.0], [7.0, 9.0]), PUBLISHED)
+    assert len(within) == 1 and within[0].startswith("this does not reproduce the published result")
+    one_seed = disagreements(_found([6.0], [7.0]), PUBLISHED)
+    assert len(one_seed) == 1 and one_seed[0].startswith("one seed, so an anecdote, disagrees")
+    # agreeing (beyond the spread, or one seed the same way), or another setup: nothing to say
+    assert disagreements(_found([8.0, 9.0], [5.0, 6.0]), PUBLISHED) == []
+    assert disagreements(_found([8.0], [5.0]), PUBLISHED) == []
+    assert disagreements(_found([5.0, 5.5], [8.0, 9.0], size=64), PUBLISHED) == []
+
+
+def test_the_shipped_published_result_is_the_readme_study():
+    shipped = load_published()
+    assert shipped["findings"] and all(f["figure"] in ("judge acc. hair_color", "judge FID")
+                                       for f in shipped["findings"])
+    assert load_published(Path("/nonexistent.json")) == {"findings": []}

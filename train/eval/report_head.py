@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from train.eval.alerts import judge_warnings, run_warnings
+from train.eval.published import disagreements, load_published
 from train.eval.report_pages import Section
 from train.eval.spread import Group, full_options, seed_values
 from train.eval.verdict import VERDICT_RULE, Verdict, alike_key, verdict, with_arrow
@@ -45,7 +46,7 @@ def report_warnings(groups: list[Group], runs: list[Run], evals: list[dict]) -> 
 def report_head(groups: list[Group], runs: list[Run], evals: list[dict],
                 per_run: list[list[tuple[str, float | None, str]]], fmt) -> Head:
     found = configuration_verdict(groups, per_run, fmt)
-    warnings = report_warnings(groups, runs, evals)
+    warnings = disagreements(found.findings, load_published()) + report_warnings(groups, runs, evals)
     decided = len(found.rows) > 1
     sections = [
         Section("Verdict", f"Which label source is better, pair by pair of configurations trained alike (the same "

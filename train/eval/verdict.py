@@ -15,7 +15,7 @@ It takes at least 2 seeds per configuration (better 3): one seed is an anecdote.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Figures where lower is better (distances, repetition); every other figure: higher is better.
 LOWER_IS_BETTER = ("FID", "KID", "near-dup")
@@ -62,9 +62,21 @@ def compare_figure(figure: str, a: list[float], b: list[float]) -> Comparison:
 
 
 @dataclass
+class Finding:
+    """One figure of one pair, as data (what the rows say in words)."""
+    labels: tuple[str | None, str | None]   # the pair's label sources
+    alike: str                     # what both trained but the labels (alike_key)
+    figure: str
+    better: str | None             # the better label source on average; None: equal means
+    beyond: bool
+    decidable: bool
+
+
+@dataclass
 class Verdict:
     rows: list[list[str]]          # header first: pair, figure, better, other, beyond the spread?
     sentences: list[str]           # one per pair (or why there is none)
+    findings: list[Finding] = field(default_factory=list)
 
 
 def _seeds_text(na: int, nb: int) -> str:
@@ -99,7 +111,7 @@ def verdict(names: list[str], labels: list[str | None], alike: list[str], figure
     have, which is better and whether beyond the spread, and the pair's sentence. `figures[k]`:
     configuration k's values over its seeds per figure; `fmt(value, kinds[figure])` writes one."""
     rows = [["label sources compared", "figure", "better", "worse", "beyond the spread over seeds?"]]
-    sentences = []
+    sentences, findings = [], []
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             if alike[i] != alike[j] or labels[i] == labels[j]:
@@ -112,6 +124,9 @@ def verdict(names: list[str], labels: list[str | None], alike: list[str], figure
             pair = (names[i], names[j])
             sentences.append(pair_sentence(pair, seeds, comparisons))
             for c in comparisons:
+                findings.append(Finding((labels[i], labels[j]), alike[i], c.figure,
+                                        None if c.better is None else (labels[i], labels[j])[c.better],
+                                        c.beyond, c.decidable))
                 first = 0 if c.better is None else c.better
                 order = (i, j) if first == 0 else (j, i)
                 rows.append([f"{labels[i] or 'unconditional'} vs {labels[j] or 'unconditional'}", with_arrow(c.figure)]
@@ -121,4 +136,4 @@ def verdict(names: list[str], labels: list[str | None], alike: list[str], figure
     if not sentences:
         sentences.append("No two configurations differ only in their label source: nothing for the verdict to "
                          "compare (the tables below compare every configuration).")
-    return Verdict(rows, sentences)
+    return Verdict(rows, sentences, findings)
