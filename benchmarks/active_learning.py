@@ -22,9 +22,9 @@ what a consensus of several people is worth.
     Goal: "useful" needs at most half of what random needs, beyond the spread over seeds.
 [2] Consensus. Three simulated annotators of every labelled face's hair and eye colour: careful
     (5% of labels changed at random), noisy (20%) and a confuser (20% of labels changed to a
-    close colour: blonde to orange, blue to aqua, pink to purple, grey to white, ...). Every face is labelled by two of them, drawn at
-    random. The model: a judge cross-fitted (5 folds) on one of each face's two labels. Reported,
-    against the original labels: majority vote (a tie broken at random, as a person without a
+    close colour: blonde to orange, blue to aqua, pink to purple, grey to white, ...). Every train
+    face is labelled by two of them, drawn at random. The model: a judge cross-fitted (5 folds)
+    on one of each face's two labels. Reported, against the original labels: majority vote (a tie broken at random, as a person without a
     model would), CROWDLAB's consensus (curate/quality/consensus.py) and each annotator alone;
     and the annotators ranked by CROWDLAB's estimated quality (the noisy one should be last).
     Goal: consensus beats majority vote beyond the spread over seeds.
@@ -59,6 +59,8 @@ from db import Catalog  # noqa: E402
 
 ORDERS = ("useful", "confidence", "random")
 OUT = ROOT / "docs" / "active_learning.png"
+# one round as `simulate` prints it (older outputs also said "(faces N)")
+ROUND_LINE = re.compile(r"  (\w+) +seed (\d+) labels +(\d+)(?: \(faces +\d+\))?  accuracy ([\d.]+)")
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -86,17 +88,17 @@ def train_and_score(opts: JudgeOptions, heads, pool, rows: np.ndarray, test, see
 
 # -- [1] the next face --------------------------------------------------------------------------
 
-def choose(order: str, k: int, times: np.ndarray, y: list[np.ndarray],
+def choose(order: str, k: int, labelled: np.ndarray, y: list[np.ndarray],
            probs: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """Indices into the pool of the next `k` faces to label by `order`. `times[i]` = labels face i
-    has had so far (one here: the oracle is the only labeller)."""
-    new = np.flatnonzero(times == 0)
+    """Indices into the pool of the next `k` faces to label by `order` (`labelled`: a mask of the
+    pool; the oracle is the only labeller, so a face is labelled once)."""
+    new = np.flatnonzero(~labelled)
     if order == "random":
         return rng.choice(new, size=min(k, len(new)), replace=False)
     if order == "confidence":
         top = np.mean([p[new].max(1) for p in probs], axis=0)
         return new[np.argsort(top, kind="stable")[:k]]
-    old = np.flatnonzero(times > 0)
+    old = np.flatnonzero(labelled)
     score_new = np.zeros(len(new))
     for truth, p in zip(y, probs):       # faces x one annotator (the oracle), NaN where the group is unlabelled
         labels = np.where(truth[old] >= 0, truth[old], np.nan)[:, None]
@@ -113,20 +115,20 @@ def simulate(order: str, seed: int, args, data, full: float) -> list[tuple[int, 
     pool, test, heads = data
     y = [t.numpy() for t in targets(heads, pool.tags)]
     rng = np.random.default_rng(seed)
-    times = np.zeros(len(pool.face_ids), int)
-    times[rng.choice(len(times), size=args.start, replace=False)] = 1
+    labelled = np.zeros(len(pool.face_ids), bool)
+    labelled[rng.choice(len(labelled), size=args.start, replace=False)] = True
     curve = []
     for r in range(args.rounds + 1):
         started = time.time()
-        score, probs = train_and_score(args.judge, heads, pool, np.flatnonzero(times > 0), test, seed * 1000 + r,
+        score, probs = train_and_score(args.judge, heads, pool, np.flatnonzero(labelled), test, seed * 1000 + r,
                                        args.steps)
-        spent = int(times.sum())
+        spent = int(labelled.sum())
         curve.append((spent, score))
-        print(f"  {order:<10} seed {seed} labels {spent:5d} (faces {int((times > 0).sum()):5d})  "
+        print(f"  {order:<10} seed {seed} labels {spent:5d}  "
               f"accuracy {score:.3f} ({score / full:.1%} of all labels)  {time.time() - started:.0f} s", flush=True)
         if r < args.rounds:
             probs = [p / p.sum(1, keepdims=True) for p in probs]
-            times[choose(order, args.batch, times, y, probs, rng)] += 1
+            labelled[choose(order, args.batch, labelled, y, probs, rng)] = True
     return curve
 
 
@@ -158,8 +160,7 @@ def from_logs(paths: list[Path]) -> tuple[dict, list[int]]:
         text = path.read_text()
         for seed, acc in re.findall(r"\[1\] seed (\d+): a judge on all \d+ train faces: test accuracy ([\d.]+)", text):
             results["full"][int(seed)] = float(acc)
-        for order, seed, spent, acc in re.findall(r"  (\w+) +seed (\d+) labels +(\d+) \(faces +\d+\)  accuracy ([\d.]+)",
-                                                  text):
+        for order, seed, spent, acc in ROUND_LINE.findall(text):
             results["curves"][order].setdefault(int(seed), []).append((int(spent), float(acc)))
     return results, sorted(results["full"])
 
@@ -226,7 +227,8 @@ def plot_queue(results: dict, args, path: Path) -> None:
 
 # the colour a confuser gives instead of each colour: the first of these the group has
 CLOSE = {"blonde": ["orange", "yellow"], "orange": ["blonde", "yellow", "red"], "yellow": ["orange", "blonde"],
-         "brown": ["black", "orange"], "black": ["brown", "grey"], "blue": ["aqua", "purple"], "aqua": ["blue", "green"],
+         "brown": ["black", "orange"], "black": ["brown", "grey"], "blue": ["aqua", "purple"],
+         "aqua": ["blue", "green"],
          "green": ["aqua", "blue"], "pink": ["purple", "red"], "purple": ["pink", "blue"], "red": ["pink", "orange"],
          "grey": ["white", "black"], "white": ["grey", "blonde"]}
 
