@@ -24,8 +24,8 @@ what a consensus of several people is worth.
     (5% of labels changed at random), noisy (20%) and a confuser (20% of labels changed to a
     close colour: blonde to orange, blue to aqua, pink to purple, grey to white, ...). Every train
     face is labelled by two of them, drawn at random. The model: a judge cross-fitted (5 folds)
-    on one of each face's two labels. Reported, against the original labels: majority vote (a tie broken at random, as a person without a
-    model would), CROWDLAB's consensus (curate/quality/consensus.py) and each annotator alone;
+    on one of each face's two labels. Reported, against the original labels: majority vote (a tie
+    broken at random, as a person without a model would), CROWDLAB's consensus (curate/quality/consensus.py) and each annotator alone;
     and the annotators ranked by CROWDLAB's estimated quality (the noisy one should be last).
     Goal: consensus beats majority vote beyond the spread over seeds.
 
