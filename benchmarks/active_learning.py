@@ -25,8 +25,9 @@ what a consensus of several people is worth.
     close colour: blonde to orange, blue to aqua, pink to purple, grey to white, ...). Every train
     face is labelled by two of them, drawn at random. The model: a judge cross-fitted (5 folds)
     on one of each face's two labels. Reported, against the original labels: majority vote (a tie
-    broken at random, as a person without a model would), CROWDLAB's consensus (curate/quality/consensus.py) and each annotator alone;
-    and the annotators ranked by CROWDLAB's estimated quality (the noisy one should be last).
+    broken at random, as a person without a model would), CROWDLAB's consensus
+    (curate/quality/consensus.py) and each annotator alone; and the annotators ranked by
+    CROWDLAB's estimated quality (the noisy one should be last).
     Goal: consensus beats majority vote beyond the spread over seeds.
 
 The judge here is smaller than `curate tag --tagger judge`'s (defaults --size 24 --width 8
