@@ -54,26 +54,38 @@ def stroke(page, points) -> None:
     page.mouse.up()
 
 
+def open_draw_page(browser, url: str, height: int):
+    """A new page of the app at `url`, signed in, on its Draw page."""
+    page = browser.new_page(viewport={"width": 1500, "height": height})
+    page.goto(url)
+    page.get_by_label("Your name").fill("kim")
+    page.get_by_role("button", name="Start labelling").click()
+    page.get_by_text("Face #", exact=False).first.wait_for(timeout=30_000)
+    page.get_by_text("Draw", exact=True).click()
+    return page
+
+
+def draw_face(page, canvas) -> tuple[float, float, float]:
+    """An oval and two eyes on `canvas`; its centre and radius."""
+    box = canvas.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.35
+    stroke(page, [(cx + r * math.cos(a / 20 * math.pi), cy + 1.15 * r * math.sin(a / 20 * math.pi))
+                  for a in range(41)])                                              # the face
+    for ex in (-0.35, 0.35):
+        stroke(page, [(cx + ex * r - 8, cy - 0.1 * r), (cx + ex * r + 8, cy - 0.1 * r)])   # eyes
+    return cx, cy, r
+
+
 def test_draw_with_the_mouse_and_see_painted_faces(draw_app, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.goto(draw_app)
-        page.get_by_label("Your name").fill("kim")
-        page.get_by_role("button", name="Start labelling").click()
-        page.get_by_text("Face #", exact=False).first.wait_for(timeout=30_000)
-        page.get_by_text("Draw", exact=True).click()
+        page = open_draw_page(browser, draw_app, 1000)
         canvas = page.locator("canvas").last
         expect(canvas).to_be_visible(timeout=30_000)
         expect(page.get_by_text("Draw with the mouse or a pen")).to_be_visible(timeout=30_000)
-        box = canvas.bounding_box()
-        cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.35
-        stroke(page, [(cx + r * math.cos(a / 20 * math.pi), cy + 1.15 * r * math.sin(a / 20 * math.pi))
-                      for a in range(41)])                                              # the face
-        for ex in (-0.35, 0.35):
-            stroke(page, [(cx + ex * r - 8, cy - 0.1 * r), (cx + ex * r + 8, cy - 0.1 * r)])   # eyes
+        cx, cy, r = draw_face(page, canvas)
         expect(page.get_by_text("4 faces painted in")).to_be_visible(timeout=30_000)
         sketch = page.get_by_role("img").first            # "as the model sees it"
         before = sketch.get_attribute("src")
@@ -100,22 +112,12 @@ def test_hints_painted_with_the_hint_brush_reach_the_painter(draw_app, tmp_path)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1300})
-        page.goto(draw_app)
-        page.get_by_label("Your name").fill("kim")
-        page.get_by_role("button", name="Start labelling").click()
-        page.get_by_text("Face #", exact=False).first.wait_for(timeout=30_000)
-        page.get_by_text("Draw", exact=True).click()
+        page = open_draw_page(browser, draw_app, 1300)
         lines = page.locator(".st-key-draw-canvas-0 canvas").last
         hints = page.locator(".st-key-draw-hints-0 canvas").last
         expect(lines).to_be_visible(timeout=30_000)
         expect(page.get_by_text("Hint colour")).to_be_visible(timeout=30_000)
-        box = lines.bounding_box()
-        cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.35
-        stroke(page, [(cx + r * math.cos(a / 20 * math.pi), cy + 1.15 * r * math.sin(a / 20 * math.pi))
-                      for a in range(41)])
-        for ex in (-0.35, 0.35):
-            stroke(page, [(cx + ex * r - 8, cy - 0.1 * r), (cx + ex * r + 8, cy - 0.1 * r)])
+        draw_face(page, lines)
         expect(page.get_by_text("4 faces painted in")).to_be_visible(timeout=30_000)
         hints.scroll_into_view_if_needed()
         box = hints.bounding_box()
