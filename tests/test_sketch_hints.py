@@ -3,6 +3,8 @@ hint picture makes, the hints sampled from real faces in training, and hints rea
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from train.losses.pix2pix import Pix2Pix
 from train.models import build_discriminator
 from train.models.pix2pix import UNetGenerator, arch_kwargs
 from train.runs import RunError, load_run
-from train.sketch.hints import MAX_POINTS, HintError, hints_from_picture, patch_side, sample_hints
+from train.sketch.hints import MAX_POINTS, HintError, hint_colour_error, hints_from_picture, patch_side, sample_hints
 from train.sketch.paint import paint
 
 from test_pix2pix import invoke, options, sketch_catalog, train_cli  # noqa: F401  (a fixture)
@@ -147,3 +149,76 @@ def test_fakes_painted_with_other_tags_get_no_hints_and_pairs_repeat_theirs(sket
     assert torch.equal(hints[4:], hints[:4])                           # pairs: the same hints
     assert (hints[:4][~own] == 0).all()                                # swapped tags: no hint
     assert hints[:4][own, 3].sum() > 0                                 # own tags: hints
+
+
+def test_hint_colour_error_measures_the_painting_at_and_around_the_hints():
+    hints = torch.zeros(3, 4, 16, 16)
+    hints[:2, :3, 4:6, 4:6] = torch.tensor([1.0, -1.0, -1.0])[:, None, None]     # red, 2x2, on faces 0 and 1
+    hints[:2, 3, 4:6, 4:6] = 1
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[..., 0] = 255
+    blue_around = red.copy()
+    blue_around[3, 4] = (0, 0, 255)                    # one pixel beside the patch: inside a ring of 1 px
+    err = hint_colour_error(np.stack([red, blue_around, red]), hints, ring=1.0)
+    assert err[0] == pytest.approx(0, abs=1e-3)        # red painted where red was hinted
+    assert np.isnan(err[2])                             # no hints: nothing to measure
+    red_to_blue = float(np.linalg.norm(np.subtract([53.24, 80.09, 67.20], [32.30, 79.19, -107.86])))
+    assert err[1] == pytest.approx(red_to_blue / 12, rel=0.01)    # 1 of the 12 pixels at or within 1 px (not diagonal)
+    assert hint_colour_error(np.stack([blue_around] * 3), hints, ring=0.0)[1] == pytest.approx(0, abs=1e-3)
+    with pytest.raises(ValueError, match="2 paintings"):
+        hint_colour_error(np.stack([red, red]), hints, ring=1.0)
+
+
+def test_evaluation_hints_are_a_fixed_number_of_patches():
+    faces = torch.rand(6, 3, 64, 64) * 2 - 1
+    h = sample_hints(faces, torch.Generator().manual_seed(0), points=5)
+    patches = h[:, 3].sum((1, 2)) / patch_side(64) ** 2
+    assert ((patches > 0) & (patches <= 5)).all() and (patches == 5).sum() >= 3   # overlaps may merge two
+
+
+def test_eval_of_a_hints_run_measures_how_hints_are_followed(sketch_catalog, tmp_path):  # noqa: F811
+    run_dir = train_cli(sketch_catalog, tmp_path, "--labels", "manual", "--hints", "--iters", 2).dir
+    judge = tmp_path / "judge.pt"
+    assert invoke("judge", "--db", sketch_catalog, "--epochs", 1, "--no-progress", "-o", judge).exit_code == 0
+    res = invoke("eval", run_dir, "--judge", judge, "--no-download")
+    assert res.exit_code == 0, res.output
+    h = json.loads((run_dir / "eval.json").read_text())["sketch"]["hints"]
+    e = h["delta_e"]
+    assert h["points"] == 5 and set(e) == {"with", "without", "other_tags"}
+    assert all(0 < v < 200 for v in e.values()) and e["with"] != e["without"]   # the hints change the painting
+    assert h["reduction"] == pytest.approx(e["without"] / e["with"])
+    assert set(h["judge_accuracy_other_tags"]["hints_face"]) == {"hair_color", "eye_color"}
+    assert "CIELAB error at the hinted places" in res.output and "the hints' face" in res.output
+    report = tmp_path / "report"
+    assert invoke("compare", run_dir, "-o", report, "--db", sketch_catalog).exit_code == 0
+    assert "hint colour error with / without / other tags" in (report / "report.md").read_text()
+
+
+def test_hinted_fakes_may_get_other_tags_but_keep_their_face_so_hints_win(sketch_catalog, tmp_path):  # noqa: F811
+    """--tag-conflict: a hinted fake keeps its face (L1 target, hints, the tags D judges it by) while G is
+    given another face's tags; unhinted fakes keep their own tags, since nothing else says their colours."""
+    opts = options(sketch_catalog, tmp_path, iters=1, hints=True, tag_swap=0.0, tag_conflict=1.0, batch=16,
+                   ms_weight=0.0)
+    spec = load_run(train(opts)).spec
+    D = build_discriminator(Pix2Pix.arch(opts, spec)["D"])
+    labels = spec.sample_tensor(64, torch.Generator().manual_seed(0))
+    loss = Pix2Pix(opts, spec, D, labels, torch.device("cpu"))
+    real = torch.rand(16, 3, 32, 32) * 2 - 1
+    c_real = loss.real_condition(labels[:16], torch.ones(16, 1, 32, 32), torch.Generator().manual_seed(0))
+    (sketch, g_tags, z, hints), paired = loss.fake_inputs(torch.Generator().manual_seed(1), real, c_real)
+    hinted = hints[:, 3].flatten(1).amax(1) > 0
+    assert paired.own.all() and torch.equal(paired.tags, labels[:16])   # judged as, and L1 to, their own face
+    assert hinted.any() and (~hinted).any()
+    assert torch.equal(g_tags[~hinted], labels[:16][~hinted])             # no hints: their own tags
+    assert not torch.equal(g_tags[hinted], labels[:16][hinted])           # hints: other tags given to G
+    opts = options(sketch_catalog, tmp_path, iters=1, hints=True, tag_swap=0.0, tag_conflict=0.0, batch=16,
+                   ms_weight=0.0)
+    (sketch, g_tags, z, hints), paired = Pix2Pix(opts, spec, D, labels, torch.device("cpu")).fake_inputs(
+        torch.Generator().manual_seed(1), real, c_real)
+    assert torch.equal(g_tags, labels[:16])
+
+
+def test_tag_conflict_is_a_share(sketch_catalog, tmp_path):  # noqa: F811
+    res = invoke("pix2pix", "--db", sketch_catalog, "--labels", "manual", "--hints", "--tag-conflict", "1.5",
+                 "--runs-dir", tmp_path / "runs", "--dry-run")
+    assert res.exit_code == 2 and "--tag-conflict is a share: between 0 and 1" in res.output

@@ -17,7 +17,10 @@ additions make it fit this study:
   from the step's generator, so a resumed run stays exact;
 - colour hints (`--hints`, Zhang et al. 2017; train/sketch/hints.py): G also takes a few colour
   patches sampled from the real face, and a mask saying where. Fakes painted with another face's
-  tags get none: the real face's colours would contradict the tags they follow.
+  tags get none: the real face's colours would contradict the tags they follow. Where hints and
+  tags disagree the hints win: a share `tag_conflict` of the hinted fakes that keep their face is
+  given another face's tags as input, while the L1 target, the hints and D's judgement stay with
+  their own face, so G learns to paint what the hints say when the tags say otherwise.
 
 The real condition is a `Paired` (sketch, tags); the fakes' adds the L1 targets, which fakes
 keep their own tags, the noise and how many of them are mode-seeking pairs.
@@ -62,7 +65,7 @@ class Pix2Pix(Loss):
     d_condition = True
     diffaug_policies = ("color",)   # translation and cutout would move the face away from its sketch
     defaults = dict(Loss.defaults, z_dim=8, l1_weight=100.0, ms_weight=0.1, tag_swap=0.3, sketch_aug=True,
-                    hints=False)
+                    hints=False, tag_conflict=0.2)
     options = {
         # L1 between the painting and the real face
         "l1_weight": model_option("float | None", f"pix2pix: weight of the L1 distance to the real face "
@@ -80,6 +83,10 @@ class Pix2Pix(Loss):
         "hints": model_option("bool | None", "pix2pix: G also takes colour hints (a few colour points sampled "
                               "from the real face in training; the user's strokes at use, `train sample "
                               "--hints`) [off].", group="nets"),
+        # hinted fakes given other tags but kept to their face: hints win over tags
+        "tag_conflict": model_option("float | None", f"pix2pix --hints --labels: share of hinted fakes given "
+                                     f"another face's tags while painting their own face, so that hints win "
+                                     f"where tags disagree [{defaults['tag_conflict']}]."),
     }
     options_are_for = "sketch models (pix2pix)"
 
@@ -88,8 +95,9 @@ class Pix2Pix(Loss):
         for name in ("l1_weight", "ms_weight"):
             if getattr(opts, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
-        if not 0 <= opts.tag_swap <= 1:
-            raise ValueError("--tag-swap is a share: between 0 and 1")
+        for name in ("tag_swap", "tag_conflict"):
+            if not 0 <= getattr(opts, name) <= 1:
+                raise ValueError(f"--{name.replace('_', '-')} is a share: between 0 and 1")
 
     @classmethod
     def takes_conditions(cls, opts) -> bool:
@@ -138,7 +146,12 @@ class Pix2Pix(Loss):
         if not self.opts.hints:
             return (sketch, tags, z), paired
         hints = sample_hints(real[:first], gen) * own.to(self.device)[:, None, None, None]   # swapped: none
-        return (sketch, tags, z, hints[src]), paired
+        g_tags = tags
+        if self.conditional and self.opts.tag_conflict > 0:   # hints win: other tags in, own face out
+            hinted = hints[:, 3].flatten(1).amax(1).cpu() > 0
+            conflict = hinted & (torch.rand(first, generator=gen) < self.opts.tag_conflict)
+            g_tags = torch.where(conflict.to(self.device)[:, None], other, tags[:first])[src.cpu()]
+        return (sketch, g_tags, z, hints[src]), paired
 
     def run_D(self, x, c: Paired, gen):
         return self.D(c.sketch, self.augment(x, gen), c.tags)

@@ -18,6 +18,11 @@ Everything is drawn from fixed seeds, so two evaluations of one run agree:
   the real-vs-real floor, and their diversity, as `train eval` reports for every run;
 - noise: each sketch painted with two noises: the mean distance between the two paintings
   (pixels RMS and judge features), beside the distance between two different real faces;
+- colour hints (a run trained with `--hints`): each test sketch painted with HINT_POINTS colour
+  patches sampled from its real face (train/sketch/hints.py, as in training) and without hints:
+  the CIELAB error at and around the hinted places with against without; and painted with the
+  hints and another face's tags, whose colours disagree: the error then, and whether the judge
+  sees the hints' face's tags or the asked ones (hints should win);
 - hand-drawn (`drawings`, e.g. ../shared/data/sketches): each drawing normalised as
   `train sample --sketch` does and painted `DRAWING_PAINTINGS` ways, tags drawn from the
   training distribution: fidelity of every painting to its sketch (the measures above, placed
@@ -40,7 +45,8 @@ from db import Catalog
 
 from train.eval.evaluate import inception_metrics, judge_summary, realism, run_conditions
 from curate.taggers.classifier import Judge, accuracy, load_labelled
-from train.sketch.paint import drawing_files, generator, paint_batch, paint_drawings
+from train.sketch.hints import hint_colour_error, no_hints, sample_hints
+from train.sketch.paint import drawing_files, generator, paint_batch, paint_drawings, takes_hints
 from train.runs import Run
 from train.sampling import image_grid
 from train.sketch.drawing import at_size
@@ -51,6 +57,7 @@ DRAWING_PAINTINGS = 8     # paintings per hand drawing
 DETECT_SIDE = 256         # faces are upscaled to this before animeface looks for a face in them
 FACE_SCORE = 0.7          # animeface likelihood that counts as a face (as `curate crop --min-score`)
 FACE_SAMPLE = 200         # real / painted test faces checked for a face (animeface is slow)
+HINT_POINTS = 5           # colour patches per test sketch when measuring how hints are followed
 
 
 def test_sketches(catalog: Catalog, face_ids: list[int], run: Run) -> np.ndarray:
@@ -125,6 +132,10 @@ def evaluate_sketch_run(run: Run, judge: Judge, catalog: Catalog, seed: int = 0,
             "chamfer": position(asked_fid.chamfer, report["floor"]["chamfer"], report["ceiling"]["chamfer"]),
             "f1": position(asked_fid.f1, report["floor"]["f1"], report["ceiling"]["f1"])}}
     sketch["noise"] = noise_spread(run, G, judge, sketches, own, test, seed)
+    if takes_hints(run):
+        log(f"colour hints: the test sketches painted with {HINT_POINTS} hint patches each, without, and "
+            "against another face's tags")
+        sketch["hints"] = hint_following(run, G, judge, sketches, own, test, seed)
     log("animeface on real and painted test faces")
     k = min(n, FACE_SAMPLE)
     sketch["faces_found"] = {"real": float(faces_found(test.images[:k]).mean()),
@@ -172,3 +183,29 @@ def hand_drawn(run: Run, folder: Path, test_report: dict, seed: int, log) -> dic
     mean["position"] = {m: position(mean[m], floor[m], ceiling[m]) for m in ("chamfer", "f1")}
     return {"folder": str(folder), "paintings_each": DRAWING_PAINTINGS, "files": rows, "mean": mean,
             "skipped": skipped, "picture": str(picture)}
+
+
+def hint_following(run: Run, G, judge: Judge, sketches: np.ndarray, own: list[dict], test, seed: int) -> dict:
+    """How well the paintings follow colour hints sampled from each sketch's real face (see the module
+    docstring): mean CIELAB Delta E at and around the hints, with, without, and with another face's tags."""
+    n, size = len(sketches), run.size
+    hints = sample_hints(test.images.float() / 127.5 - 1, torch.Generator().manual_seed(seed + 303),
+                         points=HINT_POINTS)
+    ring = size / 64                     # a pixel at 64x64: a hint a pixel off is still followed
+
+    def error(faces: torch.Tensor) -> float:
+        return float(np.nanmean(hint_colour_error(hwc(faces), hints, ring)))
+
+    delta_e = {"with": error(paint_batch(run, G, sketches, own, seed, hints=hints)),
+               "without": error(paint_batch(run, G, sketches, own, seed, hints=no_hints(n, size)))}
+    out = {"points": HINT_POINTS, "ring_px": ring, "delta_e": delta_e,
+           "reduction": delta_e["without"] / delta_e["with"] if delta_e["with"] > 0 else float("inf")}
+    if run.conditional and run.spec is not None:
+        shift = int(np.random.default_rng(seed + 303).integers(1, n))
+        asked = [own[(i + shift) % n] for i in range(n)]
+        conflict = paint_batch(run, G, sketches, asked, seed, hints=hints)
+        delta_e["other_tags"] = error(conflict)
+        predicted = judge.predict(conflict)
+        out["judge_accuracy_other_tags"] = {"hints_face": accuracy(judge.heads, predicted, own),
+                                            "asked": accuracy(judge.heads, predicted, asked)}
+    return out

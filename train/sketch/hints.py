@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -32,14 +33,18 @@ def patch_side(size: int) -> int:
     return max(1, round(3 * size / 64))
 
 
-def sample_hints(faces: torch.Tensor, gen: torch.Generator, max_points: int = MAX_POINTS) -> torch.Tensor:
+def sample_hints(faces: torch.Tensor, gen: torch.Generator, max_points: int = MAX_POINTS,
+                 points: int | None = None) -> torch.Tensor:
     """Hints [N, 4, S, S] sampled from real faces [N, 3, S, S] in [-1, 1], drawn from `gen` (CPU) so a
-    resumed run draws the same: per face a geometric number of patches (at most `max_points`), each
-    holding the face's mean colour over it, the mask 1 there."""
+    resumed run draws the same: per face a geometric number of patches (at most `max_points`; exactly
+    `points` when given, as the evaluation asks), each holding the face's mean colour over it, the mask
+    1 there."""
     n, _, size, _ = faces.shape
     side = patch_side(size)
+    max_points = max_points if points is None else points
     u = torch.rand(n, generator=gen).clamp(min=1e-7)
-    points = torch.clamp((u.log() / np.log1p(-POINTS_P)).floor(), max=max_points).long()   # geometric by inversion
+    points = torch.clamp((u.log() / np.log1p(-POINTS_P)).floor(), max=max_points).long() if points is None \
+        else torch.full((n,), points)                                                    # geometric by inversion
     corners = torch.randint(0, size - side + 1, (n, max_points, 2), generator=gen)
     mask = torch.zeros(n, 1, size, size, device=faces.device)
     colour = torch.zeros(n, 3, size, size, device=faces.device)
@@ -104,3 +109,28 @@ def hints_from_picture(source, size: int, name: str | None = None) -> torch.Tens
     mask = torch.from_numpy(small[..., 3] > 0).float()[None]
     colour = torch.from_numpy(small[..., :3] / 127.5 - 1).permute(2, 0, 1) * mask
     return torch.cat([colour, mask])[None]
+
+
+def hint_colour_error(paintings: np.ndarray, hints: torch.Tensor, ring: float) -> np.ndarray:
+    """How far paintings are from the colours hinted: per painting (uint8 [N, S, S, 3]) the mean CIELAB
+    distance (Delta E 1976) between each pixel at or within `ring` px of a hinted one and the colour of
+    the nearest hinted pixel (hints [N, 4, S, S] as G takes them); NaN for a painting without hints.
+    The ring is there because a hint says "this colour here", and a patch painted a pixel off is still
+    followed."""
+    from scipy import ndimage      # lazy, as in train/sketch/metrics.py: training imports this module
+
+    hints = torch.as_tensor(hints).float().cpu()
+    if len(paintings) != len(hints) or paintings.shape[1:3] != hints.shape[2:]:
+        raise ValueError(f"{len(paintings)} paintings of {paintings.shape[1:3]} for {len(hints)} hints of "
+                         f"{tuple(hints.shape[2:])}")
+    wanted = ((hints[:, :3].permute(0, 2, 3, 1).numpy() + 1) / 2).clip(0, 1).astype(np.float32)
+    errors = np.full(len(paintings), np.nan)
+    for i, (painting, mask) in enumerate(zip(paintings, hints[:, 3].numpy() > 0.5)):
+        if not mask.any():
+            continue
+        distance, (ys, xs) = ndimage.distance_transform_edt(~mask, return_indices=True)
+        near = distance <= ring
+        lab_painted = cv2.cvtColor(painting.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[near]
+        lab_wanted = cv2.cvtColor(np.ascontiguousarray(wanted[i][ys, xs]), cv2.COLOR_RGB2LAB)[near]
+        errors[i] = float(np.linalg.norm(lab_painted - lab_wanted, axis=1).mean())
+    return errors

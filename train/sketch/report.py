@@ -62,6 +62,8 @@ def print_sketch_eval(console, r: dict) -> None:
     console.print(f"noise: two paintings of one sketch differ by {z['pixel_distance']:.3f} RMS "
                   f"({z['judge_distance']:.2f} in judge features); two real faces by {z['real_pixel_distance']:.3f} "
                   f"({z['real_judge_distance']:.2f})", markup=False)
+    for line in hint_lines(s.get("hints")):
+        console.print(line, markup=False)
     ff = s["faces_found"]
     console.print(f"animeface finds a face in {ff['painted']:.0%} of painted test faces, {ff['real']:.0%} of real "
                   f"ones (of {ff['n']}, upscaled)", markup=False)
@@ -76,6 +78,22 @@ def print_sketch_eval(console, r: dict) -> None:
         console.print(f"hand drawings painted: {d['picture']}", markup=False)
 
 
+def hint_lines(h: dict | None) -> list[str]:
+    """A hints run's colour-hint figures as sentences (train/sketch/evaluate.py `hint_following`)."""
+    if not h:
+        return []
+    e = h["delta_e"]
+    lines = [f"colour hints ({h['points']} patches from the real face): CIELAB error at the hinted places "
+             f"{_f(e['with'], '.1f')} with them, {_f(e['without'], '.1f')} without ({_f(h['reduction'], '.2f')}x "
+             "lower with them)"]
+    if "other_tags" in e:
+        lines.append(f"hints against another face's tags: error {_f(e['other_tags'], '.1f')}")
+        for group, acc in h["judge_accuracy_other_tags"]["hints_face"].items():
+            asked = h["judge_accuracy_other_tags"]["asked"].get(group, {}).get("accuracy")
+            lines.append(f"  judge {group}: the hints' face {_pct(acc['accuracy'])}, the asked tags {_pct(asked)}")
+    return lines
+
+
 def sketch_section(runs: list[Run], evals: list[dict], out_dir: Path) -> Section | None:
     """The compare report's section on sketch runs, or None when none of them was scored as one."""
     pairs = [(run, ev) for run, ev in zip(runs, evals) if "sketch" in ev]
@@ -84,7 +102,8 @@ def sketch_section(runs: list[Run], evals: list[dict], out_dir: Path) -> Section
     groups = list(pairs[0][1]["judge"]["test_accuracy"])
     table = [["run", "Chamfer model / floor / ceiling", "position (Chamfer)", "position (F1)",
               *[f"judge {g}: other tags / own (% of ceiling)" for g in groups[:2]], "noise spread / real",
-              "face found (painted / real)", "hand drawings: position (Chamfer), face found"]]
+              "face found (painted / real)", "hand drawings: position (Chamfer), face found",
+              "hint colour error with / without / other tags (Delta E)"]]
     images = []
     for k, (run, ev) in enumerate(pairs):
         s, ceiling = ev["sketch"], ev["judge"]["test_accuracy"]
@@ -101,7 +120,8 @@ def sketch_section(runs: list[Run], evals: list[dict], out_dir: Path) -> Section
                       _pct(f["position"]["chamfer"]), _pct(f["position"]["f1"]), *accs,
                       f"{_f(s['noise']['pixel_distance'], '.3f')} / {_f(s['noise']['real_pixel_distance'], '.3f')}",
                       f"{_pct(s['faces_found']['painted'])} / {_pct(s['faces_found']['real'])}",
-                      f"{_pct(d['mean']['position']['chamfer'])}, {_pct(d['mean']['faces_found'])}" if d else "–"])
+                      f"{_pct(d['mean']['position']['chamfer'])}, {_pct(d['mean']['faces_found'])}" if d else "–",
+                      hint_cell(s.get("hints"))])
         if d and Path(d["picture"]).exists():
             png = out_dir / f"drawings_{k}_{safe_slug(run.dir.name, 'run')}.png"
             shutil.copy(d["picture"], png)
@@ -111,8 +131,17 @@ def sketch_section(runs: list[Run], evals: list[dict], out_dir: Path) -> Section
             "Judge accuracy: each sketch painted with another test face's tags (own: with its own, which the "
             "sketch helps). Noise spread: RMS distance between two paintings of one sketch, beside two real "
             "faces. Hand drawings: fidelity placed between the test split's floor and ceiling, and how often "
-            "animeface finds a face in the paintings.")
+            "animeface finds a face in the paintings. Hint colour error: CIELAB Delta E at and around 5 colour "
+            "patches taken from the real face, painted with them, without them, and with them and another "
+            "face's tags (hints should win).")
     return Section("Sketch models", text, table, images)
+
+
+def hint_cell(h: dict | None) -> str:
+    if not h:
+        return "–"
+    e = h["delta_e"]
+    return " / ".join(_f(e.get(k), ".1f") for k in ("with", "without", "other_tags"))
 
 
 def sketch_grid(run: Run, path: Path) -> Path:
