@@ -124,7 +124,8 @@ def test_ddp_two_cpu_processes(sketch_catalog, tmp_path):
 
 def test_bf16_hinge_spectral_norm_and_colour_augmentation(sketch_catalog, tmp_path):
     run = load_run(train(options(sketch_catalog, tmp_path, iters=2, precision="bf16", loss="hinge", sn="both",
-                                 diffaug="color")))
+                                 diffaug="color", noise_levels=3)))
+    assert run.options["arch"]["G"]["noise_levels"] == 3 and run.generator().noise_levels == 3
     assert run.options["precision"] == "bf16" and run.options["arch"]["D"]["norm"] == "none"
     assert run.options["arch"]["G"]["sn"] and run.options["arch"]["D"]["sn"]
     assert all(np.isfinite(float(r["loss_g"])) for r in csv.DictReader(open(run.metrics_path)))
@@ -135,6 +136,7 @@ def test_bf16_hinge_spectral_norm_and_colour_augmentation(sketch_catalog, tmp_pa
     (["pix2pix", "--labels", "manual", "--diffaug", "translation"], "does not fit pix2pix"),
     (["pix2pix", "--arch", "resnet"], "has its own nets"),
     (["pix2pix", "--tag-swap", "2"], "--tag-swap is a share"),
+    (["pix2pix", "--noise-levels", "6"], "--noise-levels must be between 1 and 5 (the decoder's levels at 32x32)"),
     (["acgan", "--labels", "manual", "--l1-weight", "10"], "--l1-weight is for sketch models"),
 ])
 def test_options_that_do_not_fit_are_refused(args, message, sketch_catalog, tmp_path):

@@ -53,3 +53,20 @@ def test_pix2pix_layout_details():
         UNetGenerator(48)
     with pytest.raises(ValueError, match="norm must be"):
         PatchDiscriminator(64, norm="layer")
+
+
+def test_noise_levels_give_the_noise_to_more_decoder_levels():
+    """noise_levels > 1: z enters the outer decoder levels too, so it changes the painting there; 1 keeps
+    the arch of the runs before it (nothing recorded)."""
+    assert "noise_levels" not in arch_kwargs(32)["G"]
+    torch.manual_seed(0)
+    G = UNetGenerator(**arch_kwargs(32, 0, 4, 8, 8, noise_levels=5)["G"]).eval()
+    assert G.up[4][1].in_channels == 8 * 2 + 4            # the outermost level: its skip and z
+    sketch = torch.rand(2, 1, 32, 32) * 2 - 1
+    z = torch.randn(2, 4)
+    seen = []
+    G.up[4].register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))   # before its ReLU
+    G(sketch, None, z)
+    assert torch.equal(seen[0][:, -4:], z[:, :, None, None].expand(-1, -1, 16, 16))   # z itself, at 16x16
+    with pytest.raises(ValueError, match="noise_levels must be between 1 and 5"):
+        UNetGenerator(**arch_kwargs(32, 0, 4, 8, 8, noise_levels=6)["G"])

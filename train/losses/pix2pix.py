@@ -65,7 +65,7 @@ class Pix2Pix(Loss):
     d_condition = True
     diffaug_policies = ("color",)   # translation and cutout would move the face away from its sketch
     defaults = dict(Loss.defaults, z_dim=8, l1_weight=100.0, ms_weight=0.1, tag_swap=0.3, sketch_aug=True,
-                    hints=False, tag_conflict=0.2)
+                    hints=False, tag_conflict=0.2, noise_levels=1)
     options = {
         # L1 between the painting and the real face
         "l1_weight": model_option("float | None", f"pix2pix: weight of the L1 distance to the real face "
@@ -83,6 +83,10 @@ class Pix2Pix(Loss):
         "hints": model_option("bool | None", "pix2pix: G also takes colour hints (a few colour points sampled "
                               "from the real face in training; the user's strokes at use, `train sample "
                               "--hints`) [off].", group="nets"),
+        # how far into the U-Net's decoder the noise goes (train/models/pix2pix.py)
+        "noise_levels": model_option("int | None", "pix2pix: decoder levels of G that receive the noise, from the "
+                                     "bottleneck out (more: the noise reaches the colours and details) [1].",
+                                     group="nets"),
         # hinted fakes given other tags but kept to their face: hints win over tags
         "tag_conflict": model_option("float | None", f"pix2pix --hints --labels: share of hinted fakes given "
                                      f"another face's tags while painting their own face, so that hints win "
@@ -98,6 +102,12 @@ class Pix2Pix(Loss):
         for name in ("tag_swap", "tag_conflict"):
             if not 0 <= getattr(opts, name) <= 1:
                 raise ValueError(f"--{name.replace('_', '-')} is a share: between 0 and 1")
+        levels = opts.size.bit_length() - 1            # the U-Net goes down to 1x1
+        if not 1 <= opts.noise_levels <= levels:
+            raise ValueError(f"--noise-levels must be between 1 and {levels} (the decoder's levels at {opts.size}x"
+                             f"{opts.size}), not {opts.noise_levels}")
+        if opts.noise_levels > 1 and not opts.z_dim:
+            raise ValueError("--noise-levels needs noise: not with --z-dim 0")
 
     @classmethod
     def takes_conditions(cls, opts) -> bool:
@@ -111,7 +121,8 @@ class Pix2Pix(Loss):
         # with noise, no dropout (as BicycleGAN's G): two paintings of a sketch would differ by their dropout
         # masks, the mode-seeking term was met that way, and G ignored z (noise_spread 0.006 at 32x32)
         arch = nets.arch_kwargs(opts.size, c_dim, opts.z_dim, opts.ngf, opts.ndf, aux=aux, condition_d=not aux,
-                                dropout=0.0 if opts.z_dim else 0.5, hints=bool(opts.hints))
+                                dropout=0.0 if opts.z_dim else 0.5, hints=bool(opts.hints),
+                                noise_levels=opts.noise_levels)
         arch["G"].update(net="pix2pix", sn=sn_g)
         arch["D"].update(net="pix2pix", sn=sn_d, **({"norm": "none"} if sn_d else {}))
         return arch

@@ -11,7 +11,10 @@
   dominate the first batch norm's statistics, and on the shared faces at 32x32 the L1 error
   after 200 steps stayed at 0.34 instead of 0.29 without noise; at the bottleneck it costs
   nothing (0.29). Dropout (0.5 in the innermost decoder levels, as pix2pix) stays as a
-  regulariser. With `hint_channels` (4: `train pix2pix --hints`, train/sketch/hints.py) G also takes
+  regulariser. At the bottleneck alone z reaches the outer levels only through the 1x1 code,
+  while the skip connections carry the sketch there untouched, so one sketch is painted nearly
+  one way (two noises 0.15 RMS apart at 64x64); `noise_levels` > 1 gives z to that many decoder
+  levels from the bottleneck out (BicycleGAN's "add to all" idea, on the decoder side). With `hint_channels` (4: `train pix2pix --hints`, train/sketch/hints.py) G also takes
   colour hints beside the sketch (RGB where hinted, and a mask); none given: no hint anywhere.
 - `PatchDiscriminator`: the 70x70 PatchGAN (3 stride-2 layers, then two stride-1 ones;
   receptive field 70 px; 2 stride-2 layers at 32x32, receptive field 34). It judges the pair
@@ -56,13 +59,16 @@ class UNetGenerator(nn.Module):
 
     def __init__(self, size: int = 64, in_channels: int = 1, c_dim: int = 0, z_dim: int = 8, ngf: int = 64,
                  max_mult: int = 8, norm: str = "batch", dropout: float = 0.5, noise_at_input: bool = False,
-                 hint_channels: int = 0):
+                 hint_channels: int = 0, noise_levels: int = 1):
         super().__init__()
         if size not in SIZES:
             raise ValueError(f"size must be one of {SIZES}, not {size}")
         self.size, self.in_channels, self.c_dim, self.z_dim = size, in_channels, c_dim, z_dim
         self.noise_at_input, self.hint_channels = noise_at_input, hint_channels
         levels = int(math.log2(size))                       # down to 1x1
+        if not 1 <= noise_levels <= levels:
+            raise ValueError(f"noise_levels must be between 1 and {levels} at {size}x{size}, not {noise_levels}")
+        self.noise_levels = noise_levels
         ch = [ngf * min(2 ** i, max_mult) for i in range(levels)]
         extra = c_dim + z_dim
         self.down = nn.ModuleList()
@@ -75,8 +81,9 @@ class UNetGenerator(nn.Module):
             self.down.append(nn.Sequential(*layers))
         self.up = nn.ModuleList()
         for i in reversed(range(levels)):
-            # the innermost level also receives c and z again; the others their skip connection
-            cin = ch[i] + extra if i == levels - 1 else ch[i] * 2
+            # the innermost level also receives c and z again; the others their skip connection, and z
+            # for the `noise_levels` innermost
+            cin = ch[i] + extra if i == levels - 1 else ch[i] * 2 + (z_dim if levels - 1 - i < noise_levels else 0)
             cout = 3 if i == 0 else ch[i - 1]
             layers = [nn.ReLU(True), nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=i == 0 or norm != "batch")]
             if i == 0:
@@ -107,7 +114,7 @@ class UNetGenerator(nn.Module):
             if i == 0:
                 h = torch.cat([h, *_maps(cz, h)], 1)
             else:
-                h = torch.cat([h, skips[-1 - i]], 1)
+                h = torch.cat([h, skips[-1 - i], *(_maps(z, h) if i < self.noise_levels else [])], 1)
             h = block(h)
         return h
 
@@ -161,12 +168,14 @@ def receptive_field(n_layers: int) -> int:
 
 def arch_kwargs(size: int, c_dim: int = 0, z_dim: int = 8, ngf: int = 64, ndf: int = 64, aux: bool = False,
                 condition_d: bool = True, norm: str = "batch", dropout: float = 0.5,
-                noise_at_input: bool = False, hints: bool = False) -> dict:
+                noise_at_input: bool = False, hints: bool = False, noise_levels: int = 1) -> dict:
     """The constructor arguments of (G, D): everything needed to rebuild them (options.json `arch`).
     `aux`: D also predicts the tags (ACGAN-style); `condition_d`: D sees the tags as maps; `hints`: G
-    takes colour hints (recorded only then, so the runs before them keep their arch)."""
+    takes colour hints; `noise_levels`: decoder levels given z (hints and noise_levels recorded only when
+    used, so the runs before them keep their arch)."""
     g = dict(size=size, in_channels=1, c_dim=c_dim, z_dim=z_dim, ngf=ngf, max_mult=8, norm=norm, dropout=dropout,
-             noise_at_input=noise_at_input, **({"hint_channels": 4} if hints else {}))
+             noise_at_input=noise_at_input, **({"hint_channels": 4} if hints else {}),
+             **({"noise_levels": noise_levels} if noise_levels != 1 and z_dim else {}))
     d = dict(size=size, in_channels=1, c_dim_in=c_dim if condition_d else 0, aux_dim=c_dim if aux else 0,
              ndf=ndf, n_layers=2 if size == 32 else 3, norm=norm)
     return {"G": g, "D": d}
