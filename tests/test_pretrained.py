@@ -4,6 +4,7 @@ build a tiny one into a temporary registry."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tomllib
 from pathlib import Path
@@ -110,3 +111,21 @@ def test_eval_takes_a_pretrained_name(shipped, sketch_catalog, tmp_path):  # noq
     assert res.exit_code == 0, res.output
     assert f"wrote {shipped / 'eval.json'}" in res.output.replace("\n", "")
     pretrained.check(shipped)          # eval.json beside the model: the recorded files are unchanged
+
+
+def test_ship_cuts_a_run_to_half_precision_weights_without_its_paths(sketch_catalog, tmp_path, monkeypatch):  # noqa: F811
+    run_dir = train(options(sketch_catalog, tmp_path, iters=1))
+    folder = tmp_path / "registry" / "small"
+    pretrained.ship(run_dir, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["G_ema.pt", "options.json", "sha256.json"]
+    opts = json.loads((folder / "options.json").read_text())
+    assert opts["catalog"] == Path(sketch_catalog).name and str(tmp_path) not in json.dumps(opts)
+    assert (folder / "G_ema.pt").stat().st_size < 0.6 * (run_dir / "G_ema.pt").stat().st_size
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "registry")
+    sketch = np.full((32, 32), 255, np.uint8)
+    sketch[8:24, 12] = 0
+    shipped = paint(Path("pretrained:small"), sketch, {}, 2, seed=0)
+    own = paint(run_dir, sketch, {}, 2, seed=0)
+    assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 3 for a, b in zip(shipped, own))  # fp16 weights
+    with pytest.raises(pretrained.PretrainedError, match="no G_ema.pt: only a finished run can ship"):
+        pretrained.ship(tmp_path, tmp_path / "registry" / "other")

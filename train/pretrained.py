@@ -6,6 +6,9 @@ A shipped model is a run folder under `train/pretrained_models/NAME/`: its `opti
 final generator `G_ema.pt` (tensors and plain values only, loaded as every run's is:
 curate.safe_load), and `sha256.json`, the SHA-256 of each of those files, checked before the
 folder is handed out: a changed byte is refused, and so is a file the record does not name.
+`ship(run, folder)` makes such a folder from a finished run: the generator in half precision (half
+the size; painting computes in fp32 as before), options.json without the paths of the machine it was
+trained on, and the record.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
+
+import torch
+
+from curate import safe_load
 
 PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained_models"
@@ -88,3 +95,28 @@ def write_record(folder: Path) -> Path:
     path = folder / RECORD
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+PATH_OPTIONS = ("catalog", "runs_dir", "cache_dir")    # where it was trained: only the file names travel
+
+
+def ship(run_dir: Path, folder: Path, half: bool = True) -> Path:
+    """A finished run's folder cut to what painting needs, ready to ship as `folder` (new): G_ema.pt
+    (floating tensors in fp16 with `half`), options.json with PATH_OPTIONS reduced to their names, and
+    the hash record."""
+    run_dir, folder = Path(run_dir), Path(folder)
+    final = run_dir / "G_ema.pt"
+    if not final.is_file():
+        raise PretrainedError(f"{run_dir} has no G_ema.pt: only a finished run can ship")
+    folder.mkdir(parents=True, exist_ok=False)
+    options = json.loads((run_dir / "options.json").read_text())
+    for key in PATH_OPTIONS:
+        if options.get(key):
+            options[key] = Path(options[key]).name
+    (folder / "options.json").write_text(json.dumps(options, indent=2) + "\n")
+    saved = safe_load.load(final)
+    if half:
+        saved["state"] = {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v
+                          for k, v in saved["state"].items()}
+    torch.save(saved, folder / "G_ema.pt")
+    return write_record(folder)
