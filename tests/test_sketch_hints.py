@@ -129,17 +129,23 @@ def test_a_run_without_hints_refuses_a_hint_picture_in_one_line(sketch_catalog, 
     assert len(res.output.strip().splitlines()) == 1
 
 
+def hints_training_step(catalog, tmp_path, batch: int, **kw):
+    """A hints run's loss with `kw` as its options, and a step's (labels, real faces, real condition)."""
+    opts = options(catalog, tmp_path, iters=1, hints=True, batch=batch, **kw)
+    spec = load_run(train(opts)).spec
+    D = build_discriminator(Pix2Pix.arch(opts, spec)["D"])
+    labels = spec.sample_tensor(4 * batch, torch.Generator().manual_seed(0))
+    loss = Pix2Pix(opts, spec, D, labels, torch.device("cpu"))
+    real = torch.rand(batch, 3, 32, 32) * 2 - 1
+    c_real = loss.real_condition(labels[:batch], torch.ones(batch, 1, 32, 32), torch.Generator().manual_seed(0))
+    return loss, labels[:batch], real, c_real
+
+
 def test_fakes_painted_with_other_tags_get_no_hints_and_pairs_repeat_theirs(sketch_catalog, tmp_path):  # noqa: F811
     """What a hints run's training step gives G: hints for the fakes that keep their own tags (the
     real face's colours), none for those painted with another face's tags; the mode-seeking half
     repeats the first half's hints with other noise."""
-    opts = options(sketch_catalog, tmp_path, iters=1, hints=True, tag_swap=0.5, batch=8)
-    spec = load_run(train(opts)).spec
-    D = build_discriminator(Pix2Pix.arch(opts, spec)["D"])
-    labels = spec.sample_tensor(16, torch.Generator().manual_seed(0))
-    loss = Pix2Pix(opts, spec, D, labels, torch.device("cpu"))
-    real = torch.rand(8, 3, 32, 32) * 2 - 1
-    c_real = loss.real_condition(labels[:8], torch.ones(8, 1, 32, 32), torch.Generator().manual_seed(0))
+    loss, labels, real, c_real = hints_training_step(sketch_catalog, tmp_path, batch=8, tag_swap=0.5)
     for seed in range(20):       # some draws give 4 fakes that keep their tags: at least one shows a hint
         (sketch, tags, z, hints), paired = loss.fake_inputs(torch.Generator().manual_seed(seed), real, c_real)
         own = paired.own[:4]
@@ -197,25 +203,18 @@ def test_eval_of_a_hints_run_measures_how_hints_are_followed(sketch_catalog, tmp
 def test_hinted_fakes_may_get_other_tags_but_keep_their_face_so_hints_win(sketch_catalog, tmp_path):  # noqa: F811
     """--tag-conflict: a hinted fake keeps its face (L1 target, hints, the tags D judges it by) while G is
     given another face's tags; unhinted fakes keep their own tags, since nothing else says their colours."""
-    opts = options(sketch_catalog, tmp_path, iters=1, hints=True, tag_swap=0.0, tag_conflict=1.0, batch=16,
-                   ms_weight=0.0)
-    spec = load_run(train(opts)).spec
-    D = build_discriminator(Pix2Pix.arch(opts, spec)["D"])
-    labels = spec.sample_tensor(64, torch.Generator().manual_seed(0))
-    loss = Pix2Pix(opts, spec, D, labels, torch.device("cpu"))
-    real = torch.rand(16, 3, 32, 32) * 2 - 1
-    c_real = loss.real_condition(labels[:16], torch.ones(16, 1, 32, 32), torch.Generator().manual_seed(0))
-    (sketch, g_tags, z, hints), paired = loss.fake_inputs(torch.Generator().manual_seed(1), real, c_real)
-    hinted = hints[:, 3].flatten(1).amax(1) > 0
-    assert paired.own.all() and torch.equal(paired.tags, labels[:16])   # judged as, and L1 to, their own face
-    assert hinted.any() and (~hinted).any()
-    assert torch.equal(g_tags[~hinted], labels[:16][~hinted])             # no hints: their own tags
-    assert not torch.equal(g_tags[hinted], labels[:16][hinted])           # hints: other tags given to G
-    opts = options(sketch_catalog, tmp_path, iters=1, hints=True, tag_swap=0.0, tag_conflict=0.0, batch=16,
-                   ms_weight=0.0)
-    (sketch, g_tags, z, hints), paired = Pix2Pix(opts, spec, D, labels, torch.device("cpu")).fake_inputs(
-        torch.Generator().manual_seed(1), real, c_real)
-    assert torch.equal(g_tags, labels[:16])
+    for conflict in (1.0, 0.0):
+        loss, labels, real, c_real = hints_training_step(sketch_catalog, tmp_path / str(conflict), batch=16,
+                                                         tag_swap=0.0, tag_conflict=conflict, ms_weight=0.0)
+        (sketch, g_tags, z, hints), paired = loss.fake_inputs(torch.Generator().manual_seed(1), real, c_real)
+        hinted = hints[:, 3].flatten(1).amax(1) > 0
+        assert paired.own.all() and torch.equal(paired.tags, labels)     # judged as, and L1 to, their own face
+        assert torch.equal(g_tags[~hinted], labels[~hinted])              # no hints: their own tags
+        if conflict:
+            assert hinted.any() and (~hinted).any()
+            assert not torch.equal(g_tags[hinted], labels[hinted])        # hints: other tags given to G
+        else:
+            assert torch.equal(g_tags, labels)
 
 
 def test_tag_conflict_is_a_share(sketch_catalog, tmp_path):  # noqa: F811
