@@ -100,19 +100,6 @@ def test_package_data_carries_the_shipped_models():
     assert pretrained.PRETRAINED_DIR == ROOT / "train" / "pretrained_models"
 
 
-def test_eval_takes_a_pretrained_name(shipped, sketch_catalog, tmp_path):  # noqa: F811
-    judge = tmp_path / "judge.pt"
-    assert invoke("judge", "--db", sketch_catalog, "--epochs", 1, "--no-progress", "-o", judge).exit_code == 0
-    drawings = tmp_path / "drawings"
-    drawings.mkdir()
-    (drawings / "face.png").write_bytes(png(drawn_face()))
-    res = invoke("eval", "pretrained:tiny", "--judge", judge, "--db", sketch_catalog, "--no-download",
-                 "--drawings", drawings, "--json")
-    assert res.exit_code == 0, res.output
-    assert f"wrote {shipped / 'eval.json'}" in res.output.replace("\n", "")
-    pretrained.check(shipped)          # eval.json beside the model: the recorded files are unchanged
-
-
 def test_ship_cuts_a_run_to_half_precision_weights_without_its_paths(sketch_catalog, tmp_path, monkeypatch):  # noqa: F811
     run_dir = train(options(sketch_catalog, tmp_path, iters=1))
     folder = tmp_path / "registry" / "small"
@@ -129,3 +116,23 @@ def test_ship_cuts_a_run_to_half_precision_weights_without_its_paths(sketch_cata
     assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 3 for a, b in zip(shipped, own))  # fp16 weights
     with pytest.raises(pretrained.PretrainedError, match="no G_ema.pt: only a finished run can ship"):
         pretrained.ship(tmp_path, tmp_path / "registry" / "other")
+
+
+def test_eval_of_a_shipped_model_writes_into_a_copy_never_the_package(shipped, sketch_catalog, tmp_path,  # noqa: F811
+                                                                     monkeypatch):
+    before = sorted(p.name for p in shipped.iterdir())
+    judge = tmp_path / "judge.pt"
+    assert invoke("judge", "--db", sketch_catalog, "--epochs", 1, "--no-progress", "-o", judge).exit_code == 0
+    drawings = tmp_path / "drawings"
+    drawings.mkdir()
+    (drawings / "face.png").write_bytes(png(drawn_face()))
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):       # the second evaluation reuses the copy
+        res = invoke("eval", "pretrained:tiny", "--judge", judge, "--db", sketch_catalog, "--no-download",
+                     "--drawings", drawings)
+        assert res.exit_code == 0, res.output
+        assert "pretrained:tiny is evaluated in a copy, runs/pretrained-tiny" in res.output
+    assert (tmp_path / "runs" / "pretrained-tiny" / "eval.json").exists()
+    assert sorted(p.name for p in shipped.iterdir()) == before
+    res = invoke("eval", "pretrained:nope", "--judge", judge)
+    assert res.exit_code == 2 and "unknown pretrained model 'pretrained:nope'" in res.output

@@ -5,7 +5,7 @@ the folder, and a user's own runs are given by their path as before.
 A shipped model is a run folder under `train/pretrained_models/NAME/`: its `options.json`, its
 final generator `G_ema.pt` (tensors and plain values only, loaded as every run's is:
 curate.safe_load), and `sha256.json`, the SHA-256 of each of those files, checked before the
-folder is handed out: a changed byte is refused, and so is a file the record does not name.
+folder is handed out: a changed byte is refused, and so is a missing file.
 `ship(run, folder)` makes such a folder from a finished run: the generator in half precision (half
 the size; painting computes in fp32 as before), options.json without the paths of the machine it was
 trained on, and the record.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from functools import lru_cache
 from pathlib import Path
 
@@ -95,6 +96,22 @@ def write_record(folder: Path) -> Path:
     path = folder / RECORD
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+def working_copy(name: str | Path, root: Path) -> Path:
+    """A copy of the shipped model `pretrained:NAME` in `root`/pretrained-NAME, for what writes into a run
+    folder (`train eval`'s eval.json): the package's folder is never written. An existing copy of the same
+    model (same hash record) is kept with what was written into it; another is replaced."""
+    folder = resolve(name)
+    dest = Path(root) / f"pretrained-{folder.name}"
+    if (dest / RECORD).is_file() and (dest / RECORD).read_bytes() == (folder / RECORD).read_bytes():
+        return dest
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for file in (*RECORDED, RECORD):
+        shutil.copy2(folder / file, dest / file)
+    return dest
 
 
 PATH_OPTIONS = ("catalog", "runs_dir", "cache_dir")    # where it was trained: only the file names travel

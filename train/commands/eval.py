@@ -26,6 +26,7 @@ from train.eval.metrics import inception_weights as check_weights
 from train.eval.report import ReportError, build_report
 from train.eval.score import evaluation_of, score_run
 from train.experiment import experiment_judge
+from train import pretrained
 from train.runs import RunError, load_run, safe_slug
 
 console = make_console(stderr=True)
@@ -222,12 +223,17 @@ def eval_(
     if drawings is None:
         drawings = default_drawings()
     try:
+        if pretrained.is_pretrained(run):
+            copy = pretrained.working_copy(run, Path("runs"))
+            console.print(f"{visible(str(run))} is evaluated in a copy, {copy} (the package's folder is never "
+                          "written)", markup=False)
+            run = copy
         if judge_file is None:
             judge_file, why = find_judge(run)
             console.print(f"judge: {judge_file} ({why})")
         _eval_one(run, judge_file, db, n, seed, per_class, inception_weights, download, progress, as_json, drawings,
                   resolve_device(device))
-    except (RunError, JudgeError, WeightsError, CatalogError, ValueError) as e:
+    except (RunError, JudgeError, WeightsError, CatalogError, ValueError, pretrained.PretrainedError) as e:
         fail(str(e))
 
 
