@@ -14,8 +14,9 @@
   regulariser. At the bottleneck alone z reaches the outer levels only through the 1x1 code,
   while the skip connections carry the sketch there untouched, so one sketch is painted nearly
   one way (two noises 0.15 RMS apart at 64x64); `noise_levels` > 1 gives z to that many decoder
-  levels from the bottleneck out (BicycleGAN's "add to all" idea, on the decoder side). With `hint_channels` (4: `train pix2pix --hints`, train/sketch/hints.py) G also takes
-  colour hints beside the sketch (RGB where hinted, and a mask); none given: no hint anywhere.
+  levels from the bottleneck out (BicycleGAN's "add to all" idea, on the decoder side). With
+  `hint_channels` (4: `train pix2pix --hints`, train/sketch/hints.py) G also takes colour hints
+  beside the sketch (RGB where hinted, and a mask); none given: no hint anywhere.
 - `PatchDiscriminator`: the 70x70 PatchGAN (3 stride-2 layers, then two stride-1 ones;
   receptive field 70 px; 2 stride-2 layers at 32x32, receptive field 34). It judges the pair
   (sketch, face), concatenated, optionally with the tags as constant maps; it returns one

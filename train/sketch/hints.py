@@ -43,8 +43,10 @@ def sample_hints(faces: torch.Tensor, gen: torch.Generator, max_points: int = MA
     side = patch_side(size)
     max_points = max_points if points is None else points
     u = torch.rand(n, generator=gen).clamp(min=1e-7)
-    points = torch.clamp((u.log() / np.log1p(-POINTS_P)).floor(), max=max_points).long() if points is None \
-        else torch.full((n,), points)                                                    # geometric by inversion
+    if points is None:                                             # geometric, by inversion
+        points = torch.clamp((u.log() / np.log1p(-POINTS_P)).floor(), max=max_points).long()
+    else:
+        points = torch.full((n,), points)
     corners = torch.randint(0, size - side + 1, (n, max_points, 2), generator=gen)
     mask = torch.zeros(n, 1, size, size, device=faces.device)
     colour = torch.zeros(n, 3, size, size, device=faces.device)
