@@ -116,7 +116,8 @@ def render(runs_dir: Path, painter=None) -> None:
     ss = st.session_state
     painter = painter if painter is not None else painting.find_painter()
     runs = painting.sketch_runs(runs_dir) if painter is not None else []
-    left, mid, right = st.columns([1.15, 0.7, 1.5], gap="medium")
+    # the left column holds the CANVAS_SIDE px canvas whole in a 1280 px window with the sidebar open
+    left, mid, right = st.columns([1.45, 0.55, 1.3], gap="medium")
     with left:
         st.markdown("#### Draw a face")
         picture, name = picture_input(ss)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from label_app.draw_page import CANVAS_SIDE
 from test_draw_page import make_sketch_run
 from test_label_app_browser import ARGS, CHROMIUM, free_port, wait_until_up
 
@@ -54,9 +55,9 @@ def stroke(page, points) -> None:
     page.mouse.up()
 
 
-def open_draw_page(browser, url: str, height: int):
+def open_draw_page(browser, url: str, height: int, width: int = 1500):
     """A new page of the app at `url`, signed in, on its Draw page."""
-    page = browser.new_page(viewport={"width": 1500, "height": height})
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(url)
     page.get_by_label("Your name").fill("kim")
     page.get_by_role("button", name="Start labelling").click()
@@ -81,9 +82,11 @@ def test_draw_with_the_mouse_and_see_painted_faces(draw_app, tmp_path):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = open_draw_page(browser, draw_app, 1000)
+        page = open_draw_page(browser, draw_app, 1000, width=1280)      # a laptop's window, sidebar open
         canvas = page.locator("canvas").last
         expect(canvas).to_be_visible(timeout=30_000)
+        whole = page.locator(".st-key-draw-canvas-0").bounding_box()
+        assert whole["width"] >= CANVAS_SIDE        # its column holds the canvas whole (it cut its right edge)
         expect(page.get_by_text("Draw with the mouse or a pen")).to_be_visible(timeout=30_000)
         cx, cy, r = draw_face(page, canvas)
         expect(page.get_by_text("4 faces painted in")).to_be_visible(timeout=30_000)
