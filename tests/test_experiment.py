@@ -98,8 +98,10 @@ def test_spread_rule_and_grouping_of_run_folders_written_by_af5c202():
     groups = group_runs(runs)
     assert [g.members for g in groups] == [[0, 1], [2], [3, 4, 5], [6]]
     assert [g.seeds for g in groups] == [[0, 1], [0], [0, 1, 2], [0]]
-    assert groups[0].name == "acgan · manual --no-deep --loss bce --sn none --diffaug none"
-    assert groups[3].name == "cgan-pd · manual --deep --loss hinge --sn d --diffaug translation,cutout"
+    assert groups[0].name == "acgan · manual"                       # its options at acgan's defaults
+    assert groups[1].name == "acgan · manual --diffaug translation,cutout"
+    assert groups[2].name == "cgan-pd · manual --diffaug translation,cutout"   # hinge and SN in D: cgan-pd's own
+    assert groups[3].name == "cgan-pd · manual --deep --diffaug translation,cutout"
     # a run folder written by today's code with today's defaults joins the old ones; so does an
     # experiment's run that left out the same tags by name; fewer faces or classes are another
     today = dict(TrainOptions(**{k: v for k, v in base.items() if k not in ("faces", "world_size")}).to_dict(),

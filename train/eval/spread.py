@@ -93,6 +93,14 @@ def applies(key: str, options: dict) -> bool:
     return options.get(key) is not None
 
 
+def at_default(key: str, options: dict) -> bool:
+    """An option the configuration leaves at its model's default: `train MODEL` without it trains the same."""
+    field = next((f for f in dataclasses.fields(TrainOptions) if f.name == key), None)
+    if field is None:
+        return False
+    return options.get(key) == loss_class(options["model"]).defaults.get(key, _field_default(field))
+
+
 def short_name(options: dict) -> str:
     """`model · labels` (or `model · unconditional`)."""
     return f"{options['model']} · {options.get('labels') or 'unconditional'}"
@@ -106,7 +114,8 @@ def full_options(options: dict) -> str:
 
 def group_runs(options: list[dict]) -> list[Group]:
     """Runs with the same configuration, in order of first appearance; each named by its model,
-    label source and the options it sets that differ between the groups (as `train` spells them)."""
+    label source and the options that differ between the groups where it sets them away from its
+    model's defaults (as `train MODEL` would be given them: `tacgan`, not `tacgan --lecam 0.0`)."""
     groups: dict[str, Group] = {}
     for i, opts in enumerate(options):
         key = configuration_key(opts)
@@ -118,7 +127,8 @@ def group_runs(options: list[dict]) -> list[Group]:
                  and len({json.dumps(g.options[k]) for g in out}) > 1] if out else []
     every_class = [t for g in out for t in g.options.get("classes", [])]
     for g in out:
-        words = [option_text(k, g.options[k]) for k in differing if k != "classes" and applies(k, g.options)]
+        words = [option_text(k, g.options[k]) for k in differing
+                 if k != "classes" and applies(k, g.options) and not at_default(k, g.options)]
         if "classes" in differing:
             missing = [t for t in dict.fromkeys(every_class) if t not in g.options["classes"]]
             words.append(f"without {', '.join(missing)}" if missing else "every class")
