@@ -4,9 +4,10 @@ Goal: p95 from the end of a stroke to the new painting < 1 s on a CPU (issue 21)
 paintings (4: the page's default), with and without colour hints.
 
     python benchmarks/draw_latency.py                 # makes the runs once, in /tmp/draw_latency_bench
-    python benchmarks/draw_latency.py --server-threads default,1 --screenshot docs/draw_page.png
+    python benchmarks/draw_latency.py --paint-threads 1,0 --screenshot docs/draw_page.png
     python benchmarks/draw_latency.py --strokes 30 --no-browser
     python benchmarks/draw_latency.py --run RUN --db CATALOG [--hints-run RUN]    # other sketch runs
+    python benchmarks/draw_latency.py --run pretrained:sketch     # the model that ships (hints: its own)
 
 The latency depends on the architecture, not on the weights' values, so without --run it times a
 64x64 `train pix2pix --labels manual --attrs hair_color,eye_color` run of the default architecture
@@ -22,8 +23,8 @@ more than the last; the page's tags left at "(any)"):
     [3] real Chromium (/usr/bin/chromium) on `label-app --runs`: a stroke drawn with the mouse on
         the canvas, timed from mouse-up to the new painting's caption ("N faces painted ... in X ms")
         changing. The first painting after the page opens (the generator loads) is not timed.
-        `--server-threads default,1` times it also with the server at one torch thread
-        (OMP_NUM_THREADS=1); `--screenshot` saves the page after the strokes (4 faces, no hints).
+        `--paint-threads 1,0` times it with `label-app --paint-threads 1` (its default) and 0 (torch's
+        own, one thread per core); `--screenshot` saves the page after the strokes (4 faces, no hints).
 
 Printed per case: wall-clock p50/p95 and p95/goal, and the CPU time spent (this process's; the app
 server's for the browser), which other jobs do not skew. Other jobs on the machine skew the wall
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
+import json
 import io
 import math
 import os
@@ -109,6 +111,16 @@ def prepare(work: Path, faces: int = 96, iters: int = 2) -> tuple[Path, Path, Pa
     return db, runs[0], runs[1]
 
 
+def shipped_copy(name: str, work: Path) -> Path:
+    """A shipped model (`pretrained:NAME`, its hashes checked) copied as a run folder into work/shipped/."""
+    from train import pretrained
+    folder = pretrained.resolve(name)
+    dest = work / "shipped" / f"00001-pix2pix-{folder.name}"
+    shutil.rmtree(dest.parent, ignore_errors=True)
+    shutil.copytree(folder, dest)
+    return dest
+
+
 # ---------------------------------------------------------------- the strokes
 def _curve(*points: tuple[float, float], steps: int = 12) -> list[tuple[float, float]]:
     """A smooth polyline through `points` (Catmull-Rom), in canvas pixels."""
@@ -165,9 +177,13 @@ def canvas_rgba(strokes, width: int = LINE_WIDTH, colour=(0, 0, 0, 255)) -> np.n
     return np.asarray(im)
 
 
+HINT = _curve((112, 180), (126, 184), (140, 180), (160, 178))      # over the left eye: inside the face crop
+
+
 def hint_rgba() -> np.ndarray:
-    """One stroke of the hint brush (a blonde) across the hair."""
-    return canvas_rgba([_curve((110, 90), (160, 80), (210, 90))], HINT_WIDTH, (0xe0, 0xb0, 0x40, 255))
+    """One stroke of the hint brush (a blonde) over the left eye: animeface's face crop of these strokes
+    (what the model sees) leaves out the top of the hair, and hints with it."""
+    return canvas_rgba([HINT], HINT_WIDTH, (0xe0, 0xb0, 0x40, 255))
 
 
 def png_data_url(rgba: np.ndarray) -> str:
@@ -229,7 +245,8 @@ def cases(run: Path, hints_run: Path | None) -> list[tuple[str, Path, int, bool]
 def bench_painter(run: Path, hints_run: Path | None, strokes: int) -> None:
     import torch
     from label_app import painting
-    from train.sketch.drawing import normalise_drawing
+    from label_app.draw_hints import framed
+    from train.sketch.drawing import normalise_framed
     from train.sketch.paint import paint
 
     print(f"\n[1] the painter alone, called from a thread of its own as Streamlit's script thread calls it "
@@ -239,9 +256,8 @@ def bench_painter(run: Path, hints_run: Path | None, strokes: int) -> None:
     hints = hint_rgba()
     for label, run_dir, n, hinted in cases(run, hints_run):
         sr = painting.read_sketch_run(run_dir)
-        given = hints if hinted else None
-        warm = normalise_drawing(canvas_rgba(all_strokes[:2], 5), sr.size, sr.params, crop_face=not hinted)
-        first, _, _ = timed(paint, sr.dir, warm, {}, n, 0, hints=given)
+        warm = normalise_framed(canvas_rgba(all_strokes[:2], 5), sr.size, sr.params)[0]
+        first, _, _ = timed(paint, sr.dir, warm, {}, n, 0, hints=hints if hinted else None)
         got = {k: ([], []) for k in ("norm", "paint", "both", "main")}
 
         def add(key: str, wall: float, cpu: float) -> None:
@@ -250,8 +266,9 @@ def bench_painter(run: Path, hints_run: Path | None, strokes: int) -> None:
 
         def strokes_painted() -> None:
             for i, picture in enumerate(drawings):
-                t_norm, c_norm, lines = timed(normalise_drawing, picture, sr.size, sr.params, crop_face=not hinted,
-                                              name="your drawing")
+                t_norm, c_norm, (lines, frame) = timed(normalise_framed, picture, sr.size, sr.params,
+                                                       name="your drawing")      # as the page: the face crop
+                given = framed(hints, frame) if hinted else None                  # ... and the hints cut to it
                 t_paint, c_paint, faces = timed(paint, sr.dir, lines, {}, n, i, hints=given)
                 assert len(faces) == n and faces[0].shape == (sr.size, sr.size, 3)
                 add("norm", t_norm, c_norm)
@@ -261,8 +278,8 @@ def bench_painter(run: Path, hints_run: Path | None, strokes: int) -> None:
         worker.start()
         worker.join()
         for i, picture in enumerate(drawings):
-            lines = normalise_drawing(picture, sr.size, sr.params, crop_face=not hinted)
-            add("main", *timed(paint, sr.dir, lines, {}, n, i, hints=given)[:2])
+            lines, frame = normalise_framed(picture, sr.size, sr.params)
+            add("main", *timed(paint, sr.dir, lines, {}, n, i, hints=framed(hints, frame) if hinted else None)[:2])
         print(f"  {label}: first paint() {first:.0f} ms (loads the generator; not in the figures)")
         row("painter", f"{label}: normalise_drawing", *got["norm"])
         row("painter", f"{label}: paint()", *got["paint"])
@@ -320,6 +337,7 @@ def bench_apptest(db: Path, run: Path, hints_run: Path | None, strokes: int) -> 
 CAPTION = ("Array.from(document.querySelectorAll('[data-testid=stCaptionContainer]')).map(e => e.innerText)"
            ".find(t => / faces? painted /.test(t)) || ''")
 LAST_IMAGE = "(Array.from(document.images).pop() || {}).src || ''"
+SKETCH_IMAGE = "(document.images[0] || {}).src || ''"       # "as the model sees it": new with every stroke
 
 
 def free_port() -> int:
@@ -329,11 +347,13 @@ def free_port() -> int:
 
 
 def start_app(db: Path, runs: Path, threads: str = "default") -> tuple[subprocess.Popen, str]:
-    """`label-app` on a free port; `threads`: torch's threads in the server (OMP_NUM_THREADS), or its default."""
+    """`label-app` on a free port; `threads`: its --paint-threads ("default": label-app's own default)."""
     port = free_port()
-    env = dict(os.environ, **({} if threads == "default" else {"OMP_NUM_THREADS": threads}))
+    env = dict(os.environ)
+    threads_option = [] if threads == "default" else ["--paint-threads", threads]
     proc = subprocess.Popen([sys.executable, "-m", "label_app.launch", "--db", str(db), "--runs", str(runs),
-                             "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             "--port", str(port), *threads_option], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
                             start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -371,13 +391,13 @@ def first_stroke(page, box: dict, points, tries: int = 3) -> None:
 
 
 def hint_stroke(page, tries: int = 3) -> None:
-    """One stroke of the hint brush across the hair, until the faces are painted with it (the hint canvas
+    """One stroke of the hint brush over the left eye, until the faces are painted with it (the hint canvas
     takes the drawing as its backdrop after each line stroke, and a stroke drawn meanwhile can be lost)."""
     for attempt in range(tries):
         page.wait_for_timeout(500)
         hcanvas = page.locator(".st-key-draw-hints-1 canvas").last
         hcanvas.scroll_into_view_if_needed()
-        mouse_stroke(page, hcanvas.bounding_box(), _curve((110, 90), (160, 80), (210, 90)))
+        mouse_stroke(page, hcanvas.bounding_box(), HINT)
         page.mouse.up()
         try:
             page.get_by_text("painted with colour hints").wait_for(timeout=20_000)
@@ -388,10 +408,13 @@ def hint_stroke(page, tries: int = 3) -> None:
                 raise
 
 
-def wait_painted(page, before: tuple[str, str], timeout_ms: float) -> None:
-    """Until the caption of the paintings changes (or, should the new one read the same, the last painting)."""
-    page.wait_for_function(f"([c, i]) => {{const now = {CAPTION}; return now !== '' && (now !== c || "
-                           f"({LAST_IMAGE}) !== i)}}", arg=list(before), timeout=timeout_ms, polling="raf")
+def wait_painted(page, before: tuple[str, str, str], timeout_ms: float) -> None:
+    """Until the sketch as the model sees it has changed (this stroke reached the page: a rerun for any
+    other reason changes the caption alone) and then the caption of the paintings (or, should the new
+    one read the same, the last painting)."""
+    page.wait_for_function(f"([c, i, s]) => {{const now = {CAPTION}; return ({SKETCH_IMAGE}) !== s && now !== '' "
+                           f"&& (now !== c || ({LAST_IMAGE}) !== i)}}", arg=list(before), timeout=timeout_ms,
+                           polling="raf")
 
 
 def bench_browser(db: Path, run: Path, hints_run: Path | None, strokes: int, shot: Path | None,
@@ -405,7 +428,7 @@ def bench_browser(db: Path, run: Path, hints_run: Path | None, strokes: int, sho
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         for (label, run_dir, n, hinted), threads in [(c, t) for t in server_threads for c in cases(run, hints_run)]:
             if threads != "default":
-                label = f"{label}, server torch threads {threads}"
+                label = f"{label}, --paint-threads {threads}"
             all_strokes = face_strokes(strokes + hinted)     # with hints, the first stroke is painted without
             proc, url = start_app(db, run_dir.parent, threads)
             try:
@@ -441,7 +464,7 @@ def bench_browser(db: Path, run: Path, hints_run: Path | None, strokes: int, sho
                     box = canvas.bounding_box()
                 ms, own, cpu, lost = [], [], [], 0
                 for pts in all_strokes:
-                    before = tuple(page.evaluate(f"() => [{CAPTION}, {LAST_IMAGE}]"))
+                    before = tuple(page.evaluate(f"() => [{CAPTION}, {LAST_IMAGE}, {SKETCH_IMAGE}]"))
                     mouse_stroke(page, box, pts)
                     page.wait_for_timeout(50)
                     c0 = session_cpu_ms(proc.pid)
@@ -518,12 +541,17 @@ def main() -> None:
     ap.add_argument("--strokes", type=int, default=24, help="strokes timed per case and level (20+)")
     ap.add_argument("--no-browser", action="store_true", help="levels 1 and 2 only")
     ap.add_argument("--browser-only", action="store_true", help="level 3 only")
-    ap.add_argument("--server-threads", default="default", help="comma-separated: torch threads in the app "
-                    "server (OMP_NUM_THREADS), each timed in the browser; default: torch's own (one per core)")
+    ap.add_argument("--paint-threads", default="default", help="comma-separated `label-app --paint-threads` "
+                    "values, each timed in the browser (0: torch's own, one per core); default: label-app's (1)")
     ap.add_argument("--screenshot", type=Path, help="the Draw page after the strokes (n = 4), e.g. docs/draw_page.png")
     args = ap.parse_args()
     machine("start")
-    if args.run:
+    if args.run and str(args.run).startswith("pretrained:"):
+        db = args.db or prepare(args.work)[0]
+        run = shipped_copy(str(args.run), args.work)
+        hints_run = run if json.loads((run / "options.json").read_text()).get("hints") else None
+        print(f"run: {args.run}, copied to {run} (the app's --runs then shows it first)")
+    elif args.run:
         if args.db is None:
             sys.exit("--run needs --db (the catalog the app opens)")
         db, run, hints_run = args.db, args.run, args.hints_run
@@ -535,7 +563,7 @@ def main() -> None:
         bench_painter(run, hints_run, args.strokes)
         bench_apptest(db, run, hints_run, args.strokes)
     if not args.no_browser:
-        bench_browser(db, run, hints_run, args.strokes, args.screenshot, args.server_threads.split(","))
+        bench_browser(db, run, hints_run, args.strokes, args.screenshot, args.paint_threads.split(","))
     summary()
     machine("end")
 

@@ -108,8 +108,9 @@ def cache_dir() -> Path:
 
 
 def fetch_cascade(url: str | None = None, sha256: str | None = None, cache: Path | None = None,
-                  timeout: float = 30) -> Path:
-    """The cached cascade file, downloaded once and checked against `sha256`.
+                  timeout: float = 30, download: bool = True) -> Path:
+    """The cached cascade file, downloaded once and checked against `sha256` (`download=False`: the
+    cached or ../shared copy only, else DetectorError).
 
     The download goes to a temporary file renamed into place only when the hash
     matches, so a failed or hostile download never leaves a file that is later trusted.
@@ -121,6 +122,8 @@ def fetch_cascade(url: str | None = None, sha256: str | None = None, cache: Path
     local = shared_path("models", Path(url).name)
     if local is not None and local.is_file() and _sha256_file(local) == sha256:
         return local   # offline: the copy ../shared holds, checked like a download
+    if not download:
+        raise DetectorError(f"{target.name} is not cached in {cache} and may not be downloaded")
     cache.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -137,8 +140,8 @@ def fetch_cascade(url: str | None = None, sha256: str | None = None, cache: Path
     return target
 
 
-def resolve(name: str, cascade: str | os.PathLike | None = None) -> DetectorSpec:
-    """Check the detector name and find (or fetch) its cascade file, in the main process."""
+def resolve(name: str, cascade: str | os.PathLike | None = None, download: bool = True) -> DetectorSpec:
+    """Check the detector name and find (or fetch, with `download`) its cascade file, in the main process."""
     if name not in DETECTORS:
         raise DetectorError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
     if cascade is not None and name == "animeface":
@@ -148,7 +151,7 @@ def resolve(name: str, cascade: str | os.PathLike | None = None) -> DetectorSpec
         if not path.is_file():
             raise DetectorError(f"cascade file {path} does not exist")
     elif name == "lbp":
-        path = fetch_cascade()
+        path = fetch_cascade(download=download)
     elif name in HAAR_FILES:
         import cv2
         path = Path(cv2.data.haarcascades) / HAAR_FILES[name]

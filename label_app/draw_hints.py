@@ -18,7 +18,7 @@ import streamlit as st
 from PIL import Image
 
 from label_app.safe_text import md
-from train.sketch.hints import HintError, hints_from_picture, read_hint_picture
+from train.sketch.hints import HintError, framed_hint_picture, hints_from_picture, read_hint_picture
 from train.sketch.paint import same_proportions
 
 HINT_STROKE = 10            # canvas pixels: at 64 px about the 3x3 patches of training
@@ -98,8 +98,8 @@ def hint_input(run, picture, side: int, nonce: int) -> np.ndarray | None:
         return None
     st.markdown("#### Colour hints")
     st.caption("Paint colours with the hint brush on the canvas below, over your faded drawing: the "
-               "model paints those colours there. With hints the drawing is used whole, not cropped to a "
-               "face. An uploaded hint picture (transparent where there is no hint) replaces the strokes.")
+               "model paints those colours there (cut to the face with the drawing). An uploaded hint "
+               "picture (transparent where there is no hint) replaces the strokes.")
     colour = st.color_picker("Hint colour", HINT_COLOUR, key="draw_hint_colour")
     painted = hint_canvas(picture, colour, side, nonce)
     upload = st.file_uploader("…or upload a hint picture (RGBA PNG, the drawing's proportions)",
@@ -108,6 +108,16 @@ def hint_input(run, picture, side: int, nonce: int) -> np.ndarray | None:
     if hints is not None and not (hints[..., 3] > 0).any():
         return None                                   # all transparent: no hint anywhere
     return hints
+
+
+def framed(hints: np.ndarray | None, frame) -> np.ndarray | None:
+    """The hint picture cut to the drawing's face crop (`frame`, train.sketch.drawing.Frame; None: the
+    whole drawing), as the painter then lays it over the drawing the model sees; None where no hint is
+    left inside the crop."""
+    if hints is None or frame is None:
+        return hints
+    cut = np.asarray(framed_hint_picture(hints, frame))
+    return cut if (cut[..., 3] > 0).any() else None
 
 
 def with_hints(lines: np.ndarray, hints: np.ndarray | None) -> np.ndarray:

@@ -23,7 +23,7 @@ from PIL import Image
 from label_app import draw_hints, painting
 from label_app.safe_text import md
 from train.runs import RunError
-from train.sketch.drawing import DrawingError, normalise_drawing
+from train.sketch.drawing import DrawingError, Frame, normalise_framed
 
 CANVAS_SIDE = 320
 ANY = "(any)"
@@ -68,21 +68,23 @@ def picture_input(ss) -> tuple[object | None, str]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _normalised(key: str, _picture, name: str, size: int, _params, crop_face: bool) -> np.ndarray | str:
-    """The line map, or the reason the picture cannot be used (cached by `key`: content and settings)."""
+def _normalised(key: str, _picture, name: str, size: int, _params) -> tuple[np.ndarray, Frame | None] | str:
+    """(the line map, its face crop's Frame), or the reason the picture cannot be used (cached by `key`:
+    content and settings)."""
     try:
-        return normalise_drawing(_picture, size=size, params=_params, crop_face=crop_face, name=name)
+        return normalise_framed(_picture, size=size, params=_params, name=name)
     except DrawingError as e:
         return str(e)
 
 
-def normalise(picture, name: str, run: painting.SketchRun | None, crop_face: bool = True) -> np.ndarray | str:
-    """`crop_face=False` with hints, as `train sample --hints`: the hints stay where they were drawn."""
+def normalise(picture, name: str, run: painting.SketchRun | None) -> tuple[np.ndarray, Frame | None] | str:
+    """The drawing as the model sees it (cropped to its face where one is found) and that crop's Frame,
+    by which the hints are cut too, as `train sample --hints` cuts them."""
     size = run.size if run else 64
     params = run.params if run else None
     raw = picture.tobytes() if isinstance(picture, np.ndarray) else bytes(picture)
-    key = hashlib.sha256(raw + repr((name, size, params, crop_face)).encode()).hexdigest()
-    return _normalised(key, picture, name, size, params, crop_face)
+    key = hashlib.sha256(raw + repr((name, size, params)).encode()).hexdigest()
+    return _normalised(key, picture, name, size, params)
 
 
 def run_controls(runs: list[painting.SketchRun]) -> tuple[painting.SketchRun, dict[str, str], int, int]:
@@ -142,14 +144,19 @@ def render(runs_dir: Path, painter=None) -> None:
         if picture is None:
             st.caption("Draw with the mouse or a pen, or upload a drawing.")
         else:
-            lines = normalise(picture, name, run, crop_face=hints is None)
-            if isinstance(lines, str):
-                st.warning(md(lines))
-                lines = None
+            normalised = normalise(picture, name, run)
+            if isinstance(normalised, str):
+                st.warning(md(normalised))
             else:
+                lines, frame = normalised
+                cut = draw_hints.framed(hints, frame)
+                if hints is not None and cut is None:
+                    st.caption("Your colour hints lie outside the face the model sees: painted without them.")
+                hints = cut
                 st.image(Image.fromarray(draw_hints.with_hints(lines, hints)), width=192)
     if run is not None and lines is not None:
         with right:
+            painting.limit_threads()
             started = time.perf_counter()
             try:
                 faces = painter(run.dir, lines, tags, n, seed, hints=hints)

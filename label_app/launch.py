@@ -71,6 +71,10 @@ def run(
     learn: Annotated[int, typer.Option(min=0, help="Retrain the judge tagger in the background after every N "
                                        "new manual labels (`curate tag --tagger judge --labels manual`, one at a "
                                        "time); its queues re-rank on the new probabilities. 0: never.")] = 0,
+    paint_threads: Annotated[int, typer.Option(min=0, help="Torch threads the Draw page paints with: 1 keeps a "
+                                               "stroke's painting quick when other jobs share the cores (on a "
+                                               "busy 2-core machine 2 threads took 1.7x as long, with spikes of "
+                                               "1 s); 0: torch's own, one per core.")] = 1,
     version: VersionOption = False,
 ) -> None:
     """Label faces in the browser: keyboard-first single view, grid view for bulk labels, progress,
@@ -98,7 +102,7 @@ def run(
     if learn:
         typer.echo(f"  the judge retrains after every {learn} new labels")
     env = dict(os.environ, LABEL_APP_DB=str(db), LABEL_APP_RUNS=str(runs.expanduser().resolve()),
-               LABEL_APP_LEARN=str(learn))
+               LABEL_APP_LEARN=str(learn), LABEL_APP_PAINT_THREADS=str(paint_threads))
     raise typer.Exit(run_child(streamlit_command(db, host, port), env))
 
 

@@ -15,9 +15,9 @@ The contract a sketch-to-face trainer (`train pix2pix`) fulfils:
   the run's parameters (uint8 [S, S], ink 0, paper 255); `tags` maps a condition group to one
   of its tags ({"hair_color": "blonde hair"}); groups left out are drawn from the training
   distribution; `n` paintings, the same for the same seed. `hints`: None, or a hint picture laid over
-  the drawing (uint8 RGBA [H, W, 4] of the drawing's proportions, transparent where there is no hint;
-  train/sketch/hints.py): only for runs trained with hints, and then the drawing is normalised
-  whole (`crop_face=False`), as `train sample --hints` does, so the hints stay where they were drawn.
+  the sketch (uint8 RGBA, transparent where there is no hint; train/sketch/hints.py): only for runs
+  trained with hints. The page cuts the hints drawn over the whole drawing to the drawing's face crop
+  first (`normalise_framed`'s Frame), as `train sample --hints` does, so they stay where they were drawn.
   It raises `train.runs.RunError`
   or `train.conditions.ConditionError` (ValueErrors) with a one-line reason.
 
@@ -28,11 +28,13 @@ that no sketch model is available: it never shows pictures that no model painted
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
+import torch
 
 from curate.lineart import LineArtError, XDoGParams, params_from_json
 from train import pretrained
@@ -87,3 +89,11 @@ def find_painter() -> Callable | None:
     """The painter the page uses: `train.sketch.paint.paint` (the tests put others in its place,
     None among them)."""
     return paint
+
+
+def limit_threads() -> None:
+    """The torch threads the page paints with, as `label-app --paint-threads` set them
+    (LABEL_APP_PAINT_THREADS; unset or 0: torch's own). Process-wide: painting is the app's torch work."""
+    n = int(os.environ.get("LABEL_APP_PAINT_THREADS") or 0)
+    if n > 0 and torch.get_num_threads() != n:
+        torch.set_num_threads(n)

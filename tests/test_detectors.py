@@ -148,3 +148,16 @@ def test_lbp_offline_uses_the_checked_copy_in_shared(shared, tmp_path, monkeypat
     monkeypatch.setattr(detectors, "shared_path", lambda *parts: junk)
     with pytest.raises(DetectorError, match="cannot download"):
         fetch_cascade("http://127.0.0.1:9/lbpcascade_animeface.xml", detectors.LBP_SHA256)
+
+
+def test_no_download_means_the_cached_or_shared_copy_or_a_clear_refusal(cascade_server, tmp_path, monkeypatch):
+    """`train eval --no-download` asks for the cascade without a download: none is made."""
+    base, _ = cascade_server
+    _QuietHandler.requests = 0
+    monkeypatch.setattr(detectors, "shared_path", lambda *parts: None)          # no ../shared copy
+    url = f"{base}/lbpcascade_animeface.xml"
+    with pytest.raises(DetectorError, match="not cached .* may not be downloaded"):
+        fetch_cascade(url, detectors.LBP_SHA256, cache=tmp_path / "cache", download=False)
+    assert _QuietHandler.requests == 0
+    path = fetch_cascade(url, detectors.LBP_SHA256, cache=tmp_path / "cache")     # once downloaded ...
+    assert fetch_cascade(url, detectors.LBP_SHA256, cache=tmp_path / "cache", download=False) == path   # ... cached

@@ -17,7 +17,9 @@ import torch
 from PIL import Image
 
 from curate.lineart import XDoGParams
-from label_app import draw_hints, painting
+from curate.detectors import Box
+from label_app import draw_hints, draw_page, painting
+from train.sketch import drawing
 from train.sketch.drawing import normalise_drawing
 from train.sketch.hints import hints_from_picture
 
@@ -52,7 +54,11 @@ def captions(at) -> str:
     return " ".join(c.value for c in at.caption)
 
 
-def page(tiny_catalog, tmp_path, monkeypatch, hints: bool = True):
+def page(tiny_catalog, tmp_path, monkeypatch, hints: bool = True, face=None):
+    """The Draw page with a stand-in painter and drawing_png uploaded; animeface's answer fixed to `face`
+    (None: no face, the drawing used whole), so that where hints land is the test's to say."""
+    monkeypatch.setattr(drawing, "find_face", lambda rgb: face)
+    draw_page._normalised.clear()                 # cached by content: made again with this answer
     painter = RecordingPainter()
     monkeypatch.setattr(painting, "find_painter", lambda: painter)
     make_sketch_run(tmp_path / "runs", size=SIZE, hints=hints)
@@ -75,11 +81,33 @@ def test_an_uploaded_hint_picture_reaches_the_painter_where_it_was_drawn(tiny_ca
     want[4:8, 4:8] = True
     assert np.array_equal(mask, want)
     assert torch.allclose(colour[:, 4:8, 4:8], torch.tensor([1.0, -1.0, -1.0])[:, None, None])
-    # with hints the drawing is used whole, as `train sample --hints` does: not cropped to a face
-    sketch = painter.calls[-1][1]
+    sketch = painter.calls[-1][1]                  # (no face found: the whole drawing)
     assert np.array_equal(sketch, normalise_drawing(drawing_png(), SIZE, XDoGParams(), crop_face=False))
     assert "4 faces painted with colour hints in" in captions(at)
     assert len(at.image) == 1 + 4          # the sketch with the hints over it, and the faces
+
+
+def test_hints_are_cut_to_the_face_as_the_drawing_is(tiny_catalog, tmp_path, monkeypatch):
+    """Where a face is found the drawing is cropped to it, and the hints with it: a hint over the face's
+    middle reaches the painter in the middle of the sketch the model sees."""
+    at, painter = page(tiny_catalog, tmp_path, monkeypatch, face=Box(120, 80, 80, 80, 1.0))   # 60 x 1.5 = 120 px
+    hint = square_hint(240, (150, 110, 170, 130), (255, 0, 0))    # the face box's middle: (160, 120)
+    at.file_uploader(key="draw-hints-upload-0").set_value(("hints.png", png(hint), "image/png")).run()
+    assert not at.exception and not at.warning, (at.exception, warnings(at))
+    mask, _ = mask_and_colour(painter.hints[-1])
+    ys, xs = np.nonzero(mask)
+    assert abs(ys.mean() - 15.5) <= 1 and abs(xs.mean() - 15.5) <= 1   # whole, it would sit at (16, 21)
+    lines, frame = drawing.normalise_framed(drawing_png(), SIZE, XDoGParams())
+    assert np.array_equal(painter.calls[-1][1], lines) and frame is not None
+
+
+def test_hints_outside_the_face_crop_are_said_to_be_left_out(tiny_catalog, tmp_path, monkeypatch):
+    at, painter = page(tiny_catalog, tmp_path, monkeypatch, face=Box(120, 80, 80, 80, 1.0))   # crop 100..220
+    hint = square_hint(240, (10, 10, 40, 40), (255, 0, 0))            # the top left corner: outside it
+    at.file_uploader(key="draw-hints-upload-0").set_value(("hints.png", png(hint), "image/png")).run()
+    assert not at.exception and painter.hints[-1] is None
+    assert "Your colour hints lie outside the face the model sees" in captions(at)
+    assert "4 faces painted in" in captions(at)
 
 
 def test_hints_painted_on_the_hint_canvas_reach_the_painter(tiny_catalog, tmp_path, monkeypatch):

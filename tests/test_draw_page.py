@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from curate.lineart import XDoGParams, params_json
 from label_app import painting
+from train import pretrained
 
 SCRIPT = str(Path(__file__).resolve().parent.parent / "label_app" / "streamlit_app.py")
 HAIR = ["blonde hair", "black hair", "red hair"]
@@ -90,6 +91,7 @@ def test_without_a_painter_the_page_says_no_model(tiny_catalog, tmp_path, monkey
 
 def test_with_a_painter_but_no_sketch_run(tiny_catalog, tmp_path, monkeypatch):
     monkeypatch.setattr(painting, "find_painter", lambda: RecordingPainter())
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "no-models")     # a package shipping none
     (tmp_path / "runs" / "00001-acgan-manual").mkdir(parents=True)     # a run, but not a sketch run
     (tmp_path / "runs" / "00001-acgan-manual" / "options.json").write_text('{"model": "acgan", "size": 32}')
     at = open_draw_page(tiny_catalog, tmp_path / "runs", monkeypatch)
@@ -145,7 +147,8 @@ def test_which_folders_are_sketch_runs(tmp_path, options, ok):
     run.mkdir()
     (run / "options.json").write_text(json.dumps(options))
     assert (painting.read_sketch_run(run) is not None) == ok
-    assert len(painting.sketch_runs(tmp_path)) == int(ok)
+    own = [r.dir for r in painting.sketch_runs(tmp_path) if not pretrained.is_pretrained(r.dir)]
+    assert own == ([run] if ok else [])                               # (the shipped models follow them)
 
 
 def test_a_real_tiny_pix2pix_run_paints_through_train_paint(tiny_catalog, tmp_path, monkeypatch):
@@ -172,3 +175,51 @@ def test_a_real_tiny_pix2pix_run_paints_through_train_paint(tiny_catalog, tmp_pa
     assert not at.error and "No sketch model" not in infos(at)
     assert len(at.image) == 1 + 4                # the sketch as the model sees it, and 4 painted faces
     assert "4 faces painted in" in " ".join(c.value for c in at.caption)
+
+
+def test_a_fresh_install_paints_with_the_shipped_model(tiny_catalog, tmp_path, monkeypatch):
+    """No runs of one's own, the real painter: the page picks `pretrained:sketch`, paints an upload
+    in the tags asked for, and again with an uploaded hint picture."""
+    if "sketch" not in pretrained.known():
+        pytest.skip("no sketch model ships in this checkout")
+    at = open_draw_page(tiny_catalog, tmp_path / "no-runs", monkeypatch)
+    assert at.selectbox(key="draw_run").value.name == "pretrained:sketch"
+    at.selectbox(key="draw-tag-hair_color").set_value("blue hair")
+    at.file_uploader[0].set_value(("face.png", drawing_png(), "image/png")).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert "4 faces painted in" in " ".join(c.value for c in at.caption)
+    hints = Image.new("RGBA", (240, 240), (0, 0, 0, 0))
+    ImageDraw.Draw(hints).rectangle([60, 40, 180, 70], fill=(240, 60, 60, 255))       # red over the forehead
+    buf = io.BytesIO()
+    hints.save(buf, "PNG")
+    at.file_uploader(key="draw-hints-upload-0").set_value(("hints.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert "4 faces painted with colour hints in" in " ".join(c.value for c in at.caption)
+
+
+def test_the_page_paints_with_the_threads_label_app_sets(tiny_catalog, tmp_path, monkeypatch):
+    """`label-app --paint-threads N` (default 1) reaches the server as LABEL_APP_PAINT_THREADS, and the
+    page paints with that many torch threads."""
+    import torch
+    from typer.testing import CliRunner
+    from label_app import launch
+
+    seen = {}
+    monkeypatch.setattr(launch, "run_child", lambda command, env: seen.update(env) or 0)
+    assert CliRunner().invoke(launch.app, ["--db", str(tiny_catalog)]).exit_code == 0
+    assert seen["LABEL_APP_PAINT_THREADS"] == "1"
+    assert CliRunner().invoke(launch.app, ["--db", str(tiny_catalog), "--paint-threads", "0"]).exit_code == 0
+    assert seen["LABEL_APP_PAINT_THREADS"] == "0"
+
+    threads = []          # torch's threads as the painter is called (OpenMP's setting is per thread:
+                          # the page sets it in the script thread that paints)
+    def painter(run_dir, sketch, tags, n, seed, hints=None):
+        threads.append(torch.get_num_threads())
+        return RecordingPainter()(run_dir, sketch, tags, n, seed, hints)
+    monkeypatch.setattr(painting, "find_painter", lambda: painter)
+    make_sketch_run(tmp_path / "runs")
+    for setting, want in (("1", 1), ("0", torch.get_num_threads())):
+        monkeypatch.setenv("LABEL_APP_PAINT_THREADS", setting)
+        at = open_draw_page(tiny_catalog, tmp_path / "runs", monkeypatch)
+        at.file_uploader[0].set_value(("face.png", drawing_png(), "image/png")).run()
+        assert threads[-1] == want

@@ -7,6 +7,7 @@ real app with it), so this checks the browser-to-page wiring, not a model.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -29,12 +30,13 @@ pytestmark = [pytest.mark.browser,
 APP = Path(__file__).resolve().parent / "draw_app_with_test_painter.py"
 
 
-@pytest.fixture
-def draw_app(tiny_catalog, tmp_path, request):
-    make_sketch_run(tmp_path / "runs", size=64, hints=getattr(request, "param", False))   # param: with hints
+@contextlib.contextmanager
+def serving(app: Path, catalog: Path, runs: Path):
+    """`streamlit run app` on a free loopback port, the catalog and runs folder given as label-app gives
+    them: its URL, the server stopped at the end."""
     port = free_port()
-    env = dict(os.environ, LABEL_APP_DB=str(tiny_catalog), LABEL_APP_RUNS=str(tmp_path / "runs"))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+    env = dict(os.environ, LABEL_APP_DB=str(catalog), LABEL_APP_RUNS=str(runs))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -45,6 +47,13 @@ def draw_app(tiny_catalog, tmp_path, request):
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)
+
+
+@pytest.fixture
+def draw_app(tiny_catalog, tmp_path, request):
+    make_sketch_run(tmp_path / "runs", size=64, hints=getattr(request, "param", False))   # param: with hints
+    with serving(APP, tiny_catalog, tmp_path / "runs") as url:
+        yield url
 
 
 def stroke(page, points) -> None:
@@ -128,4 +137,50 @@ def test_hints_painted_with_the_hint_brush_reach_the_painter(draw_app, tmp_path)
         stroke(page, [(hx - 30, hy), (hx + 30, hy)])                  # hair colour, over the forehead
         expect(page.get_by_text("4 faces painted with colour hints in")).to_be_visible(timeout=30_000)
         page.screenshot(path=str(tmp_path / "draw_hints.png"), full_page=True)
+        browser.close()
+
+
+IMAGE_SPREAD_JS = """img => { const c = document.createElement('canvas'); c.width = img.naturalWidth;
+  c.height = img.naturalHeight; const x = c.getContext('2d'); x.drawImage(img, 0, 0);
+  const d = x.getImageData(0, 0, c.width, c.height).data; let s = 0, s2 = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) { for (let k = 0; k < 3; k++) { s += d[i + k]; s2 += d[i + k] ** 2; n++; } }
+  return Math.sqrt(s2 / n - (s / n) ** 2); }"""
+
+
+@pytest.fixture
+def shipped_app(tiny_catalog, tmp_path):
+    """`label-app`'s real app (no stand-in painter), no runs of one's own: only the shipped model."""
+    from train import pretrained
+    if "sketch" not in pretrained.known():
+        pytest.skip("no sketch model ships in this checkout")
+    app = Path(__file__).resolve().parent.parent / "label_app" / "streamlit_app.py"
+    with serving(app, tiny_catalog, tmp_path / "no-runs") as url:
+        yield url
+
+
+def test_a_fresh_install_paints_with_the_shipped_model(shipped_app, tmp_path):
+    """A fresh install (no runs of one's own): the Draw page paints mouse strokes at once with
+    `pretrained:sketch`, then with a stroke of the hint brush."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = open_draw_page(browser, shipped_app, 1300, width=1280)
+        expect(page.get_by_role("combobox", name="Sketch model (run)")).to_have_value("pretrained:sketch",
+                                                                                   timeout=30_000)
+        lines = page.locator(".st-key-draw-canvas-0 canvas").last
+        draw_face(page, lines)
+        expect(page.get_by_text("4 faces painted in")).to_be_visible(timeout=60_000)
+        faces = page.get_by_role("img")
+        spreads = [faces.nth(i).evaluate(IMAGE_SPREAD_JS) for i in range(1, 5)]
+        assert min(spreads) > 15, spreads          # painted faces, not flat tints
+        plain = faces.nth(1).get_attribute("src")
+        hints = page.locator(".st-key-draw-hints-0 canvas").last
+        hints.scroll_into_view_if_needed()
+        box = hints.bounding_box()
+        hx, hy = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.3
+        stroke(page, [(hx - 30, hy), (hx + 30, hy)])
+        expect(page.get_by_text("4 faces painted with colour hints in")).to_be_visible(timeout=60_000)
+        assert page.get_by_role("img").nth(1).get_attribute("src") != plain
+        page.screenshot(path=str(tmp_path / "shipped.png"), full_page=True)
         browser.close()

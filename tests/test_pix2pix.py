@@ -22,6 +22,7 @@ import train.cli  # noqa: F401  (registers the commands)
 from train.loop import train
 from train.models.pix2pix import UNetGenerator
 from train.options import TrainOptions
+from train.sketch.evaluate import cascade
 from train.sketch.paint import paint
 from train.runs import RunError, load_run
 
@@ -300,6 +301,9 @@ def test_eval_and_compare_a_sketch_run(sketch_run, sketch_catalog, tmp_path):
     assert ev["judge_fid"] >= 0 and "near_duplicates" in ev["diversity"]["fake"]
     assert [d["file"] for d in s["drawings"]["files"]] == ["face.png"]
     assert (sketch_run / "eval_drawings.png").exists()
+    if cascade() is not None:     # the LBP cascade's file: ../shared's copy, or downloaded once
+        assert 0 <= s["faces_found"]["lbp"]["real"] <= 1 and "faces_found_lbp" in s["drawings"]["files"][0]
+        assert "the LBP anime-face cascade finds one in" in res.output
     report = tmp_path / "report"
     res = invoke("compare", sketch_run, "-o", report, "--db", sketch_catalog)
     assert res.exit_code == 0, res.output

@@ -1,6 +1,6 @@
 """`pretrained:NAME` (train.pretrained): models shipped inside the package, accepted wherever a run
-folder is; their files checked against their recorded SHA-256. No model ships yet: these tests
-build a tiny one into a temporary registry."""
+folder is; their files checked against their recorded SHA-256. Most tests build a tiny model into a
+temporary registry; the last ones load and paint with the sketch model that ships (`pretrained:sketch`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from curate.lineart import params_from_json
 from label_app import painting
 from train import pretrained
 from train.loop import train
 from train.runs import RunError, load_run, run_folder
-from train.sketch.paint import paint
+from train.sketch.drawing import normalise_drawing
+from train.sketch.paint import paint, takes_hints
 
 from test_pix2pix import invoke, options, sketch_catalog  # noqa: F401  (a fixture)
 from test_sketch_input import drawn_face, png
@@ -54,7 +57,8 @@ def test_unknown_names_are_refused_in_one_line_listing_the_known_ones(name, ship
     assert "\n" not in str(e.value)
 
 
-def test_the_package_ships_no_model_yet_and_says_so():
+def test_a_package_shipping_no_model_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "none")
     assert pretrained.known() == []
     with pytest.raises(RunError, match="no pretrained models ship with this version yet; train one with"):
         run_folder("pretrained:sketch")
@@ -136,3 +140,55 @@ def test_eval_of_a_shipped_model_writes_into_a_copy_never_the_package(shipped, s
     assert sorted(p.name for p in shipped.iterdir()) == before
     res = invoke("eval", "pretrained:nope", "--judge", judge)
     assert res.exit_code == 2 and "unknown pretrained model 'pretrained:nope'" in res.output
+
+
+# -- the sketch model that ships ------------------------------------------------------------
+
+SHIPPED = ROOT / "train" / "pretrained_models" / "sketch"
+
+
+def test_the_shipped_sketch_model_is_small_checked_and_paints_a_tiny_drawing(tmp_path):
+    assert "sketch" in pretrained.known()
+    assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 25e6          # the issue's budget
+    run = load_run("pretrained:sketch")
+    assert run.model == "pix2pix" and run.size == 64 and takes_hints(run)
+    assert str(Path.home()) not in (SHIPPED / "options.json").read_text()   # no paths of the machine it was made on
+    _, params = params_from_json(run.sketch["params"])
+    sketch = normalise_drawing(png(drawn_face(40)), 64, params, crop_face=False)     # a 40 px drawing
+    faces = paint(Path("pretrained:sketch"), sketch, {"hair_color": "blue hair"}, 2, seed=0)
+    assert [f.shape for f in faces] == [(64, 64, 3)] * 2
+    assert all(f.std() > 15 for f in faces)                                  # faces, not flat tints
+    assert np.abs(faces[0].astype(int) - faces[1].astype(int)).mean() > 3    # two noises, two paintings
+
+
+def test_the_shipped_model_paints_hinted_colours_where_hinted():
+    """Hint channels reach the network: a red patch hinted on the forehead is painted there redder than
+    without the hint (this fails if the hints were dropped on the way)."""
+    run = load_run("pretrained:sketch")
+    _, params = params_from_json(run.sketch["params"])
+    sketch = normalise_drawing(png(drawn_face(256)), 64, params, crop_face=False)
+    hint = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    hint.paste((230, 30, 30, 255), (112, 40, 144, 72))                      # 28..36 x 10..18 at 64 px
+    red = np.array([230, 30, 30])
+    tags = {"hair_color": "blonde hair", "eye_color": "blue eyes"}
+    plain = np.stack(paint(Path("pretrained:sketch"), sketch, tags, 4, seed=0))
+    hinted = np.stack(paint(Path("pretrained:sketch"), sketch, tags, 4, seed=0, hints=np.asarray(hint)))
+    far = lambda f: np.linalg.norm(f[:, 10:18, 28:36].astype(float) - red, axis=-1).mean()  # noqa: E731
+    assert far(hinted) < 0.6 * far(plain)
+
+
+def test_unknown_names_list_the_shipped_model():
+    with pytest.raises(RunError, match="the known ones: .*pretrained:sketch"):
+        load_run("pretrained:skecth")
+
+
+def test_train_sample_paints_with_the_shipped_model(tmp_path):
+    drawing, hints, out = tmp_path / "face.png", tmp_path / "hints.png", tmp_path / "out.png"
+    drawing.write_bytes(png(drawn_face(120)))
+    im = Image.new("RGBA", (120, 120), (0, 0, 0, 0))
+    im.paste((240, 120, 190, 255), (50, 20, 70, 30))
+    im.save(hints)
+    res = invoke("sample", "pretrained:sketch", "--sketch", drawing, "--tags", "pink hair, blue eyes", "-n", 2,
+                 "--hints", hints, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert Image.open(out).size[0] > 64 * 2

@@ -3,6 +3,8 @@ hint picture makes, the hints sampled from real faces in training, and hints rea
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import numpy as np
@@ -221,3 +223,55 @@ def test_tag_conflict_is_a_share(sketch_catalog, tmp_path):  # noqa: F811
     res = invoke("pix2pix", "--db", sketch_catalog, "--labels", "manual", "--hints", "--tag-conflict", "1.5",
                  "--runs-dir", tmp_path / "runs", "--dry-run")
     assert res.exit_code == 2 and "--tag-conflict is a share: between 0 and 1" in res.output
+
+
+def test_g_loss_weighs_the_hinted_places_by_hint_weight(sketch_catalog, tmp_path):  # noqa: F811
+    """--hint-weight: G's loss grows by hint_weight x the L1 distance to the hint colours at the hinted
+    places, and that distance is 0 for a painting that has the hint colours there."""
+    loss, labels, real, c_real = hints_training_step(sketch_catalog, tmp_path, batch=8, tag_swap=0.0,
+                                                     ms_weight=0.0, hint_weight=10.0)
+    (sketch, tags, z, hints), paired = loss.fake_inputs(torch.Generator().manual_seed(3), real, c_real)
+    assert torch.equal(paired.hints, hints) and hints[:, 3].sum() > 0
+    fake, mask = torch.zeros_like(real), hints[:, 3:]
+    expected = ((fake - hints[:, :3]).abs() * mask).sum() / (mask.sum() * 3)
+
+    def g_loss(painted, weight):
+        loss.opts = dataclasses.replace(loss.opts, hint_weight=weight)
+        loss.D.eval()                                     # the same D scores for both weights
+        with torch.no_grad():
+            return loss.g_loss(painted, paired, torch.Generator().manual_seed(0))
+
+    weighted, stats = g_loss(fake, 10.0)
+    plain, plain_stats = g_loss(fake, 0.0)
+    assert stats["hint_l1"] == pytest.approx(expected.item()) and "hint_l1" not in plain_stats
+    assert (weighted - plain).item() == pytest.approx(10.0 * expected.item(), rel=1e-4)
+    matched = torch.where(mask.bool(), hints[:, :3], fake)               # the hint colours where hinted
+    assert g_loss(matched, 10.0)[1]["hint_l1"] == 0
+
+
+def test_hints_are_cut_to_the_face_crop_as_the_drawing_is(sketch_catalog, tmp_path, monkeypatch):  # noqa: F811
+    """A whole figure is cropped to its face; a hint over that face lands on the face in the hint channels
+    (before, hinted drawings were used whole: a hint at the face's centre sat far off the middle)."""
+    from curate.detectors import Box
+    from train.sketch import drawing, paint as painting_module
+
+    figure = Image.new("RGBA", (400, 200), (255, 255, 255, 255))
+    figure.paste(drawn_face(100), (250, 50))                         # the face, right of the middle
+    monkeypatch.setattr(drawing, "find_face", lambda rgb: Box(250, 50, 100, 100, 1.0))
+    lines, frame = drawing.normalise_framed(png(figure), 32)
+    assert frame == drawing.Frame(225 / 400, 125 / 400, 375 / 400, 275 / 400)   # on 400 x 400 square paper
+    hint = Image.new("RGBA", (400, 200), (0, 0, 0, 0))
+    hint.paste((255, 0, 0, 255), (290, 90, 310, 110))                # red over the face's middle
+    centre = lambda h: [float(v.float().mean()) for v in torch.nonzero(h[0, 3] > 0, as_tuple=True)]  # noqa: E731
+    assert centre(hints_from_picture(hint, 32, frame=frame)) == pytest.approx([15.5, 15.5], abs=1)
+    assert centre(hints_from_picture(hint, 32))[1] > 22                            # whole: off to the right
+
+    run_dir = train_cli(sketch_catalog, tmp_path, "--labels", "manual", "--hints", "--iters", 1).dir
+    given = []
+    monkeypatch.setattr(painting_module, "paint_batch",
+                        lambda run, G, s, tags, seed, hints=None: given.append(hints) or torch.zeros(len(s), 3, 32, 32,
+                                                                                                dtype=torch.uint8))
+    (tmp_path / "figure.png").write_bytes(png(figure))
+    (tmp_path / "hints.png").write_bytes(png(hint))
+    painting_module.paint_drawings(load_run(run_dir), [tmp_path / "figure.png"], {}, 2, hints=tmp_path / "hints.png")
+    assert centre(given[0]) == pytest.approx([15.5, 15.5], abs=1)                  # train sample --hints too

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from train.sketch.drawing import DrawingError, crop_to_face, drawing_stats, normalise_drawing, read_drawing
+from train.sketch.drawing import (LINE_WIDTH, DrawingError, crop_to_face, drawing_stats, normalise_drawing,
+                                  read_drawing, stroke_width, widen_lines)
 from train.sketch.augment import SketchAugment, ink_tensor
 
 
@@ -165,3 +166,34 @@ def test_eval_finds_the_shared_drawings_from_any_working_directory(shared, tmp_p
 
     monkeypatch.chdir(tmp_path)
     assert default_drawings() == shared / "data" / "sketches"
+
+
+def lines_of_width(width: int, side: int = 256) -> np.ndarray:
+    """Paper with three vertical strokes `width` px wide."""
+    lines = np.full((side, side), 255, np.uint8)
+    for x in (60, 128, 196):
+        lines[30:side - 30, x:x + width] = 0
+    return lines
+
+
+@pytest.mark.parametrize("width", [2, 4, 7])
+def test_stroke_width_measures_the_strokes(width):
+    assert stroke_width(lines_of_width(width)) == pytest.approx(width, rel=0.1)
+    assert stroke_width(np.full((64, 64), 255, np.uint8)) == 0
+
+
+def test_thin_lines_are_widened_to_the_training_sketches_and_wide_ones_kept():
+    target = LINE_WIDTH * 256                                          # 5.6 px at 256 px
+    widened = widen_lines(lines_of_width(2))
+    assert stroke_width(widened) == pytest.approx(target, abs=1.0)
+    assert ((widened < 128) >= (lines_of_width(2) < 128)).all()       # every drawn pixel stays ink
+    wide = lines_of_width(9)
+    assert np.array_equal(widen_lines(wide), wide)                      # never thinned
+
+
+def test_a_thin_pen_drawing_is_given_to_the_model_with_training_width_lines():
+    thin = drawn_face(400, width=2)
+    plain, widened = (normalise_drawing(thin, 64, crop_face=False, widen=w) for w in (False, True))
+    ink = lambda m: float((255 - m.astype(np.float32)).mean() / 255)  # noqa: E731
+    assert ink(widened) > 1.3 * ink(plain)
+    assert ((widened < 128) >= (plain < 128)).all()                     # the drawn lines, wider

@@ -206,8 +206,10 @@ def eval_(
     seed: Annotated[int, typer.Option(help="Seed of noise and conditions.")] = 0,
     inception_weights: Annotated[Optional[Path], typer.Option(help="InceptionV3 weights (torch-fidelity's .pth) "
                                                               "[the cached download, see --download]")] = None,
-    download: Annotated[bool, typer.Option(help="Download the Inception weights (once, into torch's cache) when "
-                                           "not cached; without them Inception FID/KID is skipped.")] = False,
+    download: Annotated[bool, typer.Option(help="Download the Inception weights (once, into torch's cache) and, "
+                                           "for sketch runs, the LBP anime-face cascade, when not cached; without "
+                                           "them Inception FID/KID (and the cascade's face count) is skipped.")]
+    = False,
     progress: ProgressOption = True,
     as_json: JsonOption = False,
     drawings: Annotated[Optional[Path], typer.Option(help="Sketch runs: a folder of real hand drawings to paint "

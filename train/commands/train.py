@@ -153,8 +153,8 @@ def sample(
                                                    "...).")] = None,
     hints: Annotated[Optional[Path], typer.Option(help="Sketch models trained with --hints: a picture of colour "
                                                   "hints laid over the drawing(s), transparent (or white) where "
-                                                  "there is no hint; the drawings are then not cropped to a "
-                                                  "face.")] = None,
+                                                  "there is no hint; cut to each drawing's face as the drawing "
+                                                  "is.")] = None,
     n: Annotated[Optional[int], n_option(f"Number of images [64; with --sketch: paintings per drawing, 8; at most "
                                          f"{MAX_SAMPLES:,}].")] = None,
     output: Annotated[Path, out_option("PNG grid to write (more pages: out-2.png, ...).")] = Path("samples.png"),

@@ -96,17 +96,27 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return picture
 
 
-def hints_from_picture(source, size: int, name: str | None = None) -> torch.Tensor:
-    """A hint picture -> hint channels [1, 4, size, size]: centred on square (transparent) paper, as a
-    drawing is, resized with its colours averaged over the covered part only (premultiplied alpha),
-    the mask 1 where alpha > 0 after resizing."""
+def framed_hint_picture(source, frame=None, name: str | None = None) -> Image.Image:
+    """A hint picture (RGBA) centred on square (transparent) paper, as a drawing is, then cut to `frame`
+    (train.sketch.drawing.Frame: the drawing's face crop, in fractions of that square; None: whole), so
+    the hints land where they were drawn over the drawing the model sees."""
     rgba = read_hint_picture(source, name)
     w, h = rgba.size
+    side = max(w, h)
     if w != h:
-        side = max(w, h)
         square = Image.new("RGBA", (side, side), (0, 0, 0, 0))
         square.paste(rgba, ((side - w) // 2, (side - h) // 2))
         rgba = square
+    if frame is not None:     # beyond the paper PIL's crop adds transparent pixels: no hint there
+        rgba = rgba.crop(tuple(round(f * side) for f in (frame.left, frame.top, frame.right, frame.bottom)))
+    return rgba
+
+
+def hints_from_picture(source, size: int, name: str | None = None, frame=None) -> torch.Tensor:
+    """A hint picture -> hint channels [1, 4, size, size]: centred on square and cut to `frame` as the
+    drawing was (framed_hint_picture), resized with its colours averaged over the covered part only
+    (premultiplied alpha), the mask 1 where alpha > 0 after resizing."""
+    rgba = framed_hint_picture(source, frame, name)
     small = np.asarray(rgba.convert("RGBa").resize((size, size), Image.BOX).convert("RGBA"), dtype=np.float32)
     mask = torch.from_numpy(small[..., 3] > 0).float()[None]
     colour = torch.from_numpy(small[..., :3] / 127.5 - 1).permute(2, 0, 1) * mask

@@ -22,7 +22,7 @@ from curate.lineart import params_from_json
 from train.conditions import ConditionError
 from train.runs import Run, RunError, load_run
 from train.sampling import to_uint8
-from train.sketch.drawing import DrawingError, normalise_drawing
+from train.sketch.drawing import DrawingError, normalise_framed
 from train.sketch.hints import hints_from_picture, read_hint_picture
 
 
@@ -66,13 +66,13 @@ def takes_hints(run: Run) -> bool:
     return bool(run.options["arch"]["G"].get("hint_channels"))
 
 
-def hint_channels(run: Run, picture, name: str | None = None) -> torch.Tensor:
-    """A hint picture at the run's size as G's hint channels [1, 4, S, S]; refused in one line for a run
-    trained without hints."""
+def hint_channels(run: Run, picture, name: str | None = None, frame=None) -> torch.Tensor:
+    """A hint picture at the run's size as G's hint channels [1, 4, S, S], cut to the drawing's `frame`
+    (its face crop; None: whole); refused in one line for a run trained without hints."""
     if not takes_hints(run):
         raise RunError(f"{run.dir.name} was trained without colour hints: a hint picture needs a run of "
                        "`train pix2pix --hints`")
-    return hints_from_picture(picture, run.size, name)
+    return hints_from_picture(picture, run.size, name, frame)
 
 
 @torch.no_grad()
@@ -154,11 +154,12 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
     """Each drawing normalised as training sketches are (train/sketch/drawing.py), then painted n ways:
     (the drawings used, uint8 [rows x (1 + n), 3, S, S]: per row the sketch, then its paintings).
     With `warn`, a drawing that cannot be used is named through it and left out (several files);
-    without, its DrawingError stops everything. `hints`: a hint picture laid over every drawing; the
-    drawings are then not cropped to a face, so that the hints stay where they were drawn.
+    without, its DrawingError stops everything. `hints`: a hint picture laid over every drawing, cut to
+    each drawing's face crop as the drawing is, so that the hints stay where they were drawn.
     `on_drawing()` after each drawing (for a bar)."""
     _, params = params_from_json(run.sketch["params"])
-    h = None if hints is None else hint_channels(run, hints)
+    if hints is not None:
+        hint_channels(run, hints)          # a run without hints, or an unreadable picture: refused first
     hint_size = None if hints is None else read_hint_picture(hints).size
     G = generator(run)
     used, tiles = [], []
@@ -166,7 +167,7 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
         try:
             if hint_size is not None:
                 check_proportions(path, hint_size)
-            lines = normalise_drawing(path, run.size, params, crop_face=h is None, name=str(path))
+            lines, frame = normalise_framed(path, run.size, params, name=str(path))
         except DrawingError as e:
             if warn is None:
                 raise
@@ -175,6 +176,7 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
         finally:
             if on_drawing is not None:
                 on_drawing()
+        h = None if hints is None else hint_channels(run, hints, frame=frame)
         faces = paint_batch(run, G, np.repeat(lines[None], n, 0), [dict(tags)] * n, seed, hints=h)
         used.append(path)
         tiles += [torch.from_numpy(lines)[None].expand(3, -1, -1)[None], faces]

@@ -67,11 +67,15 @@ def print_sketch_eval(console, r: dict) -> None:
     ff = s["faces_found"]
     console.print(f"animeface finds a face in {ff['painted']:.0%} of painted test faces, {ff['real']:.0%} of real "
                   f"ones (of {ff['n']}, upscaled)", markup=False)
+    if "lbp" in ff:
+        console.print(f"the LBP anime-face cascade finds one in {ff['lbp']['painted']:.0%} of painted test faces, "
+                      f"{ff['lbp']['real']:.0%} of real ones", markup=False)
     d = s.get("drawings")
     if d:
         for row in d["files"]:
+            lbp = f" (the LBP cascade: {row['faces_found_lbp']:.0%})" if "faces_found_lbp" in row else ""
             console.print(f"hand drawing {row['file']}: Chamfer {row['chamfer']:.2f} px, F1 {row['f1']:.3f}, "
-                          f"a face found in {row['faces_found']:.0%} of {d['paintings_each']} paintings",
+                          f"a face found in {row['faces_found']:.0%} of {d['paintings_each']} paintings{lbp}",
                           markup=False)
         for why in d["skipped"]:
             console.print(why, style="yellow", markup=False)
