@@ -36,8 +36,8 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
-import json
 import io
+import json
 import math
 import os
 import shutil
@@ -349,12 +349,10 @@ def free_port() -> int:
 def start_app(db: Path, runs: Path, threads: str = "default") -> tuple[subprocess.Popen, str]:
     """`label-app` on a free port; `threads`: its --paint-threads ("default": label-app's own default)."""
     port = free_port()
-    env = dict(os.environ)
     threads_option = [] if threads == "default" else ["--paint-threads", threads]
     proc = subprocess.Popen([sys.executable, "-m", "label_app.launch", "--db", str(db), "--runs", str(runs),
                              "--port", str(port), *threads_option], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL,
-                            start_new_session=True, env=env)
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:

@@ -38,6 +38,7 @@ from label_app.draw_hints import framed, with_hints  # noqa: E402
 from shared_catalog import SHARED, labelled_catalog  # noqa: E402
 from train.eval.evaluate import run_conditions  # noqa: E402
 from train.runs import load_run  # noqa: E402
+from train.sampling import image_grid  # noqa: E402
 from train.sketch.drawing import find_face, normalise_drawing, normalise_framed, read_drawing  # noqa: E402
 from train.sketch.evaluate import test_sketches  # noqa: E402
 from train.sketch.paint import generator, hint_channels, paint_batch  # noqa: E402
@@ -65,19 +66,11 @@ def hint_picture(drawing: Path) -> Image.Image:
     return im
 
 
-def tile(arr: np.ndarray, scale: int = 2) -> Image.Image:
-    img = Image.fromarray(np.asarray(arr, dtype=np.uint8))
-    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-
-
-def grid(rows: list[list[np.ndarray]], out: Path, gap: int = 4) -> None:
-    side = rows[0][0].shape[0] * 2
-    cols = max(len(r) for r in rows)
-    canvas = Image.new("RGB", (cols * (side + gap), len(rows) * (side + gap)), "white")
-    for i, row in enumerate(rows):
-        for j, a in enumerate(row):
-            canvas.paste(tile(a), (j * (side + gap), i * (side + gap)))
-    canvas.save(out, optimize=True)
+def grid(rows: list[list[np.ndarray]], out: Path) -> None:
+    """Rows of uint8 [S, S, 3] tiles (as many in each) as one picture, twice the size (nearest)."""
+    tiles = torch.from_numpy(np.stack([a for row in rows for a in row])).permute(0, 3, 1, 2)
+    picture = Image.fromarray(image_grid(tiles, len(rows[0])))
+    picture.resize((picture.width * 2, picture.height * 2), Image.Resampling.NEAREST).save(out, optimize=True)
     print(f"wrote {out}")
 
 

@@ -93,7 +93,8 @@ def find_painter() -> Callable | None:
 
 def limit_threads() -> None:
     """The torch threads the page paints with, as `label-app --paint-threads` set them
-    (LABEL_APP_PAINT_THREADS; unset or 0: torch's own). Process-wide: painting is the app's torch work."""
+    (LABEL_APP_PAINT_THREADS; unset or 0: torch's own). OpenMP keeps this setting per thread, so it is
+    called in the script thread that paints, before each painting."""
     n = int(os.environ.get("LABEL_APP_PAINT_THREADS") or 0)
     if n > 0 and torch.get_num_threads() != n:
         torch.set_num_threads(n)

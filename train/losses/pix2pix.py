@@ -171,7 +171,8 @@ class Pix2Pix(Loss):
             hinted = hints[:, 3].flatten(1).amax(1).cpu() > 0
             conflict = hinted & (torch.rand(first, generator=gen) < self.opts.tag_conflict)
             g_tags = torch.where(conflict.to(self.device)[:, None], other, tags[:first])[src.cpu()]
-        return (sketch, g_tags, z, hints[src]), paired._replace(hints=hints[src])
+        hints = hints[src]
+        return (sketch, g_tags, z, hints), paired._replace(hints=hints)
 
     def run_D(self, x, c: Paired, gen):
         return self.D(c.sketch, self.augment(x, gen), c.tags)

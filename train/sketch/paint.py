@@ -69,10 +69,15 @@ def takes_hints(run: Run) -> bool:
 def hint_channels(run: Run, picture, name: str | None = None, frame=None) -> torch.Tensor:
     """A hint picture at the run's size as G's hint channels [1, 4, S, S], cut to the drawing's `frame`
     (its face crop; None: whole); refused in one line for a run trained without hints."""
+    check_takes_hints(run)
+    return hints_from_picture(picture, run.size, name, frame)
+
+
+def check_takes_hints(run: Run) -> None:
+    """A one-line refusal for a run trained without colour hints."""
     if not takes_hints(run):
         raise RunError(f"{run.dir.name} was trained without colour hints: a hint picture needs a run of "
                        "`train pix2pix --hints`")
-    return hints_from_picture(picture, run.size, name, frame)
 
 
 @torch.no_grad()
@@ -158,9 +163,10 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
     each drawing's face crop as the drawing is, so that the hints stay where they were drawn.
     `on_drawing()` after each drawing (for a bar)."""
     _, params = params_from_json(run.sketch["params"])
-    if hints is not None:
-        hint_channels(run, hints)          # a run without hints, or an unreadable picture: refused first
-    hint_size = None if hints is None else read_hint_picture(hints).size
+    if hints is not None:                   # a run without hints, or an unreadable picture: refused first
+        check_takes_hints(run)
+        hints = read_hint_picture(hints)    # read once, cut to each drawing's face below
+    hint_size = None if hints is None else hints.size
     G = generator(run)
     used, tiles = [], []
     for path in paths:
