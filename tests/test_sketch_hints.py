@@ -48,8 +48,9 @@ def test_a_faint_stroke_keeps_its_colour_and_a_bad_picture_is_refused():
     im.paste((0, 0, 255, 255), (10, 10, 11, 60))      # a 1 px blue line: averaged away, its colour kept
     h = hints_from_picture(im, 32)
     assert h[0, 3].sum() > 0 and torch.allclose(h[0, :3][:, h[0, 3] > 0], torch.tensor([-1.0, -1.0, 1.0])[:, None])
-    with pytest.raises(HintError, match="cannot read the hint picture"):
+    with pytest.raises(HintError, match="cannot read the hint picture") as e:
         hints_from_picture(b"not a picture", 32)
+    assert "not a picture Pillow can read" in str(e.value) and "BytesIO" not in str(e.value)
 
 
 def test_training_hints_are_the_real_faces_colours_at_the_mask():

@@ -14,7 +14,7 @@ import io
 import cv2
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from curate.images import DEFAULT_MAX_PIXELS, ImageError
 
@@ -89,7 +89,10 @@ def read_hint_picture(source, name: str | None = None, max_pixels: int = DEFAULT
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     """The picture, its size checked before decoding (a decompression bomb is refused unread)."""
-    picture = Image.open(io.BytesIO(data))
+    try:
+        picture = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:      # its own message names an in-memory buffer, not the file
+        raise ImageError("not a picture Pillow can read") from None
     if picture.width * picture.height > max_pixels:
         raise ImageError(f"{picture.width}x{picture.height} pixels exceeds the limit of {max_pixels:,}")
     picture.load()
