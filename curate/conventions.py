@@ -40,6 +40,7 @@ from typer.core import TyperGroup
 
 from db.base import did_you_mean  # noqa: F401 (the CLI's; written once, below the catalog's errors)
 from db.catalog import DEFAULT_DB, Catalog, CatalogError, explain
+from curate.text import visible
 
 DEFAULT_DB_PATH = Path(DEFAULT_DB)
 
@@ -155,8 +156,10 @@ def make_console(stderr: bool = False, quiet: bool = False) -> Console:
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
-    """Print `error: message` in red on stderr and exit (callers fail before writing anything)."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    """Print `error: message` in red on stderr and exit (callers fail before writing anything). The
+    message often quotes a file or face name: its control characters are shown, never obeyed, and
+    it stays one line (curate/text.py)."""
+    typer.secho(f"error: {visible(message)}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
 
 

@@ -192,3 +192,18 @@ def test_train_sample_paints_with_the_shipped_model(tmp_path):
                  "--hints", hints, "-o", out)
     assert res.exit_code == 0, res.output
     assert Image.open(out).size[0] > 64 * 2
+
+
+def test_drawing_names_with_control_characters_are_shown_never_obeyed(tmp_path):
+    """A drawing named with a terminal escape: `train sample` names it in its warning (several
+    drawings) and in its error (one) with the escape written out, never sent to the terminal."""
+    folder = tmp_path / "drawings"
+    folder.mkdir()
+    (folder / "face.png").write_bytes(png(drawn_face(120)))
+    bad = folder / "b\x1b[31mbad.png"
+    bad.write_bytes(b"not a picture")
+    res = invoke("sample", "pretrained:sketch", "--sketch", folder, "-n", 1, "-o", tmp_path / "out.png")
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.output and "b\\x1b[31mbad.png: not a picture Pillow can read" in res.output
+    res = invoke("sample", "pretrained:sketch", "--sketch", bad, "-o", tmp_path / "one.png")
+    assert res.exit_code == 2 and "\x1b" not in res.output and "b\\x1b[31mbad.png" in res.output

@@ -21,6 +21,7 @@ from db import Catalog, CatalogError
 from curate.conventions import DeviceOption, ProgressOption, make_console, n_option, old_spelling, out_option, \
     resolve_device
 from curate.progress_lines import progress_display
+from curate.text import visible
 
 from train.animate import animate_run
 from train.app import app, fail
@@ -219,7 +220,7 @@ def _sample_conditions(r, run: Path, tags, sketch, n: int, columns: int):
 def _paint(r, sketch: Path, conditions, n: int, seed: int, console, show: bool, hints: Path | None = None):
     """Every drawing painted n ways, with a bar: (images, a row label per drawing, images per row)."""
     files = drawing_files(sketch)
-    warn = (lambda text: console.print(text, style="yellow", markup=False)) if len(files) > 1 else None
+    warn = (lambda text: console.print(visible(text), style="yellow", markup=False)) if len(files) > 1 else None
     with progress_display(TextColumn("painting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           TimeRemainingColumn(), console=console,
                           disable=not show or len(files) < 2) as bar:   # one drawing: instant, no bar

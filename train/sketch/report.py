@@ -9,6 +9,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from curate.text import visible
+
 from train.eval.report_pages import Section, run_label
 from train.runs import Run, RunError, safe_slug
 
@@ -74,12 +76,12 @@ def print_sketch_eval(console, r: dict) -> None:
     if d:
         for row in d["files"]:
             lbp = f" (the LBP cascade: {row['faces_found_lbp']:.0%})" if "faces_found_lbp" in row else ""
-            console.print(f"hand drawing {row['file']}: Chamfer {row['chamfer']:.2f} px, F1 {row['f1']:.3f}, "
+            console.print(f"hand drawing {visible(row['file'])}: Chamfer {row['chamfer']:.2f} px, F1 {row['f1']:.3f}, "
                           f"a face found in {row['faces_found']:.0%} of {d['paintings_each']} paintings{lbp}",
                           markup=False)
         for why in d["skipped"]:
-            console.print(why, style="yellow", markup=False)
-        console.print(f"hand drawings painted: {d['picture']}", markup=False)
+            console.print(visible(why), style="yellow", markup=False)
+        console.print(f"hand drawings painted: {visible(d['picture'])}", markup=False)
 
 
 def hint_lines(h: dict | None) -> list[str]:
