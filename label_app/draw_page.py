@@ -140,7 +140,7 @@ def render(runs_dir: Path, painter=None) -> None:
         hints = draw_hints.hint_input(run, picture, CANVAS_SIDE, ss.draw_nonce)
     lines = None
     with mid:
-        st.markdown("#### As the model sees it")
+        st.markdown("#### Model's view")
         if picture is None:
             st.caption("Draw with the mouse or a pen, or upload a drawing.")
         else:

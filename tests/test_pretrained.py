@@ -16,6 +16,7 @@ from PIL import Image
 from curate.lineart import params_from_json
 from label_app import painting
 from train import pretrained
+from train.disk import WriteFailed
 from train.loop import train
 from train.runs import RunError, load_run, run_folder
 from train.sketch.drawing import normalise_drawing
@@ -120,6 +121,24 @@ def test_ship_cuts_a_run_to_half_precision_weights_without_its_paths(sketch_cata
     assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 3 for a, b in zip(shipped, own))  # fp16 weights
     with pytest.raises(pretrained.PretrainedError, match="no G_ema.pt: only a finished run can ship"):
         pretrained.ship(tmp_path, tmp_path / "registry" / "other")
+
+
+def test_ship_interrupted_while_writing_leaves_no_half_written_model(sketch_catalog, tmp_path, monkeypatch):  # noqa: F811
+    """A failure in the middle of writing G_ema.pt (a full disk) leaves no G_ema.pt and no hash record:
+    before, torch.save wrote straight into the file, and a cut-off one stayed."""
+    run_dir = train(options(sketch_catalog, tmp_path, iters=1))
+
+    def full_disk(obj, f):
+        out = open(f, "wb") if isinstance(f, (str, Path)) else f        # a path or an open file
+        out.write(b"half a model")
+        out.flush()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pretrained.torch, "save", full_disk)
+    folder = tmp_path / "registry" / "small"
+    with pytest.raises(WriteFailed, match="disk full writing .*G_ema.pt"):
+        pretrained.ship(run_dir, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["options.json"]
 
 
 def test_eval_of_a_shipped_model_writes_into_a_copy_never_the_package(shipped, sketch_catalog, tmp_path,  # noqa: F811

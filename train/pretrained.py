@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from curate import safe_load
+from train.disk import write_whole
 
 PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained_models"
@@ -130,10 +131,10 @@ def ship(run_dir: Path, folder: Path, half: bool = True) -> Path:
     for key in PATH_OPTIONS:
         if options.get(key):
             options[key] = Path(options[key]).name
-    (folder / "options.json").write_text(json.dumps(options, indent=2) + "\n")
+    write_whole(folder / "options.json", lambda f: f.write((json.dumps(options, indent=2) + "\n").encode()))
     saved = safe_load.load(final)
     if half:
         saved["state"] = {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v
                           for k, v in saved["state"].items()}
-    torch.save(saved, folder / "G_ema.pt")
+    write_whole(folder / "G_ema.pt", lambda f: torch.save(saved, f))   # never a half-written model file
     return write_record(folder)
