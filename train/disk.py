@@ -6,6 +6,7 @@ left half-written where a later run (a --resume, a report) would read it as whol
 
 - `write_whole(path, write)`: into `NAME.tmp` beside it, flushed to the disk (fsync), then
   renamed over `path`; on any error the temp file is removed and `path` is as it was.
+- `save_atomic(obj, path)`: torch.save through `write_whole` (checkpoints, G_ema.pt, shipped models).
 - `append_whole(f, data, path)`: one line (a metrics row, a log line) appended to an
   unbuffered file; on an error the file is cut back to where it was.
 
@@ -19,6 +20,8 @@ import os
 import shutil
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+import torch
 
 FULL = {errno.ENOSPC, errno.EDQUOT}
 
@@ -55,6 +58,12 @@ def write_whole(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
             raise WriteFailed(path, e) from e
         raise
     sync_folder(path.parent)
+
+
+def save_atomic(obj, path: str | Path) -> None:
+    """torch.save, whole or not at all (`write_whole`). Into a file object: torch's own file writer
+    turns a full disk into an opaque RuntimeError."""
+    write_whole(path, lambda f: torch.save(obj, f))
 
 
 def sync_folder(folder: Path) -> None:

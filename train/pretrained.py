@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from curate import safe_load
-from train.disk import write_whole
+from train.disk import save_atomic, write_whole
 
 PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained_models"
@@ -136,5 +136,5 @@ def ship(run_dir: Path, folder: Path, half: bool = True) -> Path:
     if half:
         saved["state"] = {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v
                           for k, v in saved["state"].items()}
-    write_whole(folder / "G_ema.pt", lambda f: torch.save(saved, f))   # never a half-written model file
+    save_atomic(saved, folder / "G_ema.pt")   # never a half-written model file
     return write_record(folder)

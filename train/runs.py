@@ -40,7 +40,7 @@ import torch
 from curate import safe_load
 from train import pretrained
 from train.conditions import ConditionSpec
-from train.disk import append_whole, write_whole
+from train.disk import append_whole, save_atomic, write_whole
 from train.models import build_generator
 from train.run_checks import RunOptionsError, check_run_options
 
@@ -247,12 +247,6 @@ def new_run_dir(runs_dir: str | Path, model: str, labels: str | None) -> Path:
 def write_options(run_dir: Path, options: dict) -> None:
     text = json.dumps(options, indent=2)
     write_whole(run_dir / "options.json", lambda f: f.write(text.encode()))
-
-
-def save_atomic(obj, path: Path) -> None:
-    """torch.save, whole or not at all (train.disk.write_whole: WriteFailed on a full disk). Into a
-    file object: torch's own file writer turns a full disk into an opaque RuntimeError."""
-    write_whole(path, lambda f: torch.save(obj, f))
 
 
 def rng_state() -> dict:
