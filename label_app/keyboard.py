@@ -25,6 +25,7 @@ ACTIONS = {
     "n": "reject",
     "/": "unsure",
 }
+MISSING_MS = 5000   # how long a queued key waits for its button to be on the page (a rerun redraws it)
 KEY_NAMES = {"Enter": "Enter", "Backspace": "⌫", "ArrowRight": "→", "\\": "\\", " ": "Space"}
 
 
@@ -70,7 +71,7 @@ _SCRIPT = """
     // Keys pressed while the app is still running are queued and clicked one at a time once
     // it is idle: a click that lands mid-run can be coalesced away by Streamlit.
     const queue = [];
-    let waiting = false, sawRun = false, since = 0;
+    let waiting = false, sawRun = false, since = 0, missing = 0;
     const state = () => {
       const app = document.querySelector('[data-testid="stApp"]');
       return app ? app.getAttribute("data-test-script-state") : null;
@@ -83,8 +84,15 @@ _SCRIPT = """
         else return;
       }
       if (s === "running" || !queue.length) return;
-      const btn = document.querySelector(".st-key-" + queue.shift() + " button");
-      if (!btn || btn.disabled) return;
+      // A rerun redraws the page: the key's button can be missing or disabled for a moment. The key
+      // waits for it (dropped only if it stays away MISSING_MS: a button this page does not have).
+      const btn = document.querySelector(".st-key-" + queue[0] + " button");
+      if (!btn || btn.disabled) {
+        if (!missing) missing = performance.now();
+        else if (performance.now() - missing > %(missing_ms)d) { queue.shift(); missing = 0; }
+        return;
+      }
+      queue.shift(); missing = 0;
       waiting = true; sawRun = false; since = performance.now();
       btn.click();
     };
@@ -108,12 +116,18 @@ _SCRIPT = """
 """
 
 
+def script(key_to_widget: dict[str, str]) -> str:
+    """The hotkey script for this key map, as the page embeds it."""
+    # "<" escaped: a hotkey stored in the catalog as "</script>" must not end the script
+    return _SCRIPT % {"map": json.dumps(key_to_widget, sort_keys=True).replace("<", "\\u003c"),
+                      "missing_ms": MISSING_MS}
+
+
 def install(key_to_widget: dict[str, str]) -> None:
     """Bind keys (event.key values) to the buttons with these Streamlit keys."""
     import streamlit as st
 
-    # "<" escaped: a hotkey stored in the catalog as "</script>" must not end the script
-    html = _SCRIPT % {"map": json.dumps(key_to_widget, sort_keys=True).replace("<", "\\u003c")}
+    html = script(key_to_widget)
     if hasattr(st, "iframe"):  # Streamlit >= 1.52; components.html is deprecated there
         st.iframe(html, height=1)
     else:

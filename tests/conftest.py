@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from db import Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set; the commands' consoles, made when
+# their module is imported, would keep that width against the one each test asks for.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)

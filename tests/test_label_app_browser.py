@@ -136,3 +136,29 @@ def test_three_faces_by_keyboard(running_app, tmp_path):
     assert len(cat.current_labels("i2v")) == 2 * len(cat.face_ids())
     assert {r["annotator"] for r in cat.annotator_counts()} >= {"kim"}
     cat.close()
+
+
+def test_a_key_pressed_while_its_button_is_redrawn_waits_for_it():
+    """A rerun redraws the page: a key pressed while its button is missing is clicked once the
+    button is back (it was dropped: the first key of a session was lost under load)."""
+    from playwright.sync_api import sync_playwright
+
+    from label_app.keyboard import script
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page()
+        page.set_content('<div data-testid="stApp" data-test-script-state="notRunning"></div>'
+                         + script({"r": "tag-r"}).replace("<script>", "<script>window.clicks = 0;"))
+        page.keyboard.press("r")            # no button yet: the page is being redrawn
+        page.wait_for_timeout(300)
+        page.evaluate("""() => {
+            const d = document.createElement("div");
+            d.className = "st-key-tag-r";
+            d.innerHTML = "<button onclick='window.clicks += 1'>R</button>";
+            document.querySelector("[data-testid=stApp]").appendChild(d);
+        }""")
+        page.wait_for_function("() => window.clicks === 1", timeout=5_000)
+        page.wait_for_timeout(200)
+        assert page.evaluate("window.clicks") == 1     # clicked once, not again
+        browser.close()

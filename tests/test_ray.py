@@ -18,6 +18,8 @@ from db import Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
+# one pytest-xdist worker runs them all: one local Ray, started once, not one per worker
+pytestmark = pytest.mark.xdist_group("ray")
 
 # 10 of the shared illustrations (the full 92 take ~90 s per run on 2 busy cores), chosen to
 # give every outcome: several faces, no face, rejected, near-duplicates of another file's face;
