@@ -116,7 +116,7 @@ class Learner:
                 self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
             except OSError as e:   # said on the page; the next N labels try again
-                self.state, self.message = "failed", f"the judge's retrain did not start ({e})"
+                self._finish("failed", f"the judge's retrain did not start ({e})")
                 self._due.clear()
                 return
             self.state = "running"
@@ -124,14 +124,21 @@ class Learner:
             code = self.process.wait()
         seconds = time.monotonic() - self.started_at
         if self._stopping:
-            self.state, self.message = "stopped", "retraining stopped"
+            self._finish("stopped", "retraining stopped")
         elif code == 0:
-            self.generation += 1
-            self.state = "done"
-            self.message = f"judge retrained in {seconds:.0f} s at {time.strftime('%H:%M')}: the queue re-ranked"
+            self._finish("done", f"judge retrained in {seconds:.0f} s at {time.strftime('%H:%M')}: "
+                                 "the queue re-ranked", generation=self.generation + 1)
         else:
-            self.state = "failed"
-            self.message = f"the judge's retrain failed ({last_line(self.log)}); log: {self.log}"
+            self._finish("failed", f"the judge's retrain failed ({last_line(self.log)}); log: {self.log}")
+
+    def _finish(self, state: str, message: str, generation: int | None = None) -> None:
+        """Say how a retrain ended. The state goes last: it is what the page and `wait()` watch, so
+        whoever sees the new state also sees its message and generation."""
+        with self._lock:
+            self.message = message
+            if generation is not None:
+                self.generation = generation
+            self.state = state
 
 
 def last_line(path: Path) -> str:

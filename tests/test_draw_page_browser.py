@@ -140,7 +140,10 @@ def test_hints_painted_with_the_hint_brush_reach_the_painter(draw_app, tmp_path)
         browser.close()
 
 
-IMAGE_SPREAD_JS = """img => { const c = document.createElement('canvas'); c.width = img.naturalWidth;
+# The caption can be on the page before its pictures are decoded (a new src loads in the
+# background): wait for each picture's pixels, or the canvas would be 0 wide.
+IMAGE_SPREAD_JS = """async img => { img.loading = 'eager'; await img.decode();
+  const c = document.createElement('canvas'); c.width = img.naturalWidth;
   c.height = img.naturalHeight; const x = c.getContext('2d'); x.drawImage(img, 0, 0);
   const d = x.getImageData(0, 0, c.width, c.height).data; let s = 0, s2 = 0, n = 0;
   for (let i = 0; i < d.length; i += 4) { for (let k = 0; k < 3; k++) { s += d[i + k]; s2 += d[i + k] ** 2; n++; } }

@@ -65,6 +65,31 @@ def test_a_retrain_that_ends_well_moves_the_generation_on(tiny_catalog):
         it.stop()
 
 
+class SlowToSay(Learner):
+    """A learner whose thread is held up a moment after each change of state: a page that reads
+    the state in that moment must already see the outcome that goes with it."""
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name == "state" and value in ("done", "failed"):
+            time.sleep(0.5)
+
+
+def test_a_finished_retrain_is_said_whole_with_its_state(tiny_catalog):
+    with Catalog(tiny_catalog) as cat:
+        it = SlowToSay(str(tiny_catalog), every=2, command=QUICK)
+        label(cat, range(1, 3))
+        it.poll(cat)
+        assert it.wait(30) and it.state == "done"
+        assert it.generation == 1 and "re-ranked" in it.status()
+        time.sleep(0.6)
+        it.command = FAILS
+        label(cat, range(3, 5))
+        it.poll(cat)
+        assert it.wait(30) and it.state == "failed" and "no faces to learn" in it.status()
+        it.stop()
+
+
 def test_the_retrain_is_the_judge_command_and_launch_passes_n(tiny_catalog, monkeypatch):
     assert judge_command("x.db")[2:] == ["curate.cli", "tag", "--tagger", "judge", "--labels", "manual", "--db",
                                          "x.db", "--no-progress"]
