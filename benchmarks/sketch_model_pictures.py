@@ -4,10 +4,12 @@
 
 - sketch_hints.png: each shared hand drawing (../shared/data/sketches) as the model sees it with the
   hints over it, then painted with the tags "blonde hair, blue eyes" three ways (three noises), then
-  the same three with colour hints that disagree with those tags (pink hair, green eyes): where
-  hints and tags disagree the hints should win. The hint pictures are made here from the face
-  animeface finds in each drawing (a band over the fringe, a dot on each eye's likely place), laid
-  over the whole drawing as a user's hint picture is (`train sample --hints`).
+  the same three with colour hints that disagree with those tags (pink hair, green eyes), first by
+  the network alone (`hints_decide=False`), then as the painter paints for users, the hints
+  deciding the tags they speak for (train/sketch/hint_tags.py): the hints should win. The hint
+  pictures are made here from the face animeface finds in each drawing (dots over the fringe and
+  the sides, one on each eye's likely place), laid over the whole drawing as a user's hint picture
+  is (`train sample --hints`).
 - sketch_widening.png: each shared drawing with its lines as drawn, then widened to the training
   sketches' stroke width (what the model is given), each painted the same 6 ways.
 - sketch_noises.png: 6 test sketches (the catalog's line art of test faces), the real face, then
@@ -84,9 +86,10 @@ def hints_picture(run, out: Path) -> None:
         h = hint_channels(run, hints, frame=frame)
         seeds = range(3)
         plain = [paint_batch(run, G, lines[None], [TAGS], s)[0] for s in seeds]
+        alone = [paint_batch(run, G, lines[None], [TAGS], s, hints=h, hints_decide=False)[0] for s in seeds]
         hinted = [paint_batch(run, G, lines[None], [TAGS], s, hints=h)[0] for s in seeds]
         rows.append([with_hints(lines, framed(hints, frame))]
-                    + [f.permute(1, 2, 0).numpy() for f in plain + hinted])
+                    + [f.permute(1, 2, 0).numpy() for f in plain + alone + hinted])
     grid(rows, out)
 
 
@@ -127,9 +130,12 @@ def main() -> None:
     ap.add_argument("--db", type=Path, help="the labelled catalog with line art (`curate sketch`) [the "
                     "benchmarks' shared catalog]")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--hints-only", action="store_true", help="only sketch_hints.png")
     args = ap.parse_args()
     run = load_run(args.run)
     hints_picture(run, args.out / "sketch_hints.png")
+    if args.hints_only:
+        return
     widening_picture(run, args.out / "sketch_widening.png")
     noises_picture(run, args.db or labelled_catalog(None), args.out / "sketch_noises.png")
 

@@ -18,6 +18,7 @@ The contract a sketch-to-face trainer (`train pix2pix`) fulfils:
   the sketch (uint8 RGBA, transparent where there is no hint; train/sketch/hints.py): only for runs
   trained with hints. The page cuts the hints drawn over the whole drawing to the drawing's face crop
   first (`normalise_framed`'s Frame), as `train sample --hints` does, so they stay where they were drawn.
+  Where hints and tags disagree, the hints decide the tags they speak for (train/sketch/hint_tags.py).
   It raises `train.runs.RunError`
   or `train.conditions.ConditionError` (ValueErrors) with a one-line reason.
 

@@ -197,7 +197,11 @@ def test_eval_of_a_hints_run_measures_how_hints_are_followed(sketch_catalog, tmp
     assert all(0 < v < 200 for v in e.values()) and e["with"] != e["without"]   # the hints change the painting
     assert h["reduction"] == pytest.approx(e["without"] / e["with"])
     assert set(h["judge_accuracy_other_tags"]["hints_face"]) == {"hair_color", "eye_color"}
+    d = h["hints_decide"]          # as users get it: the hints decide the tags they speak for
+    assert set(d["judge_accuracy_other_tags"]["asked"]) == {"hair_color", "eye_color"}
+    assert all(0 <= v <= 1 for v in [*d["asked_changed"].values(), *d["own_changed"].values()])
     assert "CIELAB error at the hinted places" in res.output and "the hints' face" in res.output
+    assert "the hints deciding the tags they speak for" in res.output
     report = tmp_path / "report"
     assert invoke("compare", run_dir, "-o", report, "--db", sketch_catalog).exit_code == 0
     assert "hint colour error with / without / other tags" in (report / "report.md").read_text()

@@ -23,7 +23,10 @@ additions make it fit this study:
   given another face's tags as input, while the L1 target, the hints and D's judgement stay with
   their own face, so G learns to paint what the hints say when the tags say otherwise. It is what
   costs tag accuracy in a hinted model (64x64, judge hair 91% / 90% / 87% at 0 / 0.2 / 0.6, 94%
-  without hints; the hints' hair seen against other tags 17% / 22% / 30%). The few
+  without hints; the hints' hair seen against other tags 17% / 22% / 30%). At use the painter
+  also lets the hints choose the tags they speak for (train/sketch/hint_tags.py): with share 0
+  the judge then sees the hints' hair in 30% of those paintings, with 0.6 in 36% (BENCHMARKS.md
+  "The hints decide the tags they speak for"). The few
   hinted pixels weigh little in the whole face's L1, so G's loss also has `hint_weight` x the L1
   distance to the hint colours at the hinted places (the patches' means): without it G followed
   hints only loosely in a few thousand steps (the test sketches' colour error at the hints 1.2x lower

@@ -22,7 +22,10 @@ Everything is drawn from fixed seeds, so two evaluations of one run agree:
   patches sampled from its real face (train/sketch/hints.py, as in training) and without hints:
   the CIELAB error at and around the hinted places with against without; and painted with the
   hints and another face's tags, whose colours disagree: the error then, and whether the judge
-  sees the hints' face's tags or the asked ones (hints should win);
+  sees the hints' face's tags or the asked ones (hints should win): by the network alone, and as
+  the painter paints for users, where the hints decide the tags they speak for
+  (train/sketch/hint_tags.py), with how often the asked tags gave way and how often a face's own
+  tags, which its hints agree with, were changed;
 - hand-drawn (`drawings`, e.g. ../shared/data/sketches): each drawing normalised as
   `train sample --sketch` does and painted `DRAWING_PAINTINGS` ways, tags drawn from the
   training distribution: fidelity of every painting to the drawing's lines as drawn (normalised
@@ -47,7 +50,7 @@ from db import Catalog
 from train.eval.evaluate import inception_metrics, judge_summary, realism, run_conditions
 from curate.taggers.classifier import Judge, accuracy, load_labelled
 from train.sketch.hints import hint_colour_error, no_hints, sample_hints
-from train.sketch.paint import drawing_files, generator, paint_batch, paint_drawings, takes_hints
+from train.sketch.paint import drawing_files, generator, paint_batch, paint_drawings, paint_with_tags, takes_hints
 from train.runs import Run
 from train.sampling import image_grid
 from train.sketch.drawing import at_size, normalise_drawing
@@ -217,16 +220,36 @@ def hint_following(run: Run, G, judge: Judge, sketches: np.ndarray, own: list[di
     def error(faces: torch.Tensor) -> float:
         return float(np.nanmean(hint_colour_error(hwc(faces), hints, ring)))
 
-    delta_e = {"with": error(paint_batch(run, G, sketches, own, seed, hints=hints)),
+    delta_e = {"with": error(paint_batch(run, G, sketches, own, seed, hints=hints, hints_decide=False)),
                "without": error(paint_batch(run, G, sketches, own, seed, hints=no_hints(n, size)))}
     out = {"points": HINT_POINTS, "ring_px": ring, "delta_e": delta_e,
            "reduction": delta_e["without"] / delta_e["with"] if delta_e["with"] > 0 else float("inf")}
     if run.conditional and run.spec is not None:
         shift = int(np.random.default_rng(seed + 303).integers(1, n))
         asked = [own[(i + shift) % n] for i in range(n)]
-        conflict = paint_batch(run, G, sketches, asked, seed, hints=hints)
+        conflict = paint_batch(run, G, sketches, asked, seed, hints=hints, hints_decide=False)
         delta_e["other_tags"] = error(conflict)
         predicted = judge.predict(conflict)
         out["judge_accuracy_other_tags"] = {"hints_face": accuracy(judge.heads, predicted, own),
                                             "asked": accuracy(judge.heads, predicted, asked)}
+        out["hints_decide"] = hints_deciding(run, G, judge, sketches, own, asked, hints, seed, error)
     return out
+
+
+def hints_deciding(run: Run, G, judge: Judge, sketches, own: list[dict], asked: list[dict], hints, seed: int,
+                   error) -> dict:
+    """The same, as the painter paints for users, where the hints decide the tags they speak for
+    (train/sketch/hint_tags.py): with another face's tags, whom the judge sees and how often the asked
+    tags gave way; with the face's own tags (hints and tags agree), how often they were kept."""
+    conflict, used = paint_with_tags(run, G, sketches, asked, seed, hints=hints)
+    _, kept = paint_with_tags(run, G, sketches, own, seed, hints=hints)
+    predicted = judge.predict(conflict)
+
+    def share_changed(given: list[dict], painted: list[dict]) -> dict:
+        return {g: float(np.mean([p[g] != t[g] for t, p in zip(given, painted) if g in t]))
+                for g in (g.name for g in run.spec.groups if g.exclusive) if any(g in t for t in given)}
+
+    return {"delta_e_other_tags": error(conflict),
+            "judge_accuracy_other_tags": {"hints_face": accuracy(judge.heads, predicted, own),
+                                          "asked": accuracy(judge.heads, predicted, asked)},
+            "asked_changed": share_changed(asked, used), "own_changed": share_changed(own, kept)}

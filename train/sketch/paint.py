@@ -23,6 +23,7 @@ from train.conditions import ConditionError
 from train.runs import Run, RunError, load_run
 from train.sampling import to_uint8
 from train.sketch.drawing import DrawingError, normalise_framed
+from train.sketch.hint_tags import settle
 from train.sketch.hints import hints_from_picture, read_hint_picture
 
 
@@ -52,14 +53,14 @@ def generator(run: Run) -> torch.nn.Module:
     return _generator(str(run.dir.resolve()), _stamp(run))
 
 
-def conditions(run: Run, tags: list[dict], gen: torch.Generator) -> torch.Tensor | None:
-    """Tag dicts (one per painting) -> condition vectors, left-out groups drawn from `gen`."""
+def complete_tags(run: Run, tags: list[dict], gen: torch.Generator) -> list[dict] | None:
+    """Tag dicts (one per painting) with the left-out groups drawn from `gen`; None for a run without tags."""
     spec = run.spec if run.conditional else None
     if spec is None:
         if any(tags):
             raise ConditionError(f"{run.dir.name} paints sketches without tags: leave the tags out")
         return None
-    return spec.encode(spec.complete(tags, gen))
+    return spec.complete(tags, gen)
 
 
 def takes_hints(run: Run) -> bool:
@@ -80,11 +81,22 @@ def check_takes_hints(run: Run) -> None:
                        "`train pix2pix --hints`")
 
 
-@torch.no_grad()
 def paint_batch(run: Run, G: torch.nn.Module, sketches: np.ndarray | torch.Tensor, tags: list[dict],
-                seed: int = 0, batch: int = 256, hints: torch.Tensor | None = None) -> torch.Tensor:
+                seed: int = 0, batch: int = 256, hints: torch.Tensor | None = None,
+                hints_decide: bool = True) -> torch.Tensor:
     """One painting per sketch (uint8 [N, S, S] or [N, 1, S, S]) with its tag dict: uint8 [N, 3, S, S].
-    `hints`: hint channels (`hint_channels`) for every sketch [N, 4, S, S] or all of them [1, 4, S, S]."""
+    `hints`: hint channels (`hint_channels`) for every sketch [N, 4, S, S] or all of them [1, 4, S, S];
+    where they disagree with the tags, the hints decide (train/sketch/hint_tags.py) unless
+    `hints_decide` is False (the network alone, as `train eval` also measures it)."""
+    return paint_with_tags(run, G, sketches, tags, seed, batch, hints, hints_decide)[0]
+
+
+@torch.no_grad()
+def paint_with_tags(run: Run, G: torch.nn.Module, sketches: np.ndarray | torch.Tensor, tags: list[dict],
+                    seed: int = 0, batch: int = 256, hints: torch.Tensor | None = None,
+                    hints_decide: bool = True) -> tuple[torch.Tensor, list[dict] | None]:
+    """`paint_batch`, and the tags each sketch was painted with: complete (left-out groups as drawn)
+    and settled by the hints; None for a run without tags."""
     s = torch.as_tensor(np.asarray(sketches))
     s = s[:, None] if s.ndim == 3 else s
     size = run.size
@@ -96,12 +108,19 @@ def paint_batch(run: Run, G: torch.nn.Module, sketches: np.ndarray | torch.Tenso
         raise ValueError(f"{len(tags)} tag sets for {len(s)} sketches")
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(len(s), run.z_dim, generator=gen)
-    c = conditions(run, tags, gen)
+    full = complete_tags(run, tags, gen)
     h = None if hints is None else hints.expand(len(s), -1, -1, -1)
-    out = [to_uint8(G(s[i:i + batch].float() / 127.5 - 1, None if c is None else c[i:i + batch],
-                      z[i:i + batch], None if h is None else h[i:i + batch]).float())
-           for i in range(0, len(s), batch)]
-    return torch.cat(out) if out else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+
+    def raw(rows, c, hinted: bool = True) -> torch.Tensor:     # float [len(rows), 3, S, S] in [-1, 1]
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        out = [G(s[r].float() / 127.5 - 1, None if c is None else c[k:k + batch], z[r],
+                 None if h is None else h[r] if hinted else torch.zeros_like(h[r])).float()
+               for k, r in ((k, rows[k:k + batch]) for k in range(0, len(rows), batch))]
+        return torch.cat(out) if out else torch.zeros(0, 3, size, size)
+
+    if full is not None and h is not None and hints_decide:
+        full = settle(run.spec, lambda rows, t: raw(rows, run.spec.encode(t), hinted=False), s, full, h)
+    return to_uint8(raw(range(len(s)), None if full is None else run.spec.encode(full))), full
 
 
 def paint(run_dir: Path, sketch: np.ndarray, tags: dict[str, str], n: int, seed: int,

@@ -93,11 +93,23 @@ def hint_lines(h: dict | None) -> list[str]:
              f"{_f(e['with'], '.1f')} with them, {_f(e['without'], '.1f')} without ({_f(h['reduction'], '.2f')}x "
              "lower with them)"]
     if "other_tags" in e:
-        lines.append(f"hints against another face's tags: error {_f(e['other_tags'], '.1f')}")
-        for group, acc in h["judge_accuracy_other_tags"]["hints_face"].items():
-            asked = h["judge_accuracy_other_tags"]["asked"].get(group, {}).get("accuracy")
-            lines.append(f"  judge {group}: the hints' face {_pct(acc['accuracy'])}, the asked tags {_pct(asked)}")
+        lines.append(f"hints against another face's tags, the network alone: error {_f(e['other_tags'], '.1f')}")
+        lines += _whom_the_judge_sees(h["judge_accuracy_other_tags"])
+    d = h.get("hints_decide")
+    if d:
+        changed = ", ".join(f"{g} {_pct(v)}" for g, v in d["asked_changed"].items())
+        own = ", ".join(f"{g} {_pct(v)}" for g, v in d["own_changed"].items())
+        lines.append(f"as painted for users, the hints deciding the tags they speak for: error "
+                     f"{_f(d['delta_e_other_tags'], '.1f')}; the asked tags changed: {changed} (own tags, which the "
+                     f"hints agree with: {own})")
+        lines += _whom_the_judge_sees(d["judge_accuracy_other_tags"])
     return lines
+
+
+def _whom_the_judge_sees(acc: dict) -> list[str]:
+    """Per tag group: how often the judge sees the hints' face's tag, and the asked one."""
+    return [f"  judge {group}: the hints' face {_pct(a['accuracy'])}, the asked tags "
+            f"{_pct(acc['asked'].get(group, {}).get('accuracy'))}" for group, a in acc["hints_face"].items()]
 
 
 def sketch_section(runs: list[Run], evals: list[dict], out_dir: Path) -> Section | None:
