@@ -116,3 +116,23 @@ def test_the_shipped_model_paints_the_hinted_hair_when_the_tags_say_otherwise():
     assert [t["hair_color"] for t in decided] == ["pink hair"] * 2
     assert [t["hair_color"] for t in alone] == ["black hair"] * 2
     assert [t["eye_color"] for t in decided] == ["blue eyes"] * 2
+
+
+def test_train_sample_says_which_tags_the_hints_chose(tmp_path):
+    """`train sample --tags "black hair" --hints` with pink strokes over the hair: painted pink, and
+    said in one line naming the drawing (its name escaped, never obeyed by the terminal)."""
+    from test_pix2pix import invoke
+
+    drawing, hints, out = tmp_path / "f\x1b[31mace.png", tmp_path / "hints.png", tmp_path / "out.png"
+    drawing.write_bytes(png(drawn_face(256)))
+    picture = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    for box in ((40, 8, 216, 40), (16, 40, 48, 160), (208, 40, 240, 160)):
+        picture.paste((245, 140, 200, 255), box)
+    picture.save(hints)
+    res = invoke("sample", "pretrained:sketch", "--sketch", drawing, "--tags", "black hair, blue eyes", "-n", 2,
+                 "--hints", hints, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert "f\\x1b[31mace.png: the hints chose pink hair over black hair" in res.output and "\x1b" not in res.output
+    res = invoke("sample", "pretrained:sketch", "--sketch", drawing, "--tags", "black hair, blue eyes", "-n", 2,
+                 "-o", out)
+    assert res.exit_code == 0 and "the hints chose" not in res.output

@@ -273,9 +273,9 @@ def test_hints_are_cut_to_the_face_crop_as_the_drawing_is(sketch_catalog, tmp_pa
 
     run_dir = train_cli(sketch_catalog, tmp_path, "--labels", "manual", "--hints", "--iters", 1).dir
     given = []
-    monkeypatch.setattr(painting_module, "paint_batch",
-                        lambda run, G, s, tags, seed, hints=None: given.append(hints) or torch.zeros(len(s), 3, 32, 32,
-                                                                                                dtype=torch.uint8))
+    monkeypatch.setattr(painting_module, "paint_with_tags",
+                        lambda run, G, s, tags, seed, hints=None: given.append(hints) or (
+                            torch.zeros(len(s), 3, 32, 32, dtype=torch.uint8), tags))
     (tmp_path / "figure.png").write_bytes(png(figure))
     (tmp_path / "hints.png").write_bytes(png(hint))
     painting_module.paint_drawings(load_run(run_dir), [tmp_path / "figure.png"], {}, 2, hints=tmp_path / "hints.png")

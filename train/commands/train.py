@@ -219,6 +219,10 @@ def _sample_conditions(r, run: Path, tags, sketch, n: int, columns: int):
 
 def _paint(r, sketch: Path, conditions, n: int, seed: int, console, show: bool, hints: Path | None = None):
     """Every drawing painted n ways, with a bar: (images, a row label per drawing, images per row)."""
+    def say_hinted(path: Path, overruled: dict) -> None:     # where hints and tags disagree, the hints decide
+        chosen = ", ".join(f"{new} over {old}" for old, new in overruled.values())
+        console.print(visible(f"{path.name}: the hints chose {chosen}"), markup=False)
+
     files = drawing_files(sketch)
     warn = (lambda text: console.print(visible(text), style="yellow", markup=False)) if len(files) > 1 else None
     with progress_display(TextColumn("painting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -226,7 +230,7 @@ def _paint(r, sketch: Path, conditions, n: int, seed: int, console, show: bool, 
                           disable=not show or len(files) < 2) as bar:   # one drawing: instant, no bar
         task = bar.add_task("painting drawings", total=len(files))   # a plain line's words; the bar shows "painting"
         used, images = paint_drawings(r, files, (conditions or [{}])[0], n, seed, warn, hints,
-                                      on_drawing=lambda: bar.advance(task))
+                                      on_drawing=lambda: bar.advance(task), on_hinted_tags=say_hinted)
     return images, [f.name for f in used], n + 1
 
 

@@ -174,13 +174,14 @@ def check_proportions(path: Path, hint_size: tuple[int, int]) -> None:
 
 
 def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 0, warn=None,
-                   hints: Path | None = None, on_drawing=None) -> tuple[list[Path], torch.Tensor]:
+                   hints: Path | None = None, on_drawing=None, on_hinted_tags=None) -> tuple[list[Path], torch.Tensor]:
     """Each drawing normalised as training sketches are (train/sketch/drawing.py), then painted n ways:
     (the drawings used, uint8 [rows x (1 + n), 3, S, S]: per row the sketch, then its paintings).
     With `warn`, a drawing that cannot be used is named through it and left out (several files);
     without, its DrawingError stops everything. `hints`: a hint picture laid over every drawing, cut to
     each drawing's face crop as the drawing is, so that the hints stay where they were drawn.
-    `on_drawing()` after each drawing (for a bar)."""
+    `on_drawing()` after each drawing (for a bar); `on_hinted_tags(path, {group: (asked, chosen)})`
+    for a drawing whose hints overruled tags given in `tags` (train/sketch/hint_tags.py)."""
     _, params = params_from_json(run.sketch["params"])
     if hints is not None:                   # a run without hints, or an unreadable picture: refused first
         check_takes_hints(run)
@@ -202,7 +203,10 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
             if on_drawing is not None:
                 on_drawing()
         h = None if hints is None else hint_channels(run, hints, frame=frame)
-        faces = paint_batch(run, G, np.repeat(lines[None], n, 0), [dict(tags)] * n, seed, hints=h)
+        faces, painted = paint_with_tags(run, G, np.repeat(lines[None], n, 0), [dict(tags)] * n, seed, hints=h)
+        overruled = {g: (t, painted[0][g]) for g, t in tags.items() if painted and painted[0].get(g, t) != t}
+        if overruled and on_hinted_tags is not None:
+            on_hinted_tags(path, overruled)
         used.append(path)
         tiles += [torch.from_numpy(lines)[None].expand(3, -1, -1)[None], faces]
     if not used:
