@@ -24,6 +24,7 @@ from label_app import draw_hints, painting
 from label_app.safe_text import md
 from train.runs import RunError
 from train.sketch.drawing import DrawingError, Frame, normalise_framed
+from train.sketch.hint_tags import chosen_over
 
 CANVAS_SIDE = 320
 ANY = "(any)"
@@ -158,9 +159,12 @@ def render(runs_dir: Path, painter=None) -> None:
         with right:
             painting.limit_threads()
             started = time.perf_counter()
+            chosen: dict = {}
             try:
-                faces = painter(run.dir, lines, tags, n, seed, hints=hints)
+                faces = painter(run.dir, lines, tags, n, seed, hints=hints, on_hinted_tags=chosen.update)
             except (RunError, ValueError, OSError) as e:   # ConditionError is a ValueError
                 st.error(md(f"{run.name}: {e}"))
             else:
                 show_faces(faces, time.perf_counter() - started, hints is not None)
+                if chosen:     # where hints and tags disagree, the hints decide (train/sketch/hint_tags.py)
+                    st.caption(md(f"The colour hints chose {chosen_over(chosen)}."))

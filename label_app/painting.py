@@ -10,7 +10,8 @@ The contract a sketch-to-face trainer (`train pix2pix`) fulfils:
   hints (`train pix2pix --hints`), `"hints": true` (or G's arch with `hint_channels`). The page lists such runs, then
   the sketch models shipped with the package (`pretrained:NAME`, train.pretrained), whose `dir` is
   that name: the painter resolves it, and checks the shipped files' hashes, as `train sample` does.
-- A painter: `train.sketch.paint.paint(run_dir, sketch, tags, n, seed, hints=None) -> list of uint8 [S, S, 3]`:
+- A painter: `train.sketch.paint.paint(run_dir, sketch, tags, n, seed, hints=None, on_hinted_tags=None)`
+  -> a list of uint8 [S, S, 3]:
   `sketch` is the drawing as `train.sketch.drawing.normalise_drawing` made it at the run's size with
   the run's parameters (uint8 [S, S], ink 0, paper 255); `tags` maps a condition group to one
   of its tags ({"hair_color": "blonde hair"}); groups left out are drawn from the training
@@ -18,7 +19,8 @@ The contract a sketch-to-face trainer (`train pix2pix`) fulfils:
   the sketch (uint8 RGBA, transparent where there is no hint; train/sketch/hints.py): only for runs
   trained with hints. The page cuts the hints drawn over the whole drawing to the drawing's face crop
   first (`normalise_framed`'s Frame), as `train sample --hints` does, so they stay where they were drawn.
-  Where hints and tags disagree, the hints decide the tags they speak for (train/sketch/hint_tags.py).
+  Where hints and tags disagree, the hints decide the tags they speak for (train/sketch/hint_tags.py),
+  and the painter calls `on_hinted_tags({group: (asked tag, chosen tag)})` (the page says so).
   It raises `train.runs.RunError`
   or `train.conditions.ConditionError` (ValueErrors) with a one-line reason.
 
@@ -46,7 +48,8 @@ SKETCH_MODELS = ("pix2pix",)
 
 class Painter(Protocol):
     def __call__(self, run_dir: Path, sketch: np.ndarray, tags: dict[str, str], n: int,
-                 seed: int, hints: np.ndarray | None = None) -> list[np.ndarray]: ...
+                 seed: int, hints: np.ndarray | None = None,
+                 on_hinted_tags: Callable[[dict], None] | None = None) -> list[np.ndarray]: ...
 
 
 @dataclass

@@ -55,7 +55,7 @@ class RecordingPainter:
         self.calls = []
         self.hints = []          # the hint picture of each call (None without)
 
-    def __call__(self, run_dir, sketch, tags, n, seed, hints=None):
+    def __call__(self, run_dir, sketch, tags, n, seed, hints=None, on_hinted_tags=None):
         self.calls.append((Path(run_dir), sketch.copy(), dict(tags), n, seed))
         self.hints.append(None if hints is None else np.array(hints))
         tint = np.array([200, 160, 40], np.uint8) if tags.get("hair_color") == "blonde hair" else np.array([90, 90, 90])
@@ -121,7 +121,7 @@ def test_upload_tags_and_painted_faces(tiny_catalog, tmp_path, monkeypatch):
 def test_bad_drawings_and_painter_errors_are_one_line_messages(tiny_catalog, tmp_path, monkeypatch):
     from train.runs import RunError
 
-    def broken(run_dir, sketch, tags, n, seed, hints=None):
+    def broken(run_dir, sketch, tags, n, seed, hints=None, on_hinted_tags=None):
         raise RunError(f"{run_dir} has neither G_ema.pt nor a checkpoint yet")
     monkeypatch.setattr(painting, "find_painter", lambda: broken)
     make_sketch_run(tmp_path / "runs")
@@ -213,7 +213,7 @@ def test_the_page_paints_with_the_threads_label_app_sets(tiny_catalog, tmp_path,
 
     threads = []          # torch's threads as the painter is called (OpenMP's setting is per thread:
                           # the page sets it in the script thread that paints)
-    def painter(run_dir, sketch, tags, n, seed, hints=None):
+    def painter(run_dir, sketch, tags, n, seed, hints=None, on_hinted_tags=None):
         threads.append(torch.get_num_threads())
         return RecordingPainter()(run_dir, sketch, tags, n, seed, hints)
     monkeypatch.setattr(painting, "find_painter", lambda: painter)
@@ -223,3 +223,23 @@ def test_the_page_paints_with_the_threads_label_app_sets(tiny_catalog, tmp_path,
         at = open_draw_page(tiny_catalog, tmp_path / "runs", monkeypatch)
         at.file_uploader[0].set_value(("face.png", drawing_png(), "image/png")).run()
         assert threads[-1] == want
+
+
+def test_the_page_says_which_tags_the_colour_hints_chose(tiny_catalog, tmp_path, monkeypatch):
+    """The real painter, "black hair" asked and pink hints over the hair: the faces are painted with
+    the hints' choice, and the page says so under them."""
+    if "sketch" not in pretrained.known():
+        pytest.skip("no sketch model ships in this checkout")
+    at = open_draw_page(tiny_catalog, tmp_path / "no-runs", monkeypatch)
+    at.selectbox(key="draw-tag-hair_color").set_value("black hair")
+    at.file_uploader[0].set_value(("face.png", drawing_png(), "image/png")).run()
+    assert not any("hints chose" in c.value for c in at.caption)
+    hints = Image.new("RGBA", (240, 240), (0, 0, 0, 0))
+    for box in ((38, 8, 202, 38), (15, 38, 45, 150), (195, 38, 225, 150)):     # the hair around the face
+        ImageDraw.Draw(hints).rectangle(box, fill=(245, 140, 200, 255))
+    buf = io.BytesIO()
+    hints.save(buf, "PNG")
+    at.file_uploader(key="draw-hints-upload-0").set_value(("hints.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    captions = " ".join(c.value for c in at.caption)
+    assert "The colour hints chose pink hair over black hair" in captions, captions

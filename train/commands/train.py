@@ -34,6 +34,7 @@ from train.options import TrainOptions, resume_options
 from train.runs import RunError, load_run
 from train.sampling import fixed_sample_rows, generate, write_pages
 from train.sketch.drawing import DrawingError
+from train.sketch.hint_tags import chosen_over
 from train.sketch.paint import drawing_files, paint_drawings
 from train.tag_counts import merged_counts, tag_counts_table
 
@@ -219,9 +220,8 @@ def _sample_conditions(r, run: Path, tags, sketch, n: int, columns: int):
 
 def _paint(r, sketch: Path, conditions, n: int, seed: int, console, show: bool, hints: Path | None = None):
     """Every drawing painted n ways, with a bar: (images, a row label per drawing, images per row)."""
-    def say_hinted(path: Path, overruled: dict) -> None:     # where hints and tags disagree, the hints decide
-        chosen = ", ".join(f"{new} over {old}" for old, new in overruled.values())
-        console.print(visible(f"{path.name}: the hints chose {chosen}"), markup=False)
+    def say_hinted(path: Path, changes: dict) -> None:     # where hints and tags disagree, the hints decide
+        console.print(visible(f"{path.name}: the hints chose {chosen_over(changes)}"), markup=False)
 
     files = drawing_files(sketch)
     warn = (lambda text: console.print(visible(text), style="yellow", markup=False)) if len(files) > 1 else None

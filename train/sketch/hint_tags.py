@@ -89,3 +89,16 @@ def settle(spec, paint, sketches: torch.Tensor, tags: list[dict], hints: torch.T
                                                if settled[j][g.name] != tags[j][g.name]}
         out.append({**t, **changed})
     return out
+
+
+def overruled(asked: dict, painted: list[dict] | None) -> dict:
+    """{group: (asked tag, the tag the hints chose)} for the tags given in `asked` that the first
+    painting (`painted`: the tags painted with, as `paint_with_tags` gives them) does not keep."""
+    if not painted:
+        return {}
+    return {g: (t, painted[0][g]) for g, t in asked.items() if painted[0].get(g, t) != t}
+
+
+def chosen_over(changes: dict) -> str:
+    """"pink hair over black hair, ...": what the hints chose, for a message."""
+    return ", ".join(f"{chosen} over {asked}" for asked, chosen in changes.values())

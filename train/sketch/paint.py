@@ -23,7 +23,7 @@ from train.conditions import ConditionError
 from train.runs import Run, RunError, load_run
 from train.sampling import to_uint8
 from train.sketch.drawing import DrawingError, normalise_framed
-from train.sketch.hint_tags import settle
+from train.sketch.hint_tags import overruled, settle
 from train.sketch.hints import hints_from_picture, read_hint_picture
 
 
@@ -124,9 +124,10 @@ def paint_with_tags(run: Run, G: torch.nn.Module, sketches: np.ndarray | torch.T
 
 
 def paint(run_dir: Path, sketch: np.ndarray, tags: dict[str, str], n: int, seed: int,
-          hints=None) -> list[np.ndarray]:
+          hints=None, on_hinted_tags=None) -> list[np.ndarray]:
     """`n` paintings of one sketch (uint8 [S, S], ink 0 on paper 255) with `tags`, as uint8 [S, S, 3].
-    `hints`: a hint picture (RGBA array, file, bytes or PIL image; train.sketch.hints) over the drawing."""
+    `hints`: a hint picture (RGBA array, file, bytes or PIL image; train.sketch.hints) over the drawing;
+    `on_hinted_tags({group: (asked, chosen)})` when the hints overrule tags given in `tags`."""
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n}")
     run = sketch_run(run_dir)
@@ -134,7 +135,11 @@ def paint(run_dir: Path, sketch: np.ndarray, tags: dict[str, str], n: int, seed:
     if sketch.ndim != 2:
         raise ValueError(f"a sketch is one grey picture [S, S], not an array of shape {sketch.shape}")
     h = None if hints is None else hint_channels(run, hints)
-    faces = paint_batch(run, generator(run), np.repeat(sketch[None], n, 0), [dict(tags)] * n, seed, hints=h)
+    faces, painted = paint_with_tags(run, generator(run), np.repeat(sketch[None], n, 0), [dict(tags)] * n, seed,
+                                     hints=h)
+    changes = overruled(tags, painted)
+    if changes and on_hinted_tags is not None:
+        on_hinted_tags(changes)
     return list(faces.permute(0, 2, 3, 1).numpy())
 
 
@@ -204,9 +209,9 @@ def paint_drawings(run: Run, paths: list[Path], tags: dict, n: int, seed: int = 
                 on_drawing()
         h = None if hints is None else hint_channels(run, hints, frame=frame)
         faces, painted = paint_with_tags(run, G, np.repeat(lines[None], n, 0), [dict(tags)] * n, seed, hints=h)
-        overruled = {g: (t, painted[0][g]) for g, t in tags.items() if painted and painted[0].get(g, t) != t}
-        if overruled and on_hinted_tags is not None:
-            on_hinted_tags(path, overruled)
+        changes = overruled(tags, painted)
+        if changes and on_hinted_tags is not None:
+            on_hinted_tags(path, changes)
         used.append(path)
         tiles += [torch.from_numpy(lines)[None].expand(3, -1, -1)[None], faces]
     if not used:
