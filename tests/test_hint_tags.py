@@ -99,15 +99,21 @@ def test_copies_of_one_drawing_are_settled_once_and_alike():
     assert set(painter.rows) == {0} and len(painter.rows) == len(COLOURS) + 2     # each group's tags, once
 
 
+def pink_hair_hints() -> Image.Image:
+    """A hint picture over `drawn_face(256)`: pink strokes on the hair around the face."""
+    picture = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    for box in ((40, 8, 216, 40), (16, 40, 48, 160), (208, 40, 240, 160)):
+        picture.paste((245, 140, 200, 255), box)
+    return picture
+
+
 def test_the_shipped_model_paints_the_hinted_hair_when_the_tags_say_otherwise():
     """Pink strokes over the hair of a drawing asked for black hair: painted with pink hair (the
     network alone, `hints_decide=False`, keeps the asked black)."""
     run = load_run("pretrained:sketch")
     _, params = params_from_json(run.sketch["params"])
     sketch = normalise_drawing(png(drawn_face(256)), 64, params, crop_face=False)
-    picture = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
-    for box in ((40, 8, 216, 40), (16, 40, 48, 160), (208, 40, 240, 160)):      # the hair around the face
-        picture.paste((245, 140, 200, 255), box)
+    picture = pink_hair_hints()
     h = hint_channels(run, np.asarray(picture))
     tags = [{"hair_color": "black hair", "eye_color": "blue eyes"}] * 2
     G = generator(run)
@@ -125,10 +131,7 @@ def test_train_sample_says_which_tags_the_hints_chose(tmp_path):
 
     drawing, hints, out = tmp_path / "f\x1b[31mace.png", tmp_path / "hints.png", tmp_path / "out.png"
     drawing.write_bytes(png(drawn_face(256)))
-    picture = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
-    for box in ((40, 8, 216, 40), (16, 40, 48, 160), (208, 40, 240, 160)):
-        picture.paste((245, 140, 200, 255), box)
-    picture.save(hints)
+    pink_hair_hints().save(hints)
     res = invoke("sample", "pretrained:sketch", "--sketch", drawing, "--tags", "black hair, blue eyes", "-n", 2,
                  "--hints", hints, "-o", out)
     assert res.exit_code == 0, res.output

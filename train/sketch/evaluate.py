@@ -240,7 +240,7 @@ def hints_deciding(run: Run, G, judge: Judge, sketches, own: list[dict], asked: 
                    error) -> dict:
     """The same, as the painter paints for users, where the hints decide the tags they speak for
     (train/sketch/hint_tags.py): with another face's tags, whom the judge sees and how often the asked
-    tags gave way; with the face's own tags (hints and tags agree), how often they were kept."""
+    tags gave way; with the face's own tags (hints and tags agree), how often they were changed."""
     conflict, used = paint_with_tags(run, G, sketches, asked, seed, hints=hints)
     _, kept = paint_with_tags(run, G, sketches, own, seed, hints=hints)
     predicted = judge.predict(conflict)
