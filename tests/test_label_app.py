@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
@@ -44,6 +46,23 @@ def start(path: Path, monkeypatch, name: str = "alice") -> AppTest:
     at.button[0].click().run()
     assert not at.exception
     return at
+
+
+def test_the_server_hides_the_objects_every_run_shares_from_the_collector_once(cat_path, monkeypatch):
+    """Streamlit collects every generation after each run: with torch loaded, some 140 ms holding the GIL
+    while the Draw page's new painting waits to be sent. The objects every run shares are frozen once per
+    server, so that collection walks only the runs' own."""
+    gc.unfreeze()
+    st.cache_resource.clear()      # as a fresh server: another test may have run the page first
+    try:
+        at = start(cat_path, monkeypatch)
+        frozen = gc.get_freeze_count()
+        assert frozen > 50_000     # torch, numpy, Streamlit, the app's modules
+        at.run()
+        assert not at.exception
+        assert gc.get_freeze_count() == frozen     # once: what later runs leave behind is still collected
+    finally:
+        gc.unfreeze()
 
 
 def shown_face(at: AppTest) -> int | None:
