@@ -185,6 +185,21 @@ def test_evaluation_hints_are_a_fixed_number_of_patches():
     assert ((patches > 0) & (patches <= 5)).all() and (patches == 5).sum() >= 3   # overlaps may merge two
 
 
+def test_evaluation_hints_can_be_placed_where_a_user_would_stroke():
+    """`where`: patches only centred there (the hair, for hair colour), each place once; a face with fewer
+    such places than patches gets the rest anywhere."""
+    faces = torch.rand(3, 3, 64, 64) * 2 - 1
+    where = torch.zeros(3, 64, 64, dtype=torch.bool)
+    where[0, 40:, :] = True                           # the lower part
+    where[1, 20, 30] = True                           # one place only: one patch there, four elsewhere
+    h = sample_hints(faces, torch.Generator().manual_seed(0), points=5, where=where)
+    side = patch_side(64)
+    rows = h[0, 3].nonzero()[:, 0]
+    assert rows.min() >= 40 - side // 2 and h[0, 3].sum() > 3 * side ** 2       # inside (5 patches, some may touch)
+    assert h[1, 3, 20 - side // 2:20 + side // 2 + 1, 30 - side // 2:30 + side // 2 + 1].all()
+    assert h[1, 3].sum() > side ** 2 and h[2, 3].sum() > 0                        # the rest anywhere
+
+
 def test_eval_of_a_hints_run_measures_how_hints_are_followed(sketch_catalog, tmp_path):  # noqa: F811
     run_dir = train_cli(sketch_catalog, tmp_path, "--labels", "manual", "--hints", "--iters", 2).dir
     judge = tmp_path / "judge.pt"
@@ -202,6 +217,12 @@ def test_eval_of_a_hints_run_measures_how_hints_are_followed(sketch_catalog, tmp
     assert all(0 <= v <= 1 for v in [*d["asked_changed"].values(), *d["own_changed"].values()])
     assert "CIELAB error at the hinted places" in res.output and "the hints' face" in res.output
     assert "the hints deciding the tags they speak for" in res.output
+    placed = h["placed"]           # hints placed for one group: where its tags change the painting most
+    assert placed["share"] == 0.25 and set(placed["groups"]) == {"hair_color", "eye_color"}
+    for p in placed["groups"].values():
+        assert all(0 <= p[way][who] <= 1 for way in ("network_alone", "hints_deciding") for who in ("hints_face", "asked"))
+        assert 0 <= p["asked_changed"] <= 1
+    assert "hints placed for one tag group" in res.output
     report = tmp_path / "report"
     assert invoke("compare", run_dir, "-o", report, "--db", sketch_catalog).exit_code == 0
     assert "hint colour error with / without / other tags" in (report / "report.md").read_text()

@@ -25,7 +25,9 @@ Everything is drawn from fixed seeds, so two evaluations of one run agree:
   sees the hints' face's tags or the asked ones (hints should win): by the network alone, and as
   the painter paints for users, where the hints decide the tags they speak for
   (train/sketch/hint_tags.py), with how often the asked tags gave way and how often a face's own
-  tags, which its hints agree with, were changed;
+  tags, which its hints agree with, were changed; and the same with the patches placed as a user
+  places them for one tag group (on the hair, for hair colour: where that group's tags change the
+  painting most), since random patches seldom say anything about the hair or the eyes;
 - hand-drawn (`drawings`, e.g. ../shared/data/sketches): each drawing normalised as
   `train sample --sketch` does and painted `DRAWING_PAINTINGS` ways, tags drawn from the
   training distribution: fidelity of every painting to the drawing's lines as drawn (normalised
@@ -63,6 +65,7 @@ LBP_SIDE = 128            # ... and to this for the LBP cascade (it finds one in
 FACE_SCORE = 0.7          # animeface likelihood that counts as a face (as `curate crop --min-score`)
 FACE_SAMPLE = 200         # real / painted test faces checked for a face (animeface is slow)
 HINT_POINTS = 5           # colour patches per test sketch when measuring how hints are followed
+PLACED_SHARE = 0.25       # hints placed for a tag group lie on this share of the pixels its tags change most
 
 
 def test_sketches(catalog: Catalog, face_ids: list[int], run: Run) -> np.ndarray:
@@ -233,7 +236,35 @@ def hint_following(run: Run, G, judge: Judge, sketches: np.ndarray, own: list[di
         out["judge_accuracy_other_tags"] = {"hints_face": accuracy(judge.heads, predicted, own),
                                             "asked": accuracy(judge.heads, predicted, asked)}
         out["hints_decide"] = hints_deciding(run, G, judge, sketches, own, asked, hints, seed, error)
+        out["placed"] = hints_placed(run, G, judge, sketches, own, asked, test, seed)
     return out
+
+
+def hints_placed(run: Run, G, judge: Judge, sketches, own: list[dict], asked: list[dict], test, seed: int) -> dict:
+    """Per exclusive tag group, hints placed as a user places them for it (on the hair, for hair colour):
+    HINT_POINTS patches from the real face among the PLACED_SHARE of pixels the group's tags paint most
+    differently (each sketch painted once per tag, its other tags its own), against another face's tags:
+    whom the judge sees for that group, by the network alone and with the hints deciding the tags."""
+    real = test.images.float() / 127.5 - 1
+    out = {}
+    for g in (g for g in run.spec.groups if g.exclusive and len(g.tags) > 1):
+        tried = torch.stack([paint_batch(run, G, sketches, [{**o, g.name: t} for o in own], seed).float()
+                             for t in g.tags], 1)
+        spread = tried.std(1).mean(1)                                                       # [N, S, S]
+        where = spread >= spread.flatten(1).quantile(1 - PLACED_SHARE, dim=1)[:, None, None]
+        hints = sample_hints(real, torch.Generator().manual_seed(seed + 404), points=HINT_POINTS, where=where)
+
+        def whom(faces: torch.Tensor) -> dict:
+            predicted = judge.predict(faces)
+            return {"hints_face": accuracy(judge.heads, predicted, own)[g.name]["accuracy"],
+                    "asked": accuracy(judge.heads, predicted, asked)[g.name]["accuracy"]}
+
+        decided, used = paint_with_tags(run, G, sketches, asked, seed, hints=hints)
+        out[g.name] = {"network_alone": whom(paint_batch(run, G, sketches, asked, seed, hints=hints,
+                                                         hints_decide=False)),
+                       "hints_deciding": whom(decided),
+                       "asked_changed": float(np.mean([u[g.name] != a[g.name] for u, a in zip(used, asked)]))}
+    return {"share": PLACED_SHARE, "groups": out}
 
 
 def hints_deciding(run: Run, G, judge: Judge, sketches, own: list[dict], asked: list[dict], hints, seed: int,

@@ -34,11 +34,12 @@ def patch_side(size: int) -> int:
 
 
 def sample_hints(faces: torch.Tensor, gen: torch.Generator, max_points: int = MAX_POINTS,
-                 points: int | None = None) -> torch.Tensor:
+                 points: int | None = None, where: torch.Tensor | None = None) -> torch.Tensor:
     """Hints [N, 4, S, S] sampled from real faces [N, 3, S, S] in [-1, 1], drawn from `gen` (CPU) so a
     resumed run draws the same: per face a geometric number of patches (at most `max_points`; exactly
     `points` when given, as the evaluation asks), each holding the face's mean colour over it, the mask
-    1 there."""
+    1 there. `where` (bool [N, S, S]): only patches centred there (as a user strokes the hair), each
+    place at most once; None: anywhere."""
     n, _, size, _ = faces.shape
     side = patch_side(size)
     max_points = max_points if points is None else points
@@ -47,7 +48,8 @@ def sample_hints(faces: torch.Tensor, gen: torch.Generator, max_points: int = MA
         points = torch.clamp((u.log() / np.log1p(-POINTS_P)).floor(), max=max_points).long()
     else:
         points = torch.full((n,), points)
-    corners = torch.randint(0, size - side + 1, (n, max_points, 2), generator=gen)
+    corners = (torch.randint(0, size - side + 1, (n, max_points, 2), generator=gen) if where is None
+               else _corners_within(where, side, max_points, gen))
     mask = torch.zeros(n, 1, size, size, device=faces.device)
     colour = torch.zeros(n, 3, size, size, device=faces.device)
     for i in range(n):
@@ -56,6 +58,17 @@ def sample_hints(faces: torch.Tensor, gen: torch.Generator, max_points: int = MA
             colour[i, :, y:y + side, x:x + side] = patch.mean((1, 2))[:, None, None]
             mask[i, :, y:y + side, x:x + side] = 1
     return torch.cat([colour * mask, mask], 1)
+
+
+def _corners_within(where: torch.Tensor, side: int, points: int, gen: torch.Generator) -> torch.Tensor:
+    """long [N, points, 2]: patch corners (y, x) drawn without replacement among those whose patch is
+    centred where `where` holds (for a face with fewer such places than patches, the rest anywhere)."""
+    n, size, _ = where.shape
+    span = size - side + 1
+    centred = where[:, side // 2:side // 2 + span, side // 2:side // 2 + span].reshape(n, -1).float()
+    centred[centred.sum(1) < points] += 1e-6
+    k = torch.multinomial(centred, points, generator=gen)
+    return torch.stack([k // span, k % span], -1)
 
 
 def no_hints(n: int, size: int, like: torch.Tensor | None = None) -> torch.Tensor:

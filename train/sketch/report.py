@@ -103,6 +103,14 @@ def hint_lines(h: dict | None) -> list[str]:
                      f"{_f(d['delta_e_other_tags'], '.1f')}; the asked tags changed: {changed} (own tags, which the "
                      f"hints agree with: {own})")
         lines += _whom_the_judge_sees(d["judge_accuracy_other_tags"])
+    placed = h.get("placed")
+    if placed:
+        lines.append(f"hints placed for one tag group (on the {_pct(placed['share'])} of pixels its tags change "
+                     "most: the hair, the eyes), against another face's tags:")
+        lines += [f"  judge {group}: the hints' face / the asked tags {_pct(p['network_alone']['hints_face'])} / "
+                  f"{_pct(p['network_alone']['asked'])} by the network alone, {_pct(p['hints_deciding']['hints_face'])}"
+                  f" / {_pct(p['hints_deciding']['asked'])} with the hints deciding (the asked tag changed: "
+                  f"{_pct(p['asked_changed'])})" for group, p in placed["groups"].items()]
     return lines
 
 
