@@ -25,8 +25,10 @@ additions make it fit this study:
   costs tag accuracy in a hinted model (64x64, judge hair 91% / 90% / 87% at 0 / 0.2 / 0.6, 94%
   without hints; the hints' hair seen against other tags 17% / 22% / 30%). At use the painter
   also lets the hints choose the tags they speak for (train/sketch/hint_tags.py): with share 0
-  the judge then sees the hints' hair in 30% of those paintings, with 0.6 in 36% (BENCHMARKS.md
-  "The hints decide the tags they speak for"). The few
+  the judge then sees the hints' hair in 30% of those paintings, with 0.6 in 36%, and with hints
+  placed on the hair 31% / 48% against the asked hair's 24% / 18%: share 0 keeps the tags and still
+  lets hints on the hair win, so the shipped model is trained with it (BENCHMARKS.md "The hints
+  decide the tags they speak for", "Hints placed where a user places them"). The few
   hinted pixels weigh little in the whole face's L1, so G's loss also has `hint_weight` x the L1
   distance to the hint colours at the hinted places (the patches' means): without it G followed
   hints only loosely in a few thousand steps (the test sketches' colour error at the hints 1.2x lower
@@ -40,7 +42,7 @@ additions make it fit this study:
   tags it pulled them to the real face's colours (64x64, 4,000 steps, every fake: judge hair
   accuracy with asked tags 78% at weight 30 and 60% at 100, against 88.5% without, on val). Where
   L1 applies, weight 30 brought the val sketches' fidelity from 7.6% of the way to the floor
-  (-0.4%) with hair accuracy 87.0% (the shipped model, BENCHMARKS.md "Line consistency").
+  (-0.4%) with hair accuracy 87.0% (K0, shipped until share 0 replaced it; BENCHMARKS.md "Line consistency").
 
 The real condition is a `Paired` (sketch, tags); the fakes' adds the L1 targets, which fakes
 keep their own tags, the noise and how many of them are mode-seeking pairs.
