@@ -26,8 +26,9 @@ Everything is drawn from fixed seeds, so two evaluations of one run agree:
   the painter paints for users, where the hints decide the tags they speak for
   (train/sketch/hint_tags.py), with how often the asked tags gave way and how often a face's own
   tags, which its hints agree with, were changed; and the same with the patches placed as a user
-  places them for one tag group (on the hair, for hair colour: where that group's tags change the
-  painting most), since random patches seldom say anything about the hair or the eyes;
+  places them for one tag group (where that group's tags change the painting most: mostly the hair,
+  for hair colour; for eye colour the models so far scatter those places over face and hair, not
+  the eyes), since random patches seldom say anything about the hair;
 - hand-drawn (`drawings`, e.g. ../shared/data/sketches): each drawing normalised as
   `train sample --sketch` does and painted `DRAWING_PAINTINGS` ways, tags drawn from the
   training distribution: fidelity of every painting to the drawing's lines as drawn (normalised

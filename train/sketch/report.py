@@ -106,7 +106,7 @@ def hint_lines(h: dict | None) -> list[str]:
     placed = h.get("placed")
     if placed:
         lines.append(f"hints placed for one tag group (on the {_pct(placed['share'])} of pixels its tags change "
-                     "most: the hair, the eyes), against another face's tags:")
+                     "most; for hair colour, mostly the hair), against another face's tags:")
         lines += [f"  judge {group}: the hints' face / the asked tags {_pct(p['network_alone']['hints_face'])} / "
                   f"{_pct(p['network_alone']['asked'])} by the network alone, {_pct(p['hints_deciding']['hints_face'])}"
                   f" / {_pct(p['hints_deciding']['asked'])} with the hints deciding (the asked tag changed: "
