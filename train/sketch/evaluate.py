@@ -52,6 +52,7 @@ from db import Catalog
 
 from train.eval.evaluate import inception_metrics, judge_summary, realism, run_conditions
 from curate.taggers.classifier import Judge, accuracy, load_labelled
+from train.sketch.hint_tags import tag_spread
 from train.sketch.hints import hint_colour_error, no_hints, sample_hints
 from train.sketch.paint import drawing_files, generator, paint_batch, paint_drawings, paint_with_tags, takes_hints
 from train.runs import Run
@@ -233,9 +234,7 @@ def hint_following(run: Run, G, judge: Judge, sketches: np.ndarray, own: list[di
         asked = [own[(i + shift) % n] for i in range(n)]
         conflict = paint_batch(run, G, sketches, asked, seed, hints=hints, hints_decide=False)
         delta_e["other_tags"] = error(conflict)
-        predicted = judge.predict(conflict)
-        out["judge_accuracy_other_tags"] = {"hints_face": accuracy(judge.heads, predicted, own),
-                                            "asked": accuracy(judge.heads, predicted, asked)}
+        out["judge_accuracy_other_tags"] = whom_the_judge_sees(judge, conflict, own, asked)
         out["hints_decide"] = hints_deciding(run, G, judge, sketches, own, asked, hints, seed, error)
         out["placed"] = hints_placed(run, G, judge, sketches, own, asked, test, seed)
     return out
@@ -249,23 +248,32 @@ def hints_placed(run: Run, G, judge: Judge, sketches, own: list[dict], asked: li
     real = test.images.float() / 127.5 - 1
     out = {}
     for g in (g for g in run.spec.groups if g.exclusive and len(g.tags) > 1):
-        tried = torch.stack([paint_batch(run, G, sketches, [{**o, g.name: t} for o in own], seed).float()
-                             for t in g.tags], 1)
-        spread = tried.std(1).mean(1)                                                       # [N, S, S]
+        spread = tag_spread(torch.stack([paint_batch(run, G, sketches, [{**o, g.name: t} for o in own], seed)
+                                         for t in g.tags], 1))                              # [N, S, S]
         where = spread >= spread.flatten(1).quantile(1 - PLACED_SHARE, dim=1)[:, None, None]
         hints = sample_hints(real, torch.Generator().manual_seed(seed + 404), points=HINT_POINTS, where=where)
 
-        def whom(faces: torch.Tensor) -> dict:
-            predicted = judge.predict(faces)
-            return {"hints_face": accuracy(judge.heads, predicted, own)[g.name]["accuracy"],
-                    "asked": accuracy(judge.heads, predicted, asked)[g.name]["accuracy"]}
+        def whom(faces: torch.Tensor) -> dict:      # this group's figures only
+            return {who: acc[g.name]["accuracy"] for who, acc in whom_the_judge_sees(judge, faces, own, asked).items()}
 
         decided, used = paint_with_tags(run, G, sketches, asked, seed, hints=hints)
         out[g.name] = {"network_alone": whom(paint_batch(run, G, sketches, asked, seed, hints=hints,
                                                          hints_decide=False)),
-                       "hints_deciding": whom(decided),
-                       "asked_changed": float(np.mean([u[g.name] != a[g.name] for u, a in zip(used, asked)]))}
+                       "hints_deciding": whom(decided), "asked_changed": share_changed(run, asked, used)[g.name]}
     return {"share": PLACED_SHARE, "groups": out}
+
+
+def whom_the_judge_sees(judge: Judge, faces: torch.Tensor, own: list[dict], asked: list[dict]) -> dict:
+    """Judge accuracy on sketches painted with hints from their own face and another face's tags: against
+    the tags of the face the hints came from, and against the asked ones (hints should win)."""
+    predicted = judge.predict(faces)
+    return {"hints_face": accuracy(judge.heads, predicted, own), "asked": accuracy(judge.heads, predicted, asked)}
+
+
+def share_changed(run: Run, given: list[dict], painted: list[dict]) -> dict:
+    """Per exclusive group given a tag: the share of paintings painted with another one than given."""
+    return {g: float(np.mean([p[g] != t[g] for t, p in zip(given, painted) if g in t]))
+            for g in (g.name for g in run.spec.groups if g.exclusive) if any(g in t for t in given)}
 
 
 def hints_deciding(run: Run, G, judge: Judge, sketches, own: list[dict], asked: list[dict], hints, seed: int,
@@ -275,13 +283,6 @@ def hints_deciding(run: Run, G, judge: Judge, sketches, own: list[dict], asked: 
     tags gave way; with the face's own tags (hints and tags agree), how often they were changed."""
     conflict, used = paint_with_tags(run, G, sketches, asked, seed, hints=hints)
     _, kept = paint_with_tags(run, G, sketches, own, seed, hints=hints)
-    predicted = judge.predict(conflict)
-
-    def share_changed(given: list[dict], painted: list[dict]) -> dict:
-        return {g: float(np.mean([p[g] != t[g] for t, p in zip(given, painted) if g in t]))
-                for g in (g.name for g in run.spec.groups if g.exclusive) if any(g in t for t in given)}
-
     return {"delta_e_other_tags": error(conflict),
-            "judge_accuracy_other_tags": {"hints_face": accuracy(judge.heads, predicted, own),
-                                          "asked": accuracy(judge.heads, predicted, asked)},
-            "asked_changed": share_changed(asked, used), "own_changed": share_changed(own, kept)}
+            "judge_accuracy_other_tags": whom_the_judge_sees(judge, conflict, own, asked),
+            "asked_changed": share_changed(run, asked, used), "own_changed": share_changed(run, own, kept)}

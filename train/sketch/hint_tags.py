@@ -33,6 +33,12 @@ REACH = 1          # px at 64x64 around a hint where its colour is expected (sca
 CHUNK = 64         # drawings searched at once (their candidates are held in memory together)
 
 
+def tag_spread(paintings: torch.Tensor) -> torch.Tensor:
+    """float [F, S, S]: how much T candidate paintings of F drawings (float [F, T, 3, S, S]) differ at
+    each pixel (the std over the candidates, averaged over RGB): where a group's tags paint differently."""
+    return paintings.float().std(1).mean(1)
+
+
 def hint_fit(paintings: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
     """float [F, T]: how far each of T candidate paintings of F drawings (float [F, T, 3, S, S] in
     [-1, 1]) is from the hints ([F, 4, S, S]): the mean |painting - hint colour| at and around the
@@ -46,7 +52,7 @@ def hint_fit(paintings: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
     near = F.avg_pool2d(mask, k, 1, k // 2, count_include_pad=False)
     wanted = F.avg_pool2d(hints[:, :3].float() * mask, k, 1, k // 2, count_include_pad=False) / near.clamp(min=1e-6)
     paintings = paintings.float()
-    weight = paintings.std(1).mean(1) * (near[:, 0] > 0)                      # [F, S, S]
+    weight = tag_spread(paintings) * (near[:, 0] > 0)                         # [F, S, S]
     err = (paintings - wanted[:, None]).abs().mean(2)                         # [F, T, S, S]
     return (err * weight[:, None]).sum((2, 3)) / weight.sum((1, 2)).clamp(min=1e-6)[:, None]
 
