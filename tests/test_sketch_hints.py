@@ -223,6 +223,8 @@ def test_eval_of_a_hints_run_measures_how_hints_are_followed(sketch_catalog, tmp
         assert all(0 <= p[way][who] <= 1 for way in ("network_alone", "hints_deciding") for who in ("hints_face", "asked"))
         assert 0 <= p["asked_changed"] <= 1
     assert "hints placed for one tag group" in res.output
+    eyes = placed["on_the_eyes"]   # eye-colour hints on the eyes animeface finds (in few or none of the tiny faces)
+    assert 0 <= eyes["found"] <= 1 and eyes["n"] >= 0 and (eyes["n"] < 2) == ("network_alone" not in eyes)
     report = tmp_path / "report"
     assert invoke("compare", run_dir, "-o", report, "--db", sketch_catalog).exit_code == 0
     assert "hint colour error with / without / other tags" in (report / "report.md").read_text()

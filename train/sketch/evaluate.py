@@ -28,12 +28,13 @@ Everything is drawn from fixed seeds, so two evaluations of one run agree:
   tags, which its hints agree with, were changed; and the same with the patches placed as a user
   places them for one tag group (where that group's tags change the painting most: mostly the hair,
   for hair colour; for eye colour the models so far scatter those places over face and hair, not
-  the eyes), since random patches seldom say anything about the hair;
+  the eyes), since random patches seldom say anything about the hair; and eye-colour hints on the
+  eyes, where animeface finds them in the real test face (the middle of each eye box);
 - hand-drawn (`drawings`, e.g. ../shared/data/sketches): each drawing normalised as
   `train sample --sketch` does and painted `DRAWING_PAINTINGS` ways, tags drawn from the
   training distribution: fidelity of every painting to the drawing's lines as drawn (normalised
   without the widening the model is given; the measures above, placed against the test split's
-  floor and ceiling) and whether animeface finds a face in it, beside
+  floor and ceiling) and whether animeface finds a face in it (`framed`), beside
   how often it finds one in real test faces at the same size. The grid is RUN/eval_drawings.png.
 """
 
@@ -62,12 +63,15 @@ from train.sketch.metrics import fidelity, fidelity_report, ink, position
 from train.sketch.metrics import line_art as ink_of_line_art
 
 DRAWING_PAINTINGS = 8     # paintings per hand drawing
-DETECT_SIDE = 256         # faces are upscaled to this before animeface looks for a face in them
+DETECT_SIDE = 128         # faces are upscaled to this, in a white margin half as wide (`framed`), before animeface
+                          # looks for a face or eyes in them: a face that fills its picture is seldom found (57 of
+                          # the first 60 shared faces so; upscaled to 256 without the margin, none of 200)
 LBP_SIDE = 128            # ... and to this for the LBP cascade (it finds one in 78% of real 64 px test faces)
 FACE_SCORE = 0.7          # animeface likelihood that counts as a face (as `curate crop --min-score`)
 FACE_SAMPLE = 200         # real / painted test faces checked for a face (animeface is slow)
 HINT_POINTS = 5           # colour patches per test sketch when measuring how hints are followed
 PLACED_SHARE = 0.25       # hints placed for a tag group lie on this share of the pixels its tags change most
+EYE_GROUP = "eye_color"   # the tag group whose hints go on the eyes
 
 
 def test_sketches(catalog: Catalog, face_ids: list[int], run: Run) -> np.ndarray:
@@ -77,15 +81,23 @@ def test_sketches(catalog: Catalog, face_ids: list[int], run: Run) -> np.ndarray
                      for _, blob in catalog.iter_face_images(face_ids)])
 
 
-def faces_found(images: torch.Tensor, detector=None, side: int = DETECT_SIDE) -> np.ndarray:
-    """bool [N]: `detector` (animeface, likelihood >= FACE_SCORE, by default) finds a face in each uint8
-    [N, 3, S, S] picture, upscaled to `side`."""
-    detector = detector or AnimeFaceDetector(FACE_SCORE)
-    found = []
-    for img in images.permute(0, 2, 3, 1).numpy():
-        picture = Image.fromarray(img).resize((side, side), Image.Resampling.BICUBIC)
-        found.append(bool(detector.detect(picture)))
-    return np.array(found, dtype=bool)
+def framed(img: np.ndarray, side: int = DETECT_SIDE) -> Image.Image:
+    """An HxWx3 uint8 face upscaled to `side`, in a white margin half as wide, as animeface finds faces."""
+    margin = side // 2
+    canvas = Image.new("RGB", (side + 2 * margin,) * 2, (255, 255, 255))
+    canvas.paste(Image.fromarray(img).resize((side, side), Image.Resampling.BICUBIC), (margin, margin))
+    return canvas
+
+
+def faces_found(images: torch.Tensor, detector=None, side: int | None = None) -> np.ndarray:
+    """bool [N]: `detector` finds a face in each uint8 [N, 3, S, S] picture: by default animeface
+    (likelihood >= FACE_SCORE) in the picture `framed`; a detector given, in the picture upscaled to `side`."""
+    pictures = images.permute(0, 2, 3, 1).numpy()
+    if detector is None:
+        animeface = AnimeFaceDetector(FACE_SCORE)
+        return np.array([bool(animeface.detect(framed(img))) for img in pictures], dtype=bool)
+    return np.array([bool(detector.detect(Image.fromarray(img).resize((side, side), Image.Resampling.BICUBIC)))
+                     for img in pictures], dtype=bool)
 
 
 def cascade(download: bool = False):
@@ -252,15 +264,56 @@ def hints_placed(run: Run, G, judge: Judge, sketches, own: list[dict], asked: li
                                          for t in g.tags], 1))                              # [N, S, S]
         where = spread >= spread.flatten(1).quantile(1 - PLACED_SHARE, dim=1)[:, None, None]
         hints = sample_hints(real, torch.Generator().manual_seed(seed + 404), points=HINT_POINTS, where=where)
+        out[g.name] = whom_for_group(run, G, judge, sketches, own, asked, hints, g.name, seed)
+    placed = {"share": PLACED_SHARE, "groups": out}
+    if EYE_GROUP in out:
+        placed["on_the_eyes"] = hints_on_the_eyes(run, G, judge, sketches, own, asked, test, seed)
+    return placed
 
-        def whom(faces: torch.Tensor) -> dict:      # this group's figures only
-            return {who: acc[g.name]["accuracy"] for who, acc in whom_the_judge_sees(judge, faces, own, asked).items()}
 
-        decided, used = paint_with_tags(run, G, sketches, asked, seed, hints=hints)
-        out[g.name] = {"network_alone": whom(paint_batch(run, G, sketches, asked, seed, hints=hints,
-                                                         hints_decide=False)),
-                       "hints_deciding": whom(decided), "asked_changed": share_changed(run, asked, used)[g.name]}
-    return {"share": PLACED_SHARE, "groups": out}
+def whom_for_group(run: Run, G, judge: Judge, sketches, own: list[dict], asked: list[dict], hints, group: str,
+                   seed: int) -> dict:
+    """Another face's tags with hints from each sketch's own face: whom the judge sees for `group`, by
+    the network alone and with the hints deciding, and how often the asked tag of the group gave way."""
+    def whom(faces: torch.Tensor) -> dict:
+        return {who: acc[group]["accuracy"] for who, acc in whom_the_judge_sees(judge, faces, own, asked).items()}
+
+    decided, used = paint_with_tags(run, G, sketches, asked, seed, hints=hints)
+    return {"network_alone": whom(paint_batch(run, G, sketches, asked, seed, hints=hints, hints_decide=False)),
+            "hints_deciding": whom(decided), "asked_changed": share_changed(run, asked, used)[group]}
+
+
+def hints_on_the_eyes(run: Run, G, judge: Judge, sketches, own: list[dict], asked: list[dict], test,
+                      seed: int) -> dict:
+    """Eye-colour hints as a user strokes them: HINT_POINTS patches from the real face in the middle of
+    the eyes animeface finds in it, on the sketches whose face it finds them in (see whom_for_group)."""
+    where = eye_places(test.images)
+    found = where.flatten(1).any(1).numpy()
+    keep = np.flatnonzero(found)
+    out: dict = {"found": float(found.mean()), "n": int(len(keep))}
+    if len(keep) < 2:
+        return out
+    real = test.images[keep].float() / 127.5 - 1
+    hints = sample_hints(real, torch.Generator().manual_seed(seed + 505), points=HINT_POINTS, where=where[keep])
+    pick = lambda tags: [tags[i] for i in keep]  # noqa: E731
+    out.update(whom_for_group(run, G, judge, sketches[keep], pick(own), pick(asked), hints, EYE_GROUP, seed))
+    return out
+
+
+def eye_places(images: torch.Tensor, detector=None) -> torch.Tensor:
+    """bool [N, S, S]: the middle half of each eye box animeface finds in each uint8 [N, 3, S, S] face
+    (`framed`), all False where it finds none."""
+    detector = detector or AnimeFaceDetector(FACE_SCORE)
+    n, _, size, _ = images.shape
+    margin, scale = DETECT_SIDE // 2, size / DETECT_SIDE
+    where = torch.zeros(n, size, size, dtype=torch.bool)
+    for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
+        faces = detector.eyes(framed(img))
+        for eye in faces[0] if faces else ():
+            x0, y0 = (eye.x - margin + eye.w / 4) * scale, (eye.y - margin + eye.h / 4) * scale
+            x1, y1 = (eye.x - margin + eye.w * 3 / 4) * scale, (eye.y - margin + eye.h * 3 / 4) * scale
+            where[i, max(0, int(y0)):min(size, int(np.ceil(y1))), max(0, int(x0)):min(size, int(np.ceil(x1)))] = True
+    return where
 
 
 def whom_the_judge_sees(judge: Judge, faces: torch.Tensor, own: list[dict], asked: list[dict]) -> dict:

@@ -68,7 +68,7 @@ def print_sketch_eval(console, r: dict) -> None:
         console.print(line, markup=False)
     ff = s["faces_found"]
     console.print(f"animeface finds a face in {ff['painted']:.0%} of painted test faces, {ff['real']:.0%} of real "
-                  f"ones (of {ff['n']}, upscaled)", markup=False)
+                  f"ones (of {ff['n']}, upscaled in a white margin)", markup=False)
     if "lbp" in ff:
         console.print(f"the LBP anime-face cascade finds one in {ff['lbp']['painted']:.0%} of painted test faces, "
                       f"{ff['lbp']['real']:.0%} of real ones", markup=False)
@@ -111,6 +111,14 @@ def hint_lines(h: dict | None) -> list[str]:
                   f"{_pct(p['network_alone']['asked'])} by the network alone, {_pct(p['hints_deciding']['hints_face'])}"
                   f" / {_pct(p['hints_deciding']['asked'])} with the hints deciding (the asked tag changed: "
                   f"{_pct(p['asked_changed'])})" for group, p in placed["groups"].items()]
+    eyes = (placed or {}).get("on_the_eyes")
+    if eyes and "network_alone" in eyes:
+        lines.append(f"eye-colour hints on the eyes (animeface found them in {_pct(eyes['found'])} of the real test "
+                     f"faces; {eyes['n']} sketches): the hints' face / the asked tags "
+                     f"{_pct(eyes['network_alone']['hints_face'])} / {_pct(eyes['network_alone']['asked'])} by the "
+                     f"network alone, {_pct(eyes['hints_deciding']['hints_face'])} / "
+                     f"{_pct(eyes['hints_deciding']['asked'])} with the hints deciding (the asked tag changed: "
+                     f"{_pct(eyes['asked_changed'])})")
     return lines
 
 
