@@ -88,7 +88,7 @@ def train(opts: TrainOptions, resume: str | Path | None = None, console=None, se
                                 run_options(opts, arch, spec, data, world), opts, console, resumed_at, data)
     except WriteFailed as e:
         raise DiskFull.at(e, state.step, resumed_at, opts.model, run.dir if run is not None else None) from e
-    loss = model(opts, spec, state.D, data.labels, device, data=data, G=state.G)
+    loss = model(opts, spec, state.D, data.labels, device, data=data)
     state.attach_loss(loss, ckpt)
     one_step = Step(state.G, state.D, state.G_ema, state.opt_G, state.opt_D, loss,
                     BatchSampler(data, loss, schedule, opts, rank, device), opts, world, autocast)

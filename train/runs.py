@@ -48,7 +48,7 @@ CHECKPOINT_KEYS = ("step", "G", "D", "G_ema", "opt_G", "opt_D")
 METRICS = ["step", "epoch", "kimg", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "gp",
            "grad_norm_d", "grad_norm_g", "aux_loss_real", "aux_acc_real", "aux_acc_fake", "grad_cosine",
            "sample_distance", "d_wins", "l1", "mode_seeking", "noise_spread", "twin_loss_fake", "twin_acc_fake",
-           "lecam", "ada_p", "ada_rt", "hint_l1", "line_l1", "kl", "latent_l1"]
+           "lecam", "ada_p", "ada_rt", "hint_l1", "line_l1"]
 
 
 class RunError(Exception):

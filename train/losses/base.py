@@ -80,11 +80,10 @@ class Loss:
                            spec.dim if cls.conditional else 0, cls.d_norm, cls.d_heads(spec))
 
     def __init__(self, opts, spec: ConditionSpec | None, D: torch.nn.Module, labels: torch.Tensor | None,
-                 device: torch.device, data=None, G: torch.nn.Module | None = None):
+                 device: torch.device, data=None):
         """`data`: the run's training set (train.data.TrainingSet), for models that need more of it
-        than the label vectors (held-out sketches for the sample grid); `G`: the generator, for
-        models whose loss uses a part of it (pix2pix's noise encoder), as stylegan2-ada's loss does."""
-        self.opts, self.spec, self.D, self.labels, self.device, self.G = opts, spec, D, labels, device, G
+        than the label vectors (held-out sketches for the sample grid)."""
+        self.opts, self.spec, self.D, self.labels, self.device = opts, spec, D, labels, device
         self.adv = ADVERSARIAL[opts.loss]
         self.augment = augmentation(opts, device)      # DiffAugment, or with --ada adaptive
         self.score_terms = score_terms(opts, self.augment, device)   # --lecam, --ada's signal

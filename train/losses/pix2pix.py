@@ -79,8 +79,6 @@ class Paired(NamedTuple):
     z: torch.Tensor | None = None          # fakes: their noise
     pairs: int = 0                         # fakes: the last `pairs` repeat the first `pairs` with other noise
     hints: torch.Tensor | None = None      # fakes of a --hints run: the hint channels G was given
-    encoded: torch.Tensor | None = None    # fakes of a --kl-weight run: bool [N], noise read from the real face
-    posterior: tuple | None = None         # ... and E's (mu, logvar) of those faces
 
 
 class Pix2Pix(Loss):
@@ -93,7 +91,7 @@ class Pix2Pix(Loss):
     diffaug_policies = ("color",)   # translation and cutout would move the face away from its sketch
     defaults = dict(Loss.defaults, z_dim=8, l1_weight=100.0, ms_weight=0.1, tag_swap=0.3, sketch_aug=True,
                     hints=False, tag_conflict=0.2, noise_levels=1, hint_weight=10.0,
-                    line_weight=0.0, kl_weight=0.0, latent_weight=0.5)
+                    line_weight=0.0)
     options = {
         # L1 between the painting and the real face
         "l1_weight": model_option("float | None", f"pix2pix: weight of the L1 distance to the real face "
@@ -128,20 +126,12 @@ class Pix2Pix(Loss):
         "line_weight": model_option("float | None", f"pix2pix: weight of the L1 distance between the XDoG line "
                                     f"art of each painting (own tags) and of its real face, so the noise changes "
                                     f"colours, not lines [{defaults['line_weight']}]."),
-        # BicycleGAN's encoded noise (0: no encoder, the runs before it stay as they were)
-        "kl_weight": model_option("float | None", "pix2pix: BicycleGAN's encoded noise: the fakes that keep their "
-                                  "face get the noise an encoder reads from it, L1 applies to them only, and this "
-                                  "weighs the KL term that keeps that noise N(0, 1); 0 turns the encoder off "
-                                  f"[{defaults['kl_weight']}].", group="nets"),
-        "latent_weight": model_option("float | None", "pix2pix --kl-weight: weight of the L1 distance between the "
-                                      "noise of a painting with random noise and what the encoder reads back from "
-                                      f"it (BicycleGAN's cLR) [{defaults['latent_weight']}]."),
     }
     options_are_for = "sketch models (pix2pix)"
 
     @classmethod
     def check_options(cls, opts) -> None:
-        for name in ("l1_weight", "ms_weight", "hint_weight", "line_weight", "kl_weight", "latent_weight"):
+        for name in ("l1_weight", "ms_weight", "hint_weight", "line_weight"):
             if getattr(opts, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
         for name in ("tag_swap", "tag_conflict"):
@@ -153,8 +143,6 @@ class Pix2Pix(Loss):
                              f"{opts.size}), not {opts.noise_levels}")
         if opts.noise_levels > 1 and not opts.z_dim:
             raise ValueError("--noise-levels needs noise: not with --z-dim 0")
-        if opts.kl_weight > 0 and not opts.z_dim:
-            raise ValueError("--kl-weight encodes the noise: not with --z-dim 0")
 
     @classmethod
     def takes_conditions(cls, opts) -> bool:
@@ -169,14 +157,13 @@ class Pix2Pix(Loss):
         # masks, the mode-seeking term was met that way, and G ignored z (noise_spread 0.006 at 32x32)
         arch = nets.arch_kwargs(opts.size, c_dim, opts.z_dim, opts.ngf, opts.ndf, aux=aux, condition_d=not aux,
                                 dropout=0.0 if opts.z_dim else 0.5, hints=bool(opts.hints),
-                                noise_levels=opts.noise_levels, encoder=opts.kl_weight > 0)
+                                noise_levels=opts.noise_levels)
         arch["G"].update(net="pix2pix", sn=sn_g)
         arch["D"].update(net="pix2pix", sn=sn_d, **({"norm": "none"} if sn_d else {}))
         return arch
 
-    def __init__(self, opts, spec, D, labels, device, data=None, G=None):
-        super().__init__(opts, spec, D, labels, device, data, G)
-        self.encoder = G.encoder if opts.kl_weight > 0 and G is not None else None
+    def __init__(self, opts, spec, D, labels, device, data=None):
+        super().__init__(opts, spec, D, labels, device, data)
         self.conditional = spec is not None
         self.sketch_augment = SketchAugment() if opts.sketch_aug else None
         self.held_out = data.held_out if data is not None else None
@@ -204,13 +191,6 @@ class Pix2Pix(Loss):
         z = torch.randn(m, self.opts.z_dim, generator=gen).to(self.device)
         sketch = c_real.sketch[src]
         paired = Paired(sketch, tags, real[src], own[src.cpu()].to(self.device), z, pairs)
-        if self.encoder is not None:     # the first fakes that keep face and tags: the face's own noise
-            encoded = torch.zeros(m, dtype=torch.bool, device=self.device)
-            encoded[:first] = own.to(self.device)
-            mu, logvar = self.encoder(real[:first].float())
-            z = torch.cat([torch.where(encoded[:first, None], mu + (0.5 * logvar).exp() * z[:first], z[:first]),
-                           z[first:]])
-            paired = paired._replace(z=z, encoded=encoded, posterior=(mu[encoded[:first]], logvar[encoded[:first]]))
         if not self.opts.hints:
             return (sketch, tags, z), paired
         hints = sample_hints(real[:first], gen) * own.to(self.device)[:, None, None, None]   # swapped: none
@@ -240,12 +220,9 @@ class Pix2Pix(Loss):
         loss = self.adv.g(adv)
         err = (fake.float() - c.target).abs().mean((1, 2, 3))
         own = c.own.float()
-        targeted = own if c.encoded is None else (c.own & c.encoded).float()   # docstring: encoded noise
-        l1 = (err * targeted).sum() / targeted.sum().clamp(min=1)
+        l1 = (err * own).sum() / own.sum().clamp(min=1)
         loss = loss + self.opts.l1_weight * l1
         stats = {"l1": l1.detach()}
-        if c.encoded is not None:
-            loss = loss + self._encoded_noise_terms(fake, c, stats)
         if c.hints is not None and self.opts.hint_weight > 0:
             mask = c.hints[:, 3:]
             if mask.any():    # the hint colours are the patches' means: 0 where the face matches them there
@@ -265,23 +242,6 @@ class Pix2Pix(Loss):
             loss = loss + self.opts.ms_weight / (ratio + MS_EPS)
             stats["mode_seeking"] = ratio.detach()
         return loss, stats
-
-    def _encoded_noise_terms(self, fake, c: Paired, stats: dict) -> torch.Tensor:
-        """BicycleGAN's two terms: KL of the encoded noise to N(0, 1) (cVAE) and, for the fakes with
-        random noise, that noise read back from the painting by E, whose weights it leaves alone (cLR)."""
-        mu, logvar = c.posterior
-        kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)).mean() if len(mu) else fake.new_zeros(())
-        stats["kl"] = kl.detach()
-        loss = self.opts.kl_weight * kl
-        free = ~c.encoded
-        if self.opts.latent_weight > 0 and free.any():
-            self.encoder.requires_grad_(False)
-            read, _ = self.encoder(fake[free].float())
-            self.encoder.requires_grad_(True)
-            latent = (read - c.z[free]).abs().mean()
-            stats["latent_l1"] = latent.detach()
-            loss = loss + self.opts.latent_weight * latent
-        return loss
 
     # -- sample grids and diagnostics -----------------------------------------------------
 

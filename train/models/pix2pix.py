@@ -16,10 +16,7 @@
   one way (two noises 0.15 RMS apart at 64x64); `noise_levels` > 1 gives z to that many decoder
   levels from the bottleneck out (BicycleGAN's "add to all" idea, on the decoder side). With
   `hint_channels` (4: `train pix2pix --hints`, train/sketch/hints.py) G also takes colour hints
-  beside the sketch (RGB where hinted, and a mask); none given: no hint anywhere. With `encoder`
-  (`train pix2pix --kl-weight`) G carries BicycleGAN's encoder E (`NoiseEncoder`): in training it
-  reads, from a real face, the noise that paints it that way (the loss's business); painting never
-  uses it.
+  beside the sketch (RGB where hinted, and a mask); none given: no hint anywhere.
 - `PatchDiscriminator`: the 70x70 PatchGAN (3 stride-2 layers, then two stride-1 ones;
   receptive field 70 px; 2 stride-2 layers at 32x32, receptive field 34). It judges the pair
   (sketch, face), concatenated, optionally with the tags as constant maps; it returns one
@@ -63,7 +60,7 @@ class UNetGenerator(nn.Module):
 
     def __init__(self, size: int = 64, in_channels: int = 1, c_dim: int = 0, z_dim: int = 8, ngf: int = 64,
                  max_mult: int = 8, norm: str = "batch", dropout: float = 0.5, noise_at_input: bool = False,
-                 hint_channels: int = 0, noise_levels: int = 1, encoder: bool = False):
+                 hint_channels: int = 0, noise_levels: int = 1):
         super().__init__()
         if size not in SIZES:
             raise ValueError(f"size must be one of {SIZES}, not {size}")
@@ -97,7 +94,6 @@ class UNetGenerator(nn.Module):
                 if dropout and levels - 1 - i < 3 and ch[i - 1] == ngf * max_mult:   # pix2pix: innermost 3
                     layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers))
-        self.encoder = NoiseEncoder(size, z_dim, ngf) if encoder else None
 
     def forward(self, sketch: torch.Tensor, c: torch.Tensor | None = None, z: torch.Tensor | None = None,
                 hints: torch.Tensor | None = None) -> torch.Tensor:
@@ -131,27 +127,6 @@ class UNetGenerator(nn.Module):
         if hints is None:
             return [sketch.new_zeros(sketch.shape[0], self.hint_channels, *sketch.shape[2:])]
         return [hints.to(sketch.dtype)]
-
-
-class NoiseEncoder(nn.Module):
-    """E(face) -> (mu, logvar) [N, z_dim]: BicycleGAN's encoder (Zhu et al. 2017), a plain stride-2
-    conv stack down to 4x4 (theirs is a ResNet; at 64x64 the shared faces' colours and light need
-    no more)."""
-
-    def __init__(self, size: int, z_dim: int, nf: int = 32):
-        super().__init__()
-        layers: list[nn.Module] = []
-        ch = 3
-        for i in range(int(math.log2(size)) - 2):
-            out = nf * min(2 ** i, 8)
-            layers += [nn.Conv2d(ch, out, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-            ch = out
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(ch * 16, 2 * z_dim)
-
-    def forward(self, face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.head(self.features(face).flatten(1)).chunk(2, 1)
-        return mu, logvar
 
 
 class PatchDiscriminator(nn.Module):
@@ -194,16 +169,14 @@ def receptive_field(n_layers: int) -> int:
 
 def arch_kwargs(size: int, c_dim: int = 0, z_dim: int = 8, ngf: int = 64, ndf: int = 64, aux: bool = False,
                 condition_d: bool = True, norm: str = "batch", dropout: float = 0.5,
-                noise_at_input: bool = False, hints: bool = False, noise_levels: int = 1,
-                encoder: bool = False) -> dict:
+                noise_at_input: bool = False, hints: bool = False, noise_levels: int = 1) -> dict:
     """The constructor arguments of (G, D): everything needed to rebuild them (options.json `arch`).
     `aux`: D also predicts the tags (ACGAN-style); `condition_d`: D sees the tags as maps; `hints`: G
-    takes colour hints; `noise_levels`: decoder levels given z; `encoder`: G carries the noise encoder
-    (each recorded only when used, so the runs before them keep their arch)."""
+    takes colour hints; `noise_levels`: decoder levels given z (hints and noise_levels recorded only when
+    used, so the runs before them keep their arch)."""
     g = dict(size=size, in_channels=1, c_dim=c_dim, z_dim=z_dim, ngf=ngf, max_mult=8, norm=norm, dropout=dropout,
              noise_at_input=noise_at_input, **({"hint_channels": 4} if hints else {}),
-             **({"noise_levels": noise_levels} if noise_levels != 1 and z_dim else {}),
-             **({"encoder": True} if encoder and z_dim else {}))
+             **({"noise_levels": noise_levels} if noise_levels != 1 and z_dim else {}))
     d = dict(size=size, in_channels=1, c_dim_in=c_dim if condition_d else 0, aux_dim=c_dim if aux else 0,
              ndf=ndf, n_layers=2 if size == 32 else 3, norm=norm)
     return {"G": g, "D": d}
