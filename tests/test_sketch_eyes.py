@@ -23,6 +23,13 @@ class OneFace:
         return [self._eyes] if self._eyes else []
 
 
+def shared_faces(shared, which: slice) -> torch.Tensor:
+    """Those of the shared labelled faces (by file name) at 64 px, uint8 [N, 3, 64, 64]."""
+    files = sorted((shared / "data" / "anime_faces_labelled" / "images").iterdir())[which]
+    faces = np.stack([np.array(Image.open(f).convert("RGB").resize((64, 64))) for f in files])
+    return torch.from_numpy(faces).permute(0, 3, 1, 2)
+
+
 def test_eye_boxes_found_in_the_margin_map_back_to_the_middle_of_each_eye():
     margin = DETECT_SIDE // 2
     # in the 128 px face: eyes at x 32..64 and 80..112, y 48..80 -> at 64 px, halves 8 px on a side
@@ -39,9 +46,7 @@ def test_no_face_found_means_no_eye_place():
 
 
 def test_animeface_finds_the_eyes_of_most_shared_faces_in_their_upper_middle(shared):
-    files = sorted((shared / "data" / "anime_faces_labelled" / "images").iterdir())[:20]
-    faces = torch.from_numpy(np.stack([np.array(Image.open(f).convert("RGB").resize((64, 64))) for f in files]))
-    where = eye_places(faces.permute(0, 3, 1, 2))
+    where = eye_places(shared_faces(shared, slice(0, 20)))
     found = where.flatten(1).any(1)
     assert found.float().mean() >= 0.7
     rows = where[found].nonzero()[:, 1].float()
@@ -51,6 +56,4 @@ def test_animeface_finds_the_eyes_of_most_shared_faces_in_their_upper_middle(sha
 def test_animeface_finds_most_real_64px_faces_in_a_margin(shared):
     """Upscaled to 256 px without a margin, animeface found none of 200 real test faces, so `train
     eval`'s face count said nothing at this size."""
-    files = sorted((shared / "data" / "anime_faces_labelled" / "images").iterdir())[20:40]
-    faces = torch.from_numpy(np.stack([np.array(Image.open(f).convert("RGB").resize((64, 64))) for f in files]))
-    assert faces_found(faces.permute(0, 3, 1, 2)).mean() >= 0.7
+    assert faces_found(shared_faces(shared, slice(20, 40))).mean() >= 0.7

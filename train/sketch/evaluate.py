@@ -89,7 +89,7 @@ def framed(img: np.ndarray, side: int = DETECT_SIDE) -> Image.Image:
     return canvas
 
 
-def faces_found(images: torch.Tensor, detector=None, side: int | None = None) -> np.ndarray:
+def faces_found(images: torch.Tensor, detector=None, side: int = LBP_SIDE) -> np.ndarray:
     """bool [N]: `detector` finds a face in each uint8 [N, 3, S, S] picture: by default animeface
     (likelihood >= FACE_SCORE) in the picture `framed`; a detector given, in the picture upscaled to `side`."""
     pictures = images.permute(0, 2, 3, 1).numpy()

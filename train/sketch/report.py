@@ -107,19 +107,20 @@ def hint_lines(h: dict | None) -> list[str]:
     if placed:
         lines.append(f"hints placed for one tag group (on the {_pct(placed['share'])} of pixels its tags change "
                      "most; for hair colour, mostly the hair), against another face's tags:")
-        lines += [f"  judge {group}: the hints' face / the asked tags {_pct(p['network_alone']['hints_face'])} / "
-                  f"{_pct(p['network_alone']['asked'])} by the network alone, {_pct(p['hints_deciding']['hints_face'])}"
-                  f" / {_pct(p['hints_deciding']['asked'])} with the hints deciding (the asked tag changed: "
-                  f"{_pct(p['asked_changed'])})" for group, p in placed["groups"].items()]
+        lines += [f"  judge {group}: {_placed(p)}" for group, p in placed["groups"].items()]
     eyes = (placed or {}).get("on_the_eyes")
     if eyes and "network_alone" in eyes:
         lines.append(f"eye-colour hints on the eyes (animeface found them in {_pct(eyes['found'])} of the real test "
-                     f"faces; {eyes['n']} sketches): the hints' face / the asked tags "
-                     f"{_pct(eyes['network_alone']['hints_face'])} / {_pct(eyes['network_alone']['asked'])} by the "
-                     f"network alone, {_pct(eyes['hints_deciding']['hints_face'])} / "
-                     f"{_pct(eyes['hints_deciding']['asked'])} with the hints deciding (the asked tag changed: "
-                     f"{_pct(eyes['asked_changed'])})")
+                     f"faces; {eyes['n']} sketches): {_placed(eyes)}")
     return lines
+
+
+def _placed(p: dict) -> str:
+    """One group's figures for hints placed as a user places them (train/sketch/evaluate.py whom_for_group)."""
+    return (f"the hints' face / the asked tags {_pct(p['network_alone']['hints_face'])} / "
+            f"{_pct(p['network_alone']['asked'])} by the network alone, {_pct(p['hints_deciding']['hints_face'])} / "
+            f"{_pct(p['hints_deciding']['asked'])} with the hints deciding (the asked tag changed: "
+            f"{_pct(p['asked_changed'])})")
 
 
 def _whom_the_judge_sees(acc: dict) -> list[str]:
