@@ -12,9 +12,7 @@ additions make it fit this study:
 - noise: pix2pix's G learns to ignore its noise (the authors say so and rely on dropout). The
   mode-seeking term of MSGAN (Mao et al. 2019) keeps it in use: the second half of the fakes
   repeats the first half's sketches and tags with other noise, and G is rewarded for the
-  distance between the two paintings per unit of noise distance, `ms_weight / (ratio + eps)`.
-  Pixel by pixel, the cheapest way to earn it is colour speckle; `ms_pool` K compares the two
-  paintings averaged over KxK blocks, so only broad changes of colour and light count;
+  distance between the two paintings per unit of noise distance, `ms_weight / (ratio + eps)`;
 - sketch augmentation (train/sketch/augment.py) makes the XDoG sketches look hand-drawn, drawn
   from the step's generator, so a resumed run stays exact;
 - colour hints (`--hints`, Zhang et al. 2017; train/sketch/hints.py): G also takes a few colour
@@ -55,7 +53,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from curate.lineart import XDoGParams, params_from_json
 from train.diagnostics import mean_pairwise_distance
@@ -94,7 +91,7 @@ class Pix2Pix(Loss):
     diffaug_policies = ("color",)   # translation and cutout would move the face away from its sketch
     defaults = dict(Loss.defaults, z_dim=8, l1_weight=100.0, ms_weight=0.1, tag_swap=0.3, sketch_aug=True,
                     hints=False, tag_conflict=0.2, noise_levels=1, hint_weight=10.0,
-                    line_weight=0.0, ms_pool=1)
+                    line_weight=0.0)
     options = {
         # L1 between the painting and the real face
         "l1_weight": model_option("float | None", f"pix2pix: weight of the L1 distance to the real face "
@@ -102,10 +99,6 @@ class Pix2Pix(Loss):
         # the mode-seeking term (MSGAN) that keeps the noise in use
         "ms_weight": model_option("float | None", f"pix2pix: weight of the mode-seeking term that keeps the noise "
                                   f"in use (MSGAN); 0 turns it off [{defaults['ms_weight']}]."),
-        # the mode-seeking distance on average-pooled paintings: the noise moves broad colours, not speckles
-        "ms_pool": model_option("int | None", f"pix2pix: the mode-seeking term compares the two paintings averaged "
-                                f"over KxK blocks, so the noise is rewarded for changing broad colours and light "
-                                f"rather than pixel speckle (1: pixel by pixel) [{defaults['ms_pool']}]."),
         # share of fakes painted with other faces' tags (no L1 for them)
         "tag_swap": model_option("float | None", f"pix2pix with --labels: share of fakes painted with another "
                                  f"face's tags, so tags are followed [{defaults['tag_swap']}]."),
@@ -144,8 +137,6 @@ class Pix2Pix(Loss):
         for name in ("tag_swap", "tag_conflict"):
             if not 0 <= getattr(opts, name) <= 1:
                 raise ValueError(f"--{name.replace('_', '-')} is a share: between 0 and 1")
-        if not (1 <= opts.ms_pool <= opts.size and opts.size % opts.ms_pool == 0):
-            raise ValueError(f"--ms-pool must divide the size ({opts.size}), not {opts.ms_pool}")
         levels = opts.size.bit_length() - 1            # the U-Net goes down to 1x1
         if not 1 <= opts.noise_levels <= levels:
             raise ValueError(f"--noise-levels must be between 1 and {levels} (the decoder's levels at {opts.size}x"
@@ -247,9 +238,7 @@ class Pix2Pix(Loss):
             stats["aux_acc_fake"] = aux_accuracy(self.spec, aux.detach().float(), c.tags)
         if c.pairs:
             a, b = slice(0, c.pairs), slice(len(fake) - c.pairs, len(fake))
-            pool = self.opts.ms_pool
-            fa, fb = (F.avg_pool2d(fake[s].float(), pool) if pool > 1 else fake[s].float() for s in (a, b))
-            ratio = (fa - fb).abs().mean() / (c.z[a] - c.z[b]).abs().mean()
+            ratio = (fake[a].float() - fake[b].float()).abs().mean() / (c.z[a] - c.z[b]).abs().mean()
             loss = loss + self.opts.ms_weight / (ratio + MS_EPS)
             stats["mode_seeking"] = ratio.detach()
         return loss, stats
