@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))     # before benchmarks/, whose label_app.py is not the package
 
 from curate.taggers.classifier import JudgeError, load_judge, load_labelled  # noqa: E402
+from curate.text import visible  # noqa: E402
 from db import Catalog  # noqa: E402
 from shared_catalog import labelled_catalog  # noqa: E402
 from train.eval import metrics as M  # noqa: E402
@@ -85,17 +86,10 @@ def degraded(images: torch.Tensor) -> dict[str, torch.Tensor]:
             "colour blotches, sd 40": noisy(images, 40, cells=16)}
 
 
-def near_duplicates(features: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each face's nearest other face, and the faces closer to it than `threshold` (indices)."""
-    d = M.pairwise_distances(features)
-    np.fill_diagonal(d, np.inf)
-    return d.argmin(1), np.where(d.min(1) < threshold)[0]
-
-
-def same_tag_pairs(features: np.ndarray, real_features: np.ndarray, tags: list[dict], threshold: float) -> dict:
-    """Among near-duplicate paintings and their nearest painting: the share asked for the same hair and the
-    same eyes, and the median distance between the two real faces, in thresholds."""
-    nearest, dup = near_duplicates(features, threshold)
+def same_tag_pairs(nearest: np.ndarray, dup: np.ndarray, real_features: np.ndarray, tags: list[dict],
+                   threshold: float) -> dict:
+    """Among near-duplicate paintings (`dup`) and their nearest painting: the share asked for the same hair
+    and the same eyes, and the median distance between the two real faces, in thresholds."""
     if not len(dup):
         return {"pairs": 0}
     real = M.pairwise_distances(real_features)
@@ -105,10 +99,9 @@ def same_tag_pairs(features: np.ndarray, real_features: np.ndarray, tags: list[d
             "real_apart": float(np.median([real[i, nearest[i]] for i in dup]) / threshold)}
 
 
-def pairs_picture(paintings: torch.Tensor, real: torch.Tensor, features: np.ndarray, threshold: float,
+def pairs_picture(paintings: torch.Tensor, real: torch.Tensor, nearest: np.ndarray, dup: np.ndarray,
                   out: Path, pairs: int = 12) -> None:
     """Near-duplicate paintings beside their nearest painting and the two real faces, two pairs a row."""
-    nearest, dup = near_duplicates(features, threshold)
     dup = dup[:pairs]
     quads = [np.concatenate(list(hwc(torch.cat([paintings[[i, nearest[i]]], real[[i, nearest[i]]]]))), 1)
              for i in dup]
@@ -117,7 +110,7 @@ def pairs_picture(paintings: torch.Tensor, real: torch.Tensor, features: np.ndar
     rows = [np.concatenate([quads[k], gap, quads[k + 1]], 1) for k in range(0, len(quads), 2)]
     grid = Image.fromarray(np.concatenate(rows, 0))
     grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST).save(out, quality=90)
-    print(f"{out}: {len(dup)} near-duplicate pairs (painting, nearest painting, their real faces)")
+    print(f"{visible(out)}: {len(dup)} near-duplicate pairs (painting, nearest painting, their real faces)")
 
 
 def main() -> None:
@@ -131,7 +124,7 @@ def main() -> None:
     try:
         run, judge = load_run(args.run), load_judge(args.judge)
     except (RunError, JudgeError) as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"error: {visible(e)}")
     with Catalog(args.db or labelled_catalog(None)) as cat:
         test = load_labelled(cat, judge.options.source, "test", run.size)
         train = load_labelled(cat, judge.options.source, "train", run.size)
@@ -139,23 +132,26 @@ def main() -> None:
     own = run_conditions(run, test.tags)[0]
     f_test, f_train = judge.features(test.images), judge.features(train.images)
     sets, G = degraded(test.images), generator(run)
-    painted = f"{run.dir.name}'s paintings"
+    painted = f"{visible(run.dir.name)}'s paintings"
     sets[painted] = paint_batch(run, G, sketches, own, SEED)
     if run.options.get("hints"):
         hints = sample_hints(test.images.float() / 127.5 - 1, torch.Generator().manual_seed(SEED),
                              points=HINT_POINTS)
         sets[f"  with {HINT_POINTS} hints of their face"] = paint_batch(run, G, sketches, own, SEED, hints=hints,
                                                                         hints_decide=False)
-    print(f"{len(test.images)} test faces, judge {args.judge.name}, run {run.dir.name}")
+    print(f"{len(test.images)} test faces, judge {visible(args.judge.name)}, run {visible(run.dir.name)}")
     print(f"{'':32s} {'near-dups':>9s} {'judge FID':>9s}")
     for name, images in sets.items():
         features = judge.features(images)
         r = realism(features, f_test, f_train, SEED)
         print(f"{name:32s} {r['diversity']['fake']['near_duplicates']:9.1%} {r['judge_fid']:9.2f}", flush=True)
         if name == painted:
-            pairs = same_tag_pairs(features, f_test, own, r["diversity"]["duplicate_threshold"])
-            if args.picture and pairs["pairs"]:
-                pairs_picture(images, test.images, features, r["diversity"]["duplicate_threshold"], args.picture)
+            threshold = r["diversity"]["duplicate_threshold"]
+            nearest, distance = M.nearest_neighbours(features)
+            dup = np.flatnonzero(distance < threshold)
+            pairs = same_tag_pairs(nearest, dup, f_test, own, threshold)
+            if args.picture and len(dup):
+                pairs_picture(images, test.images, nearest, dup, args.picture)
     if pairs["pairs"]:
         print(f"near-duplicate paintings: {pairs['pairs']}; asked for the same hair {pairs['hair_color']:.0%}, "
               f"the same eyes {pairs['eye_color']:.0%}; their real faces {pairs['real_apart']:.1f} thresholds "

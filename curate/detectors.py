@@ -68,16 +68,19 @@ class AnimeFaceDetector:
         self._animeface = animeface
         self.min_likelihood = min_likelihood
 
+    def _faces(self, rgb: Image.Image) -> list:
+        """animeface's faces at or above the likelihood threshold."""
+        return [f for f in self._animeface.detect(rgb) if f.likelihood >= self.min_likelihood]
+
     def detect(self, rgb: Image.Image) -> list[Box]:
-        faces = self._animeface.detect(rgb)
         return [Box(f.face.pos.x, f.face.pos.y, f.face.pos.width, f.face.pos.height, float(f.likelihood))
-                for f in faces if f.likelihood >= self.min_likelihood]
+                for f in self._faces(rgb)]
 
     def eyes(self, rgb: Image.Image) -> list[tuple[Box, Box]]:
         """Each face's two eye boxes (animeface finds them with the face), scored by the face's likelihood."""
         return [tuple(Box(e.pos.x, e.pos.y, e.pos.width, e.pos.height, float(f.likelihood))
                       for e in (f.left_eye, f.right_eye))
-                for f in self._animeface.detect(rgb) if f.likelihood >= self.min_likelihood]
+                for f in self._faces(rgb)]
 
 
 class CascadeDetector:

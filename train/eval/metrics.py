@@ -95,11 +95,17 @@ def mean_pairwise_distance(features) -> float:
     return float(d.sum() / (n * (n - 1))) if n > 1 else float("nan")
 
 
-def nearest_neighbour_distances(features) -> np.ndarray:
-    """Each sample's distance to its nearest other sample in the same set."""
+def nearest_neighbours(features) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's nearest other sample in the same set: its index and the distance to it."""
     d = pairwise_distances(features)
     np.fill_diagonal(d, np.inf)
-    return d.min(1)
+    nearest = d.argmin(1)
+    return nearest, d[np.arange(len(d)), nearest]
+
+
+def nearest_neighbour_distances(features) -> np.ndarray:
+    """Each sample's distance to its nearest other sample in the same set."""
+    return nearest_neighbours(features)[1]
 
 
 def near_duplicate_share(features, threshold: float) -> float:
